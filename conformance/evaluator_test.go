@@ -1,0 +1,190 @@
+package conformance
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/cucumber/godog"
+
+	"github.com/vexilhq/vexil/evaluator"
+)
+
+// defaultTestbedDir is where the testbed is looked for when FLAGD_TESTBED_DIR
+// is unset, relative to this package's directory.
+const defaultTestbedDir = "../../shared/flagd-testbed"
+
+// testbedDir returns the flagd testbed directory, skipping the test when it is
+// not configured and not at its default place.
+func testbedDir(t *testing.T) string {
+	t.Helper()
+	if dir := os.Getenv("FLAGD_TESTBED_DIR"); dir != "" {
+		if _, err := os.Stat(dir); err != nil {
+			t.Fatalf("FLAGD_TESTBED_DIR: %v", err)
+		}
+		return dir
+	}
+	if _, err := os.Stat(defaultTestbedDir); err != nil {
+		t.Skipf("flagd testbed not found at %s and FLAGD_TESTBED_DIR is unset: get "+
+			"open-feature/flagd-testbed v3.9.0 (commit 82ba89ec8db498fa51368e558e4d87642d9e93c4), "+
+			"e.g. as a git submodule at conformance/flagd-testbed, and set FLAGD_TESTBED_DIR to its directory",
+			defaultTestbedDir)
+	}
+	return defaultTestbedDir
+}
+
+// suiteRun is one godog run of testbed features against the evaluator.
+type suiteRun struct {
+	name      string
+	features  []string           // feature files
+	flagFiles []string           // flag documents, merged in order
+	tags      string             // godog tag expression
+	opts      evaluator.Options  // parser options
+	provider  bool               // accept the provider-level Background steps
+	want      int                // scenarios that must pass; 0: all selected, at least one
+	flags     *evaluator.FlagSet // loaded from flagFiles
+}
+
+func TestEvaluatorConformance(t *testing.T) {
+	dir := testbedDir(t)
+	evalFeatures := glob(t, filepath.Join(dir, "evaluator", "gherkin", "*.feature"))
+	testkit := []string{filepath.Join(dir, "evaluator", "flags", "testkit-flags.json")}
+
+	// The provider's flags: every file in flags/ not named selector*, merged.
+	var providerFlags []string
+	for _, f := range glob(t, filepath.Join(dir, "flags", "*.json")) {
+		if !strings.HasPrefix(filepath.Base(f), "selector") {
+			providerFlags = append(providerFlags, f)
+		}
+	}
+
+	runs := []*suiteRun{
+		{
+			name:      "v2",
+			features:  evalFeatures,
+			flagFiles: testkit,
+			tags:      "~@fractional-v1 && ~@fractional-v3",
+			want:      125,
+		},
+		{
+			name:      "cbor",
+			features:  evalFeatures,
+			flagFiles: testkit,
+			tags:      "~@fractional-v1 && ~@fractional-v2",
+			opts:      evaluator.Options{FractionalCBOR: true},
+		},
+		{
+			// The evaluator features have no @fractional-v3 rows; the
+			// provider-level targeting feature does.
+			name:      "cbor-provider-rows",
+			features:  []string{filepath.Join(dir, "gherkin", "targeting.feature")},
+			flagFiles: providerFlags,
+			tags:      "@fractional-v3",
+			opts:      evaluator.Options{FractionalCBOR: true},
+			provider:  true,
+		},
+	}
+	for _, r := range runs {
+		t.Run(r.name, r.run)
+	}
+}
+
+func (r *suiteRun) run(t *testing.T) {
+	r.load(t)
+
+	var (
+		out                       bytes.Buffer
+		passed, failed, undefined int
+		failures                  []string
+	)
+	suite := godog.TestSuite{
+		Name: "evaluator-" + r.name,
+		ScenarioInitializer: func(sc *godog.ScenarioContext) {
+			s := &scenario{flags: r.flags}
+			s.register(sc, r.provider)
+			sc.After(func(ctx context.Context, p *godog.Scenario, err error) (context.Context, error) {
+				switch {
+				case err == nil:
+					passed++
+				case errors.Is(err, godog.ErrUndefined), errors.Is(err, godog.ErrPending):
+					undefined++
+					failures = append(failures, fmt.Sprintf("%s: %s: %v", p.Uri, p.Name, err))
+				default:
+					failed++
+					failures = append(failures, fmt.Sprintf("%s: %s: %v", p.Uri, p.Name, err))
+				}
+				return ctx, nil
+			})
+		},
+		Options: &godog.Options{
+			Format:      "progress",
+			Output:      &out,
+			NoColors:    true,
+			Strict:      true,
+			Concurrency: 1, // the hooks count without locking
+			Tags:        r.tags,
+			Paths:       r.features,
+		},
+	}
+	status := suite.Run()
+
+	t.Logf("%s: %d passed, %d failed, %d undefined or pending", r.name, passed, failed, undefined)
+	fmt.Printf("conformance evaluator %s: %d passed, %d failed\n", r.name, passed, failed+undefined)
+
+	ok := status == 0 && failed == 0 && undefined == 0 && passed > 0
+	if r.want != 0 && passed != r.want {
+		t.Errorf("%d scenarios passed, want %d", passed, r.want)
+		ok = false
+	}
+	if !ok {
+		for _, f := range failures {
+			t.Errorf("failed: %s", f)
+		}
+		if status != 0 {
+			t.Errorf("godog exit status %d", status)
+		}
+		if passed == 0 && len(failures) == 0 {
+			t.Errorf("no scenario ran (tags %q)", r.tags)
+		}
+		t.Logf("godog output:\n%s", out.String())
+	}
+}
+
+// load parses the run's flag documents and merges them.
+func (r *suiteRun) load(t *testing.T) {
+	t.Helper()
+	p, err := evaluator.NewParser(r.opts)
+	if err != nil {
+		t.Fatalf("NewParser: %v", err)
+	}
+	var sets []*evaluator.FlagSet
+	for _, f := range r.flagFiles {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		set, warnings, err := p.Parse(f, data, evaluator.FormatJSON)
+		if err != nil {
+			t.Fatalf("parse %s: %v", f, err)
+		}
+		// Some testbed flags are deliberately schema-invalid: flagd only
+		// warns about them, and so does the evaluator.
+		t.Logf("%s: %d flags, %d warnings", filepath.Base(f), set.Len(), len(warnings))
+		sets = append(sets, set)
+	}
+	r.flags = evaluator.Merge(sets...)
+}
+
+func glob(t *testing.T, pattern string) []string {
+	t.Helper()
+	files, err := filepath.Glob(pattern)
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no files match %s (err %v)", pattern, err)
+	}
+	return files
+}

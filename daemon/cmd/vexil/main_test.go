@@ -1,0 +1,123 @@
+package main
+
+import (
+	"bytes"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+var update = flag.Bool("update", false, "rewrite the testdata/*.golden files with the current output")
+
+// cliCases run the command line in-process; each one's stdout, stderr and
+// exit code are compared with testdata/NAME.golden. Paths are relative to
+// this package's folder, where tests run.
+var cliCases = []struct {
+	name  string
+	args  []string
+	stdin string
+}{
+	// eval: one flag.
+	{name: "eval-bool-static", args: []string{"eval", "--flags", "testdata/flags.json", "--flag", "bool-static"}},
+	{name: "eval-targeting-match", args: []string{"eval", "-f", "testdata/flags.json", "--flag", "welcome", "--context", `{"email":"ann@example.com"}`}},
+	{name: "eval-targeting-default", args: []string{"eval", "-f", "testdata/flags.json", "--flag", "welcome", "--context", `{"email":"bob@elsewhere.org"}`}},
+	{name: "eval-int", args: []string{"eval", "-f", "testdata/flags.json", "--flag", "limit", "--context", `{"tier":"gold"}`}},
+	{name: "eval-int-context-file", args: []string{"eval", "-f", "testdata/flags.json", "--flag", "limit", "--context", "@testdata/context.json"}},
+	{name: "eval-int-context-stdin", args: []string{"eval", "-f", "testdata/flags.json", "--flag", "limit", "--context", "@-"}, stdin: `{"tier":"gold"}`},
+	{name: "eval-float", args: []string{"eval", "-f", "testdata/flags.json", "--flag", "ratio"}},
+	{name: "eval-float-as-int", args: []string{"eval", "-f", "testdata/flags.json", "--flag", "ratio", "--type", "integer"}},
+	{name: "eval-object", args: []string{"eval", "-f", "testdata/flags.json", "--flag", "theme"}},
+	{name: "eval-disabled", args: []string{"eval", "-f", "testdata/flags.json", "--flag", "retired"}},
+	{name: "eval-disabled-as-object", args: []string{"eval", "-f", "testdata/flags.json", "--flag", "retired", "--type", "object"}},
+	{name: "eval-no-default", args: []string{"eval", "-f", "testdata/flags.json", "--flag", "no-default"}},
+	{name: "eval-no-default-targeted", args: []string{"eval", "-f", "testdata/flags.json", "--flag", "no-default", "--context", `{"beta":true}`}},
+	{name: "eval-unknown-flag", args: []string{"eval", "-f", "testdata/flags.json", "--flag", "nope"}},
+	{name: "eval-type-mismatch", args: []string{"eval", "-f", "testdata/flags.json", "--flag", "bool-static", "--type", "string"}},
+	{name: "eval-general-error", args: []string{"eval", "-f", "testdata/errors.json", "--flag", "unknown-variant"}},
+	{name: "eval-parse-error", args: []string{"eval", "-f", "testdata/errors.json", "--flag", "bad-operator"}},
+	{name: "eval-mixed-inferred", args: []string{"eval", "-f", "testdata/errors.json", "--flag", "wrong-type"}},
+	{name: "eval-merge-later-wins", args: []string{"eval", "-f", "testdata/flags.json", "-f", "testdata/override.yaml", "--flag", "limit"}},
+	// eval: all flags.
+	{name: "eval-all", args: []string{"eval", "-f", "testdata/flags.json"}},
+	{name: "eval-all-context", args: []string{"eval", "-f", "testdata/flags.json", "--context", "@testdata/context.json"}},
+	{name: "eval-all-errors", args: []string{"eval", "-f", "testdata/errors.json"}},
+	// eval: files that do not load, and wrong calls.
+	{name: "eval-missing-file", args: []string{"eval", "-f", "testdata/flags.json", "-f", "testdata/missing.json", "--flag", "bool-static"}},
+	{name: "eval-invalid-json", args: []string{"eval", "-f", "testdata/invalid.json"}},
+	{name: "eval-bad-type", args: []string{"eval", "-f", "testdata/flags.json", "--flag", "ratio", "--type", "decimal"}},
+	{name: "eval-bad-context", args: []string{"eval", "-f", "testdata/flags.json", "--context", "[1,2]"}},
+	{name: "eval-bundled-example", args: []string{"eval", "--flag", "new-checkout", "--context", `{"email":"ana@vexil.example"}`}},
+	{name: "eval-bundled-example-all", args: []string{"eval"}},
+	// validate.
+	{name: "validate-ok", args: []string{"validate", "testdata/flags.json", "testdata/override.yaml"}},
+	{name: "validate-strict", args: []string{"validate", "testdata/strict-only.json"}},
+	{name: "validate-lax", args: []string{"validate", "--lax", "testdata/strict-only.json"}},
+	{name: "validate-invalid-json", args: []string{"validate", "testdata/invalid.json"}},
+	{name: "validate-missing-file", args: []string{"validate", "testdata/missing.json", "testdata/flags.json"}},
+	{name: "validate-output-json", args: []string{"validate", "--output", "json", "testdata/flags.json", "testdata/strict-only.json", "testdata/invalid.json", "testdata/missing.json"}},
+	{name: "validate-output-json-lax", args: []string{"validate", "--lax", "-o", "json", "testdata/strict-only.json"}},
+	{name: "validate-no-files", args: []string{"validate"}},
+	{name: "validate-bad-output", args: []string{"validate", "--output", "xml", "testdata/flags.json"}},
+	// The command tree.
+	{name: "unknown-command", args: []string{"frobnicate"}},
+	{name: "unknown-option", args: []string{"eval", "--frob"}},
+}
+
+func TestCLI(t *testing.T) {
+	for _, tc := range cliCases {
+		t.Run(tc.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			code := run(tc.args, strings.NewReader(tc.stdin), &stdout, &stderr)
+			got := formatGolden(tc.args, code, stdout.String(), stderr.String())
+			path := filepath.Join("testdata", tc.name+".golden")
+			if *update {
+				if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			want, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatalf("%v (run go test -update to create it)", err)
+			}
+			if got != string(want) {
+				t.Errorf("output differs from %s (go test -update rewrites it)\n--- got ---\n%s--- want ---\n%s", path, got, want)
+			}
+		})
+	}
+}
+
+func formatGolden(args []string, code int, stdout, stderr string) string {
+	quoted := make([]string, len(args))
+	for i, a := range args {
+		if strings.ContainsAny(a, ` "{}[]@`) {
+			a = "'" + a + "'"
+		}
+		quoted[i] = a
+	}
+	return fmt.Sprintf("$ vexil %s\nexit: %d\n-- stdout --\n%s-- stderr --\n%s",
+		strings.Join(quoted, " "), code, stdout, stderr)
+}
+
+// TestGoldenFilesUsed keeps testdata free of golden files no case writes.
+func TestGoldenFilesUsed(t *testing.T) {
+	names := map[string]bool{}
+	for _, tc := range cliCases {
+		if names[tc.name] {
+			t.Errorf("two cases are named %s", tc.name)
+		}
+		names[tc.name] = true
+	}
+	files, err := filepath.Glob(filepath.Join("testdata", "*.golden"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		if name := strings.TrimSuffix(filepath.Base(f), ".golden"); !names[name] {
+			t.Errorf("%s belongs to no test case", f)
+		}
+	}
+}

@@ -1,0 +1,168 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/vexilhq/vexil/evaluator"
+)
+
+func newValidateCmd() *cobra.Command {
+	var (
+		lax    bool
+		output string
+	)
+	cmd := &cobra.Command{
+		Use:   "validate FILE...",
+		Short: "Check flag documents",
+		Long: `Validate parses and checks each flag document (JSON, or YAML for .yaml and
+.yml files) and prints every problem found, one a line, then a summary.
+
+By default it is strict: what flagd only warns about (the flag-definition
+JSON Schema, variants of mixed types, unknown operators, ...) is an error.
+With --lax, only what flagd itself rejects is an error.
+
+The exit code is 1 when a file cannot be read or has an error, else 0.`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return usageErrorf("validate needs at least one file")
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if output != "text" && output != "json" {
+				return usageErrorf("--output must be text or json, not %q", output)
+			}
+			p, err := evaluator.NewParser(evaluator.Options{Strict: !lax})
+			if err != nil {
+				return &exitError{code: 1, err: err}
+			}
+			reports := make([]fileReport, 0, len(args))
+			for _, path := range args {
+				reports = append(reports, validateFile(p, path))
+			}
+			if output == "json" {
+				err = writeValidateJSON(cmd.OutOrStdout(), reports)
+			} else {
+				err = writeValidateText(cmd.OutOrStdout(), reports)
+			}
+			if err != nil {
+				return &exitError{code: 1, err: err}
+			}
+			for _, r := range reports {
+				if !r.Valid {
+					return failed
+				}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&lax, "lax", false, "accept what flagd accepts: its warnings are not errors")
+	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
+	return cmd
+}
+
+// fileReport is what validate found in one file.
+type fileReport struct {
+	Path     string
+	Valid    bool
+	Problems []evaluator.Problem
+}
+
+func validateFile(p *evaluator.Parser, path string) fileReport {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fileReport{Path: path, Problems: []evaluator.Problem{{
+			Severity: evaluator.SeverityError,
+			Source:   path,
+			Message:  "cannot read the file: " + readError(err),
+		}}}
+	}
+	_, problems, err := p.Parse(path, data, evaluator.FormatForPath(path))
+	return fileReport{Path: path, Valid: err == nil, Problems: problems}
+}
+
+// readError describes a failed read without repeating the path.
+func readError(err error) string {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err.Error()
+	}
+	return err.Error()
+}
+
+func writeValidateText(w io.Writer, reports []fileReport) error {
+	var b strings.Builder
+	valid, errs, warns := 0, 0, 0
+	for _, r := range reports {
+		if r.Valid {
+			valid++
+		}
+		for _, p := range r.Problems {
+			if p.Severity == evaluator.SeverityError {
+				errs++
+			} else {
+				warns++
+			}
+			fmt.Fprintf(&b, "%s: %s\n", p.Severity, p.String())
+		}
+	}
+	fmt.Fprintf(&b, "%s checked: %d valid, %d invalid (%s, %s)\n",
+		plural(len(reports), "file"), valid, len(reports)-valid, plural(errs, "error"), plural(warns, "warning"))
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}
+
+// The JSON output of validate.
+type (
+	validateJSON struct {
+		Files []fileJSON `json:"files"`
+	}
+	fileJSON struct {
+		Path     string        `json:"path"`
+		Valid    bool          `json:"valid"`
+		Problems []problemJSON `json:"problems"`
+	}
+	problemJSON struct {
+		Severity string `json:"severity"`
+		Source   string `json:"source,omitempty"`
+		FlagKey  string `json:"flagKey,omitempty"`
+		Pointer  string `json:"pointer"`
+		Message  string `json:"message"`
+	}
+)
+
+func writeValidateJSON(w io.Writer, reports []fileReport) error {
+	doc := validateJSON{Files: make([]fileJSON, 0, len(reports))}
+	for _, r := range reports {
+		f := fileJSON{Path: r.Path, Valid: r.Valid, Problems: make([]problemJSON, 0, len(r.Problems))}
+		for _, p := range r.Problems {
+			f.Problems = append(f.Problems, problemJSON{
+				Severity: p.Severity.String(),
+				Source:   p.Source,
+				FlagKey:  p.FlagKey,
+				Pointer:  p.Pointer,
+				Message:  p.Message,
+			})
+		}
+		doc.Files = append(doc.Files, f)
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(doc)
+}

@@ -1,0 +1,20 @@
+// Package evaluator is Vexil's pure core: it parses, validates and compiles
+// flagd flag documents into immutable flag sets, and evaluates flags against
+// an evaluation context exactly as flagd does.
+//
+// A [Parser] turns a JSON or YAML document into a [*FlagSet]. Problems that
+// flagd rejects (invalid JSON, a default variant that is not a variant,
+// fields of the wrong type, an empty or cyclic evaluator) always reject the
+// document; problems that flagd only warns about (the flag-definition JSON
+// Schema, mixed variant types, unknown operators, references to missing
+// evaluators) are warnings, or errors with [Options.Strict]. Every problem
+// carries the document's source, the flag key and a JSON pointer.
+//
+// Targeting rules are compiled once at load: evaluation decodes no JSON,
+// and a flag without targeting evaluates without allocating. JSONLogic
+// semantics are those of github.com/diegoholiveira/jsonlogic/v3, with
+// flagd's fractional, sem_ver, starts_with and ends_with operators.
+//
+// The package does no I/O, starts no goroutines, logs nothing and keeps no
+// mutable global state; a FlagSet is safe for concurrent use.
+package evaluator

@@ -1,0 +1,298 @@
+package evaluator
+
+import (
+	"encoding/json"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/vexilhq/vexil/evaluator/internal/logic"
+)
+
+// evaluators reads "$evaluators" and resolves references between them.
+func (b *builder) evaluators(doc map[string]any) {
+	b.refs = &refResolver{b: b, defs: map[string]any{}, done: map[string]any{}, state: map[string]int{}}
+	raw, present := doc["$evaluators"]
+	if !present || raw == nil {
+		return
+	}
+	m, ok := raw.(map[string]any)
+	if !ok {
+		b.add(SeverityError, "", "/$evaluators", "$evaluators must be an object, not %s", jsonType(raw))
+		return
+	}
+	b.refs.defs = m
+	names := make([]string, 0, len(m))
+	for name, v := range m {
+		// flagd rejects an evaluator whose JSON text is shorter than three
+		// characters: {}, [], "", and one- or two-digit numbers.
+		if text, err := json.Marshal(v); err == nil && len(text) < 3 {
+			b.add(SeverityError, "", "/$evaluators/"+escapeToken(name), "evaluator %q is empty", name)
+		}
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		b.refs.evaluator(name)
+	}
+}
+
+// refResolver replaces {"$ref": name} objects with the named evaluator.
+type refResolver struct {
+	b     *builder
+	defs  map[string]any // as written
+	done  map[string]any // resolved
+	state map[string]int // 1: resolving, 2: resolved, 3: failed (reported)
+}
+
+func (r *refResolver) evaluator(name string) (any, bool) {
+	switch r.state[name] {
+	case 1, 3:
+		return nil, false
+	case 2:
+		return r.done[name], true
+	}
+	r.state[name] = 1
+	resolved, _, ok := r.resolve(r.defs[name], "/$evaluators/"+escapeToken(name), "")
+	if !ok {
+		r.state[name] = 3
+		return nil, false
+	}
+	r.state[name] = 2
+	r.done[name] = resolved
+	return resolved, true
+}
+
+// resolve replaces every {"$ref": name} in v with the named evaluator,
+// copying only what changes. A reference to a missing evaluator stays (the
+// rule fails when it is reached, as in flagd) and is reported; a cycle
+// rejects the document.
+func (r *refResolver) resolve(v any, ptr, flagKey string) (out any, changed, ok bool) {
+	switch x := v.(type) {
+	case map[string]any:
+		if name, isRef := refName(x); isRef {
+			if _, exists := r.defs[name]; !exists {
+				r.b.warn(flagKey, ptr, "$ref %q names no evaluator in $evaluators", name)
+				return x, false, true
+			}
+			if r.state[name] == 1 {
+				r.b.add(SeverityError, flagKey, ptr, "$ref %q is cyclic: evaluator %q leads back to itself", name, name)
+				return x, false, false
+			}
+			e, ok := r.evaluator(name)
+			return e, true, ok
+		}
+		var copied map[string]any
+		for k, e := range x {
+			ne, ch, ok := r.resolve(e, ptr+"/"+escapeToken(k), flagKey)
+			if !ok {
+				return x, false, false
+			}
+			if ch {
+				if copied == nil {
+					copied = make(map[string]any, len(x))
+					for k2, e2 := range x {
+						copied[k2] = e2
+					}
+				}
+				copied[k] = ne
+			}
+		}
+		if copied != nil {
+			return copied, true, true
+		}
+	case []any:
+		var copied []any
+		for i, e := range x {
+			ne, ch, ok := r.resolve(e, ptr+"/"+strconv.Itoa(i), flagKey)
+			if !ok {
+				return x, false, false
+			}
+			if ch {
+				if copied == nil {
+					copied = append([]any(nil), x...)
+				}
+				copied[i] = ne
+			}
+		}
+		if copied != nil {
+			return copied, true, true
+		}
+	}
+	return v, false, true
+}
+
+func refName(m map[string]any) (string, bool) {
+	if len(m) != 1 {
+		return "", false
+	}
+	name, ok := m["$ref"].(string)
+	return name, ok
+}
+
+// flag checks and compiles one flag definition.
+func (b *builder) flag(key, ptr string, v any, setMeta Metadata) *Flag {
+	if v == nil {
+		v = map[string]any{}
+	}
+	m, ok := v.(map[string]any)
+	if !ok {
+		b.add(SeverityError, key, ptr, "a flag must be an object, not %s", jsonType(v))
+		return nil
+	}
+	f := &Flag{key: key, keyValue: key}
+	bad := false
+	str := func(field string) string {
+		fv, present := m[field]
+		if !present || fv == nil {
+			return ""
+		}
+		s, ok := fv.(string)
+		if !ok {
+			b.add(SeverityError, key, ptr+"/"+field, "%s must be a string, not %s", field, jsonType(fv))
+			bad = true
+		}
+		return s
+	}
+	obj := func(field string) map[string]any {
+		fv, present := m[field]
+		if !present || fv == nil {
+			return nil
+		}
+		o, ok := fv.(map[string]any)
+		if !ok {
+			b.add(SeverityError, key, ptr+"/"+field, "%s must be an object, not %s", field, jsonType(fv))
+			bad = true
+		}
+		return o
+	}
+	str("key")
+	str("source")
+	f.state = str("state")
+	f.defaultVariant = str("defaultVariant")
+	f.variants = obj("variants")
+	f.ownMetadata = Metadata(obj("metadata"))
+	if bad {
+		return nil
+	}
+	f.disabled = f.state == "DISABLED"
+	if f.state != "ENABLED" && f.state != "DISABLED" {
+		if _, present := m["state"]; present {
+			b.warn(key, ptr+"/state", "state must be \"ENABLED\" or \"DISABLED\", not %q (flagd treats it as enabled)", f.state)
+		} else {
+			b.warn(key, ptr+"/state", "state is missing (flagd treats the flag as enabled)")
+		}
+	}
+	if f.defaultVariant != "" {
+		if _, ok := f.variants[f.defaultVariant]; !ok {
+			b.add(SeverityError, key, ptr+"/defaultVariant", "defaultVariant %q is not one of the variants%s", f.defaultVariant, variantList(f.variants))
+			return nil
+		}
+	}
+	if len(f.variants) == 0 {
+		b.warn(key, ptr+"/variants", "the flag has no variants")
+	}
+	f.variantType = b.variantType(key, ptr, f.variants)
+	f.metadata = overlay(setMeta, f.ownMetadata)
+	if id, ok := f.metadata["flagSetId"].(string); ok {
+		f.flagSetID = id
+	}
+	if dv, ok := f.variants[f.defaultVariant]; ok && f.defaultVariant != "" {
+		f.hasDefault = true
+		f.defaultValue = dv
+		if n, ok := dv.(float64); ok {
+			f.defaultInt = any(int64(n))
+		}
+	}
+
+	t, present := m["targeting"]
+	f.rawTargeting = t
+	if present && !isEmptyObject(t) {
+		tp := ptr + "/targeting"
+		resolved, _, ok := b.refs.resolve(t, tp, key)
+		if !ok {
+			return nil
+		}
+		prog, diags := logic.Compile(resolved, logic.Config{FractionalCBOR: b.parser.opts.FractionalCBOR})
+		for _, d := range diags {
+			if strings.HasSuffix(d.Pointer, "/$ref") {
+				continue // reported above as a reference to a missing evaluator
+			}
+			b.warn(key, tp+d.Pointer, "%s", d.Message)
+		}
+		f.targeting = prog
+	}
+	f.prepare()
+	return f
+}
+
+func isEmptyObject(v any) bool {
+	m, ok := v.(map[string]any)
+	return ok && len(m) == 0
+}
+
+func variantList(variants map[string]any) string {
+	if len(variants) == 0 {
+		return " (there are none)"
+	}
+	names := make([]string, 0, len(variants))
+	for k := range variants {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	if len(names) > 8 {
+		names = append(names[:8], "...")
+	}
+	return " (" + strings.Join(names, ", ") + ")"
+}
+
+func (b *builder) variantType(key, ptr string, variants map[string]any) ValueType {
+	t := ValueNone
+	names := make([]string, 0, len(variants))
+	for k := range variants {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	first := ""
+	for _, name := range names {
+		vt := typeOfValue(variants[name])
+		switch {
+		case t == ValueNone:
+			t, first = vt, name
+		case vt != t:
+			b.warn(key, ptr+"/variants", "variants mix types: %q is %s, %q is %s", first, t, name, vt)
+			return ValueMixed
+		}
+	}
+	return t
+}
+
+func typeOfValue(v any) ValueType {
+	switch v.(type) {
+	case bool:
+		return ValueBool
+	case string:
+		return ValueString
+	case float64:
+		return ValueNumber
+	case map[string]any:
+		return ValueObject
+	}
+	return ValueMixed
+}
+
+func overlay(base, top Metadata) Metadata {
+	if len(top) == 0 {
+		return base
+	}
+	out := make(Metadata, len(base)+len(top))
+	for k, v := range base {
+		out[k] = v
+	}
+	for k, v := range top {
+		if v != nil {
+			out[k] = v
+		}
+	}
+	return out
+}

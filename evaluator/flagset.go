@@ -1,0 +1,321 @@
+package evaluator
+
+import (
+	"bytes"
+	"encoding/json"
+	"sort"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/vexilhq/vexil/evaluator/internal/logic"
+)
+
+// Flag is one compiled flag definition. It is immutable.
+type Flag struct {
+	key            string
+	keyValue       any // key, boxed once
+	flagSetID      string
+	state          string
+	disabled       bool
+	defaultVariant string
+	hasDefault     bool
+	defaultValue   any
+	defaultInt     any // int64, boxed once
+	variants       map[string]any
+	variantType    ValueType
+	rawTargeting   any
+	targeting      *logic.Program
+	ownMetadata    Metadata
+	metadata       Metadata
+	// static is the answer of a flag without targeting that has a default
+	// variant, for the kinds in staticKinds (a bit per Kind).
+	static      *Result
+	staticKinds uint8
+}
+
+// prepare computes what evaluation can know in advance.
+func (f *Flag) prepare() {
+	if f.disabled || f.targeting != nil || !f.hasDefault {
+		return
+	}
+	f.static = &Result{FlagKey: f.key, Metadata: f.metadata, Reason: ReasonStatic, Variant: f.defaultVariant, Value: f.defaultValue}
+	for k := KindAny; k <= KindObject; k++ {
+		if r := f.typed(Result{Variant: f.defaultVariant}, f.defaultValue, k); r.Err == nil {
+			f.staticKinds |= 1 << k
+		}
+	}
+}
+
+// Key returns the flag's key.
+func (f *Flag) Key() string { return f.key }
+
+// FlagSetID returns the flag set the flag belongs to: the "flagSetId" of
+// its metadata, or of its document's metadata ("" when neither has one).
+func (f *Flag) FlagSetID() string { return f.flagSetID }
+
+// State returns the state as written ("ENABLED", "DISABLED", or anything
+// else, which flagd treats as enabled).
+func (f *Flag) State() string { return f.state }
+
+// Disabled reports whether the flag is disabled.
+func (f *Flag) Disabled() bool { return f.disabled }
+
+// DefaultVariant returns the default variant's name, and false when the
+// flag has none (null, missing or "").
+func (f *Flag) DefaultVariant() (string, bool) { return f.defaultVariant, f.hasDefault }
+
+// Variants returns the variants. The map is shared and must not be modified.
+func (f *Flag) Variants() map[string]any { return f.variants }
+
+// VariantType returns the type the variants share.
+func (f *Flag) VariantType() ValueType { return f.variantType }
+
+// Targeting returns the targeting rule as written (nil when absent).
+func (f *Flag) Targeting() any { return f.rawTargeting }
+
+// HasTargeting reports whether the flag has a targeting rule to apply
+// (absent and {} mean none).
+func (f *Flag) HasTargeting() bool { return f.targeting != nil }
+
+// Metadata returns the flag's metadata: its document's, overlaid with its
+// own. The map is shared and must not be modified.
+func (f *Flag) Metadata() Metadata { return f.metadata }
+
+// OwnMetadata returns only the metadata written on the flag itself.
+func (f *Flag) OwnMetadata() Metadata { return f.ownMetadata }
+
+// FlagSet is an immutable set of compiled flags, safe for concurrent use.
+type FlagSet struct {
+	flags    map[string]*Flag
+	sorted   []*Flag
+	metadata Metadata
+	now      func() time.Time
+}
+
+func (s *FlagSet) index() {
+	s.sorted = make([]*Flag, 0, len(s.flags))
+	for _, f := range s.flags {
+		s.sorted = append(s.sorted, f)
+	}
+	sort.Slice(s.sorted, func(i, j int) bool { return s.sorted[i].key < s.sorted[j].key })
+}
+
+// Len returns the number of flags.
+func (s *FlagSet) Len() int { return len(s.sorted) }
+
+// Flags returns the flags sorted by key. The slice is shared.
+func (s *FlagSet) Flags() []*Flag { return s.sorted }
+
+// Flag returns the flag with the given key.
+func (s *FlagSet) Flag(key string) (*Flag, bool) {
+	f, ok := s.flags[key]
+	return f, ok
+}
+
+// Metadata returns the document's metadata. The map is shared.
+func (s *FlagSet) Metadata() Metadata { return s.metadata }
+
+// Merge combines flag sets: for a key in several sets, the later set's flag
+// wins, and so do the later set's metadata keys.
+func Merge(sets ...*FlagSet) *FlagSet {
+	out := &FlagSet{flags: map[string]*Flag{}}
+	for _, s := range sets {
+		if s == nil {
+			continue
+		}
+		if out.now == nil {
+			out.now = s.now
+		}
+		for k, f := range s.flags {
+			out.flags[k] = f
+		}
+		out.metadata = overlay(out.metadata, s.metadata)
+	}
+	if out.now == nil {
+		out.now = time.Now
+	}
+	out.index()
+	return out
+}
+
+// Evaluate resolves the flag with the given key for the context, asking for
+// a value of the given kind. The context is what the caller sends: Go values
+// are seen by rules as their JSON encoding would be.
+func (s *FlagSet) Evaluate(key string, kind Kind, ctx map[string]any) Result {
+	f, ok := s.flags[key]
+	if !ok {
+		return Result{
+			FlagKey:  key,
+			Reason:   ReasonError,
+			NoValue:  true,
+			Err:      newError(CodeFlagNotFound, key, "flag not found"),
+			Metadata: s.metadata,
+		}
+	}
+	return f.Evaluate(kind, ctx, s.now)
+}
+
+// Evaluate resolves the flag for the context. now is the clock for
+// "$flagd.timestamp" (nil: time.Now); it is read only when the flag has
+// targeting.
+func (f *Flag) Evaluate(kind Kind, ctx map[string]any, now func() time.Time) Result {
+	if f.staticKinds&(1<<kind) != 0 {
+		r := *f.static
+		if kind == KindInt {
+			r.Value = f.defaultInt
+		}
+		return r
+	}
+	return f.evaluate(kind, ctx, now)
+}
+
+func (f *Flag) evaluate(kind Kind, ctx map[string]any, now func() time.Time) Result {
+	r := Result{FlagKey: f.key, Metadata: f.metadata}
+	if f.disabled {
+		r.Reason, r.NoValue = ReasonDisabled, true
+		return r
+	}
+	if f.targeting == nil {
+		if !f.hasDefault {
+			r.Reason, r.NoValue = ReasonDefault, true
+			return r
+		}
+		r.Reason, r.Variant = ReasonStatic, f.defaultVariant
+		return f.typed(r, f.defaultValue, kind)
+	}
+	return f.evaluateTargeting(r, kind, ctx, now)
+}
+
+func (f *Flag) evaluateTargeting(r Result, kind Kind, ctx map[string]any, now func() time.Time) Result {
+	norm, err := logic.NormalizeContext(ctx)
+	if err != nil {
+		return failed(r, CodeGeneral, "the evaluation context cannot be encoded as JSON: %v", err)
+	}
+	env := logic.Env{Context: norm, FlagKey: f.key, FlagKeyValue: f.keyValue}
+	if f.targeting.NeedsClock() {
+		if now == nil {
+			now = time.Now
+		}
+		env.Timestamp = now().Unix()
+	}
+	out, err := f.targeting.Eval(env)
+	if err != nil {
+		return failed(r, CodeParseError, "applying the targeting rule: %v", err)
+	}
+	name, isNull, err := variantName(out)
+	if err != nil {
+		return failed(r, CodeParseError, "the targeting rule's result cannot be encoded: %v", err)
+	}
+	if isNull {
+		if !f.hasDefault {
+			r.Reason, r.NoValue = ReasonDefault, true
+			return r
+		}
+		r.Reason, r.Variant = ReasonDefault, f.defaultVariant
+		return f.typed(r, f.defaultValue, kind)
+	}
+	v, ok := f.variants[name]
+	if !ok {
+		return failed(r, CodeGeneral, "targeting chose variant %q, which the flag does not have", name)
+	}
+	r.Reason, r.Variant = ReasonTargetingMatch, name
+	return f.typed(r, v, kind)
+}
+
+func failed(r Result, code ErrorCode, format string, args ...any) Result {
+	r.Reason, r.NoValue, r.Variant, r.Value = ReasonError, true, "", nil
+	r.Err = newError(code, r.FlagKey, format, args...)
+	return r
+}
+
+// typed checks the variant's value against the requested kind.
+func (f *Flag) typed(r Result, v any, kind Kind) Result {
+	ok := true
+	switch kind {
+	case KindAny:
+	case KindBool:
+		_, ok = v.(bool)
+	case KindString:
+		_, ok = v.(string)
+	case KindInt:
+		var n float64
+		if n, ok = v.(float64); ok {
+			if r.Variant == f.defaultVariant && f.defaultInt != nil {
+				r.Value = f.defaultInt
+			} else {
+				r.Value = int64(n)
+			}
+			return r
+		}
+	case KindFloat:
+		_, ok = v.(float64)
+	case KindObject:
+		_, ok = v.(map[string]any)
+	}
+	if !ok {
+		r.Reason, r.NoValue = ReasonError, true
+		r.Err = newError(CodeTypeMismatch, f.key, "the value of variant %q is %s, not %s", r.Variant, describe(v), kind)
+		return r
+	}
+	r.Value = v
+	return r
+}
+
+func describe(v any) string {
+	switch v.(type) {
+	case bool:
+		return "a boolean"
+	case string:
+		return "a string"
+	case float64:
+		return "a number"
+	case map[string]any:
+		return "an object"
+	case []any:
+		return "an array"
+	case nil:
+		return "null"
+	}
+	return "of an unknown type"
+}
+
+// variantName turns a targeting result into a variant name as flagd does:
+// the result's JSON text with every double quote removed, so "on" names
+// on, true names true and 2 names 2. A null result selects the default.
+func variantName(v any) (name string, isNull bool, err error) {
+	switch x := v.(type) {
+	case nil:
+		return "", true, nil
+	case string:
+		if plainJSONString(x) {
+			return x, false, nil
+		}
+	case bool:
+		if x {
+			return "true", false, nil
+		}
+		return "false", false, nil
+	}
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(v); err != nil {
+		return "", false, err
+	}
+	text := strings.TrimSpace(buf.String())
+	if text == "null" {
+		return "", true, nil
+	}
+	return strings.ReplaceAll(text, `"`, ""), false, nil
+}
+
+// plainJSONString reports whether encoding/json writes s as it is between
+// quotes.
+func plainJSONString(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < 0x20 || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' || c >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
+}

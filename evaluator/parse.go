@@ -1,0 +1,341 @@
+package evaluator
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/vexilhq/vexil/schemas"
+)
+
+// Options configure a Parser. The zero value is flagd's behaviour.
+type Options struct {
+	// Strict makes the problems flagd only warns about reject the document.
+	Strict bool
+	// FractionalCBOR selects the fractional bucketing that hashes the CBOR
+	// encoding of the bucketing value (flagd testbed tag @fractional-v3)
+	// instead of its UTF-8 string. Off by default.
+	FractionalCBOR bool
+	// Now is the clock for "$flagd.timestamp"; nil means time.Now.
+	Now func() time.Time
+}
+
+// Format is a document's syntax.
+type Format uint8
+
+// The formats. FormatAuto takes a document that starts with '{' or '[' as
+// JSON, anything else as YAML.
+const (
+	FormatAuto Format = iota
+	FormatJSON
+	FormatYAML
+)
+
+// FormatForPath picks a format from a file name's extension.
+func FormatForPath(path string) Format {
+	lower := strings.ToLower(path)
+	switch {
+	case strings.HasSuffix(lower, ".yaml"), strings.HasSuffix(lower, ".yml"):
+		return FormatYAML
+	case strings.HasSuffix(lower, ".json"):
+		return FormatJSON
+	}
+	return FormatAuto
+}
+
+// Parser parses flag documents. It is safe for concurrent use.
+type Parser struct {
+	opts   Options
+	schema *schemas.Validator
+}
+
+// NewParser compiles the flag-definition schemas and returns a parser.
+func NewParser(opts Options) (*Parser, error) {
+	v, err := schemas.NewValidator()
+	if err != nil {
+		return nil, fmt.Errorf("compiling flag schemas: %w", err)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Parser{opts: opts, schema: v}, nil
+}
+
+// Parse parses, validates and compiles one document. source names it in
+// problems. On success it returns the flag set and any warnings; when the
+// document is rejected it returns a *LoadError holding every problem.
+func (p *Parser) Parse(source string, data []byte, format Format) (*FlagSet, []Problem, error) {
+	b := &builder{parser: p, source: source}
+	set := b.build(data, format)
+	problems := b.finish()
+	for _, pr := range problems {
+		if pr.Severity == SeverityError {
+			return nil, problems, &LoadError{Source: source, Problems: problems}
+		}
+	}
+	return set, problems, nil
+}
+
+type builder struct {
+	parser *Parser
+	source string
+	// schemaProblems and own are kept apart so that, where both speak of
+	// the same place, the more specific own message wins.
+	schemaProblems []Problem
+	own            []Problem
+	keysByIndex    map[string]string // "/flags/3" -> key, for array documents
+	refs           *refResolver
+}
+
+func (b *builder) add(sev Severity, key, ptr, format string, args ...any) {
+	b.own = append(b.own, Problem{Severity: sev, Source: b.source, FlagKey: key, Pointer: ptr, Message: fmt.Sprintf(format, args...)})
+}
+
+// warn records a problem flagd accepts: an error in strict mode.
+func (b *builder) warn(key, ptr, format string, args ...any) {
+	sev := SeverityWarning
+	if b.parser.opts.Strict {
+		sev = SeverityError
+	}
+	b.add(sev, key, ptr, format, args...)
+}
+
+func (b *builder) finish() []Problem {
+	ownAt := make(map[string]bool, len(b.own))
+	for _, p := range b.own {
+		ownAt[p.Pointer] = true
+	}
+	out := b.own
+	for _, p := range b.schemaProblems {
+		if !ownAt[p.Pointer] {
+			out = append(out, p)
+		}
+	}
+	return sortProblems(out)
+}
+
+// decode reads JSON or YAML into the JSON value domain.
+func decode(data []byte, format Format) (any, error) {
+	trimmed := bytes.TrimLeft(data, " \t\r\n\ufeff")
+	if format == FormatAuto {
+		format = FormatYAML
+		if len(trimmed) > 0 && (trimmed[0] == '{' || trimmed[0] == '[') {
+			format = FormatJSON
+		}
+	}
+	if len(bytes.TrimSpace(trimmed)) == 0 {
+		return nil, errors.New("the document is empty")
+	}
+	if format == FormatYAML {
+		j, err := yamlToJSON(data)
+		if err != nil {
+			return nil, err
+		}
+		data = j
+	}
+	var v any
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&v); err != nil {
+		return nil, jsonError(data, err)
+	}
+	if dec.More() {
+		return nil, jsonError(data, fmt.Errorf("unexpected data after the top-level value at offset %d", dec.InputOffset()))
+	}
+	return v, nil
+}
+
+// yamlToJSON converts as flagd does: YAML 1.2 (so "y" and "on" are
+// strings), a mapping at the top, and keys that are not strings written
+// as their Go formatting.
+func yamlToJSON(data []byte) ([]byte, error) {
+	var doc map[string]any
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, fmt.Errorf("invalid YAML: %w", err)
+	}
+	out, err := json.Marshal(stringKeys(doc))
+	if err != nil {
+		return nil, fmt.Errorf("invalid YAML: %w", err)
+	}
+	return out, nil
+}
+
+func stringKeys(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			x[k] = stringKeys(e)
+		}
+		return x
+	case map[any]any:
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			out[fmt.Sprintf("%v", k)] = stringKeys(e)
+		}
+		return out
+	case []any:
+		for i, e := range x {
+			x[i] = stringKeys(e)
+		}
+		return x
+	}
+	return v
+}
+
+func jsonError(data []byte, err error) error {
+	var syn *json.SyntaxError
+	if errors.As(err, &syn) {
+		line, col := position(data, syn.Offset)
+		return fmt.Errorf("invalid JSON at line %d, column %d: %v", line, col, err)
+	}
+	var typ *json.UnmarshalTypeError
+	if errors.As(err, &typ) {
+		line, col := position(data, typ.Offset)
+		return fmt.Errorf("invalid JSON at line %d, column %d: %v", line, col, err)
+	}
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		return fmt.Errorf("invalid JSON: the document ends early")
+	}
+	return fmt.Errorf("invalid JSON: %v", err)
+}
+
+func position(data []byte, offset int64) (line, col int) {
+	if offset > int64(len(data)) {
+		offset = int64(len(data))
+	}
+	line = 1 + bytes.Count(data[:offset], []byte{'\n'})
+	col = int(offset) - bytes.LastIndexByte(data[:offset], '\n')
+	return line, col
+}
+
+func (b *builder) build(data []byte, format Format) *FlagSet {
+	raw, err := decode(data, format)
+	if err != nil {
+		b.add(SeverityError, "", "", "%v", err)
+		return nil
+	}
+	doc, ok := raw.(map[string]any)
+	if !ok {
+		b.add(SeverityError, "", "", "the document must be an object with \"flags\", not %s", jsonType(raw))
+		return nil
+	}
+	b.validateSchema(doc)
+
+	set := &FlagSet{flags: map[string]*Flag{}, now: b.parser.opts.Now}
+	// Set-level metadata.
+	if m, present := doc["metadata"]; present && m != nil {
+		mm, ok := m.(map[string]any)
+		if !ok {
+			b.add(SeverityError, "", "/metadata", "metadata must be an object, not %s", jsonType(m))
+		} else {
+			set.metadata = Metadata(mm)
+		}
+	}
+	b.evaluators(doc)
+
+	rawFlags, present := doc["flags"]
+	if !present {
+		b.add(SeverityError, "", "", "the document has no \"flags\"")
+		return set
+	}
+	type entry struct {
+		key, ptr string
+		v        any
+	}
+	var entries []entry
+	switch fl := rawFlags.(type) {
+	case nil:
+	case map[string]any:
+		keys := make([]string, 0, len(fl))
+		for k := range fl {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			entries = append(entries, entry{key: k, ptr: "/flags/" + escapeToken(k), v: fl[k]})
+		}
+	case []any:
+		seen := map[string]string{}
+		for i, v := range fl {
+			ptr := "/flags/" + strconv.Itoa(i)
+			key := ""
+			if m, ok := v.(map[string]any); ok {
+				key, _ = m["key"].(string)
+			}
+			if b.keysByIndex == nil {
+				b.keysByIndex = map[string]string{}
+			}
+			b.keysByIndex[ptr] = key
+			if prev, dup := seen[key]; dup {
+				b.warn(key, ptr, "flag %q is defined again (first at %s); this definition wins", key, prev)
+			}
+			seen[key] = ptr
+			entries = append(entries, entry{key: key, ptr: ptr, v: v})
+		}
+	default:
+		b.add(SeverityError, "", "/flags", "flags must be an object or an array, not %s", jsonType(rawFlags))
+		return set
+	}
+	for _, e := range entries {
+		if f := b.flag(e.key, e.ptr, e.v, set.metadata); f != nil {
+			set.flags[f.key] = f
+		}
+	}
+	set.index()
+	// Problems found in this set's schema check refer to array indexes;
+	// name the flags.
+	for i := range b.schemaProblems {
+		b.schemaProblems[i].FlagKey = b.flagKeyAt(b.schemaProblems[i].Pointer)
+	}
+	return set
+}
+
+func (b *builder) validateSchema(doc map[string]any) {
+	sev := SeverityWarning
+	if b.parser.opts.Strict {
+		sev = SeverityError
+	}
+	for _, p := range b.parser.schema.Validate(schemas.KindFlagd, doc) {
+		b.schemaProblems = append(b.schemaProblems, Problem{Severity: sev, Source: b.source, Pointer: p.Pointer, Message: p.Message})
+	}
+}
+
+// flagKeyAt names the flag a pointer is in.
+func (b *builder) flagKeyAt(ptr string) string {
+	rest, ok := strings.CutPrefix(ptr, "/flags/")
+	if !ok {
+		return ""
+	}
+	tok, _, _ := strings.Cut(rest, "/")
+	if b.keysByIndex != nil {
+		if k, ok := b.keysByIndex["/flags/"+tok]; ok {
+			return k
+		}
+	}
+	return strings.NewReplacer("~1", "/", "~0", "~").Replace(tok)
+}
+
+func jsonType(v any) string {
+	switch v.(type) {
+	case nil:
+		return "null"
+	case bool:
+		return "a boolean"
+	case float64:
+		return "a number"
+	case string:
+		return "a string"
+	case []any:
+		return "an array"
+	case map[string]any:
+		return "an object"
+	}
+	return fmt.Sprintf("%T", v)
+}

@@ -1,0 +1,31 @@
+module github.com/vexilhq/vexil
+
+go 1.26.0
+
+require (
+	connectrpc.com/connect v1.21.1
+	github.com/bufbuild/protocompile v0.14.1
+	github.com/cucumber/godog v0.15.1
+	github.com/diegoholiveira/jsonlogic/v3 v3.9.1
+	github.com/fxamacker/cbor/v2 v2.9.6
+	github.com/santhosh-tekuri/jsonschema/v6 v6.0.3
+	github.com/spf13/cobra v1.10.2
+	github.com/twmb/murmur3 v1.2.2
+	go.yaml.in/yaml/v3 v3.0.4
+	golang.org/x/mod v0.42.0
+	golang.org/x/text v0.14.0
+	google.golang.org/protobuf v1.36.11
+)
+
+require (
+	github.com/cucumber/gherkin/go/v26 v26.2.0 // indirect
+	github.com/cucumber/messages/go/v21 v21.0.1 // indirect
+	github.com/gofrs/uuid v4.3.1+incompatible // indirect
+	github.com/hashicorp/go-immutable-radix v1.3.1 // indirect
+	github.com/hashicorp/go-memdb v1.3.4 // indirect
+	github.com/hashicorp/golang-lru v0.5.4 // indirect
+	github.com/inconshreveable/mousetrap v1.1.0 // indirect
+	github.com/spf13/pflag v1.0.9 // indirect
+	github.com/x448/float16 v0.8.4 // indirect
+	golang.org/x/sync v0.8.0 // indirect
+)
