@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/vexilhq/vexil/internal/testenv"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,27 +16,10 @@ import (
 	"github.com/vexilhq/vexil/evaluator"
 )
 
-// defaultTestbedDir is where the testbed is looked for when FLAGD_TESTBED_DIR
-// is unset, relative to this package's directory.
-const defaultTestbedDir = "../../shared/flagd-testbed"
-
-// testbedDir returns the flagd testbed directory, skipping the test when it is
-// not configured and not at its default place.
+// testbedDir returns the flagd testbed directory (see package testenv).
 func testbedDir(t *testing.T) string {
 	t.Helper()
-	if dir := os.Getenv("FLAGD_TESTBED_DIR"); dir != "" {
-		if _, err := os.Stat(dir); err != nil {
-			t.Fatalf("FLAGD_TESTBED_DIR: %v", err)
-		}
-		return dir
-	}
-	if _, err := os.Stat(defaultTestbedDir); err != nil {
-		t.Skipf("flagd testbed not found at %s and FLAGD_TESTBED_DIR is unset: get "+
-			"open-feature/flagd-testbed v3.9.0 (commit 82ba89ec8db498fa51368e558e4d87642d9e93c4), "+
-			"e.g. as a git submodule at conformance/flagd-testbed, and set FLAGD_TESTBED_DIR to its directory",
-			defaultTestbedDir)
-	}
-	return defaultTestbedDir
+	return testenv.Testbed.Path(t)
 }
 
 // suiteRun is one godog run of testbed features against the evaluator.

@@ -43,6 +43,7 @@ type refResolver struct {
 	defs  map[string]any // as written
 	done  map[string]any // resolved
 	state map[string]int // 1: resolving, 2: resolved, 3: failed (reported)
+	path  []string       // tokens of the pointer being resolved
 }
 
 func (r *refResolver) evaluator(name string) (any, bool) {
@@ -53,7 +54,10 @@ func (r *refResolver) evaluator(name string) (any, bool) {
 		return r.done[name], true
 	}
 	r.state[name] = 1
-	resolved, _, ok := r.resolve(r.defs[name], "/$evaluators/"+escapeToken(name), "")
+	saved := r.path
+	r.path = append(r.path[:0:0], "$evaluators", name)
+	resolved, _, ok := r.resolve(r.defs[name], "")
+	r.path = saved
 	if !ok {
 		r.state[name] = 3
 		return nil, false
@@ -63,20 +67,37 @@ func (r *refResolver) evaluator(name string) (any, bool) {
 	return resolved, true
 }
 
+// pointer is the JSON pointer of the value being resolved.
+func (r *refResolver) pointer() string {
+	var b strings.Builder
+	for _, tok := range r.path {
+		b.WriteByte('/')
+		b.WriteString(escapeToken(tok))
+	}
+	return b.String()
+}
+
+// resolveFlag resolves a flag's targeting, at ptrTokens.
+func (r *refResolver) resolveFlag(v any, flagKey string, ptrTokens ...string) (any, bool) {
+	r.path = append(r.path[:0], ptrTokens...)
+	out, _, ok := r.resolve(v, flagKey)
+	return out, ok
+}
+
 // resolve replaces every {"$ref": name} in v with the named evaluator,
 // copying only what changes. A reference to a missing evaluator stays (the
 // rule fails when it is reached, as in flagd) and is reported; a cycle
 // rejects the document.
-func (r *refResolver) resolve(v any, ptr, flagKey string) (out any, changed, ok bool) {
+func (r *refResolver) resolve(v any, flagKey string) (out any, changed, ok bool) {
 	switch x := v.(type) {
 	case map[string]any:
 		if name, isRef := refName(x); isRef {
 			if _, exists := r.defs[name]; !exists {
-				r.b.warn(flagKey, ptr, "$ref %q names no evaluator in $evaluators", name)
+				r.b.warn(flagKey, r.pointer(), "$ref %q names no evaluator in $evaluators", name)
 				return x, false, true
 			}
 			if r.state[name] == 1 {
-				r.b.add(SeverityError, flagKey, ptr, "$ref %q is cyclic: evaluator %q leads back to itself", name, name)
+				r.b.add(SeverityError, flagKey, r.pointer(), "$ref %q is cyclic: evaluator %q leads back to itself", name, name)
 				return x, false, false
 			}
 			e, ok := r.evaluator(name)
@@ -84,7 +105,12 @@ func (r *refResolver) resolve(v any, ptr, flagKey string) (out any, changed, ok 
 		}
 		var copied map[string]any
 		for k, e := range x {
-			ne, ch, ok := r.resolve(e, ptr+"/"+escapeToken(k), flagKey)
+			if !mayHoldRef(e) {
+				continue
+			}
+			r.path = append(r.path, k)
+			ne, ch, ok := r.resolve(e, flagKey)
+			r.path = r.path[:len(r.path)-1]
 			if !ok {
 				return x, false, false
 			}
@@ -104,7 +130,12 @@ func (r *refResolver) resolve(v any, ptr, flagKey string) (out any, changed, ok 
 	case []any:
 		var copied []any
 		for i, e := range x {
-			ne, ch, ok := r.resolve(e, ptr+"/"+strconv.Itoa(i), flagKey)
+			if !mayHoldRef(e) {
+				continue
+			}
+			r.path = append(r.path, strconv.Itoa(i)) // constant strings below 100
+			ne, ch, ok := r.resolve(e, flagKey)
+			r.path = r.path[:len(r.path)-1]
 			if !ok {
 				return x, false, false
 			}
@@ -120,6 +151,14 @@ func (r *refResolver) resolve(v any, ptr, flagKey string) (out any, changed, ok 
 		}
 	}
 	return v, false, true
+}
+
+func mayHoldRef(v any) bool {
+	switch v.(type) {
+	case map[string]any, []any:
+		return true
+	}
+	return false
 }
 
 func refName(m map[string]any) (string, bool) {
@@ -186,7 +225,7 @@ func (b *builder) flag(key, ptr string, v any, setMeta Metadata) *Flag {
 	if f.defaultVariant != "" {
 		if _, ok := f.variants[f.defaultVariant]; !ok {
 			b.add(SeverityError, key, ptr+"/defaultVariant", "defaultVariant %q is not one of the variants%s", f.defaultVariant, variantList(f.variants))
-			return nil
+			bad = true // the checks below still run, to report all at once
 		}
 	}
 	if len(f.variants) == 0 {
@@ -209,7 +248,7 @@ func (b *builder) flag(key, ptr string, v any, setMeta Metadata) *Flag {
 	f.rawTargeting = t
 	if present && !isEmptyObject(t) {
 		tp := ptr + "/targeting"
-		resolved, _, ok := b.refs.resolve(t, tp, key)
+		resolved, ok := b.refs.resolveFlag(t, key, ptrTokens(ptr, "targeting")...)
 		if !ok {
 			return nil
 		}
@@ -222,8 +261,22 @@ func (b *builder) flag(key, ptr string, v any, setMeta Metadata) *Flag {
 		}
 		f.targeting = prog
 	}
+	if bad {
+		return nil
+	}
 	f.prepare()
 	return f
+}
+
+// ptrTokens splits a pointer into unescaped tokens and appends more.
+func ptrTokens(ptr string, more ...string) []string {
+	toks := strings.Split(strings.TrimPrefix(ptr, "/"), "/")
+	for i, t := range toks {
+		if strings.Contains(t, "~") {
+			toks[i] = strings.ReplaceAll(strings.ReplaceAll(t, "~1", "/"), "~0", "~")
+		}
+	}
+	return append(toks, more...)
 }
 
 func isEmptyObject(v any) bool {
@@ -248,23 +301,33 @@ func variantList(variants map[string]any) string {
 
 func (b *builder) variantType(key, ptr string, variants map[string]any) ValueType {
 	t := ValueNone
+	for _, v := range variants {
+		vt := typeOfValue(v)
+		if t == ValueNone {
+			t = vt
+		} else if vt != t {
+			t = ValueMixed
+			break
+		}
+	}
+	if t != ValueMixed {
+		return t
+	}
+	// Name two variants of different types, the same two every time.
 	names := make([]string, 0, len(variants))
 	for k := range variants {
 		names = append(names, k)
 	}
 	sort.Strings(names)
-	first := ""
-	for _, name := range names {
-		vt := typeOfValue(variants[name])
-		switch {
-		case t == ValueNone:
-			t, first = vt, name
-		case vt != t:
-			b.warn(key, ptr+"/variants", "variants mix types: %q is %s, %q is %s", first, t, name, vt)
-			return ValueMixed
+	first := names[0]
+	ft := typeOfValue(variants[first])
+	for _, name := range names[1:] {
+		if vt := typeOfValue(variants[name]); vt != ft {
+			b.warn(key, ptr+"/variants", "variants mix types: %q is %s, %q is %s", first, ft, name, vt)
+			break
 		}
 	}
-	return t
+	return ValueMixed
 }
 
 func typeOfValue(v any) ValueType {

@@ -3,7 +3,7 @@ package evaluator
 import (
 	"bytes"
 	"encoding/json"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -41,7 +41,7 @@ func (f *Flag) prepare() {
 	}
 	f.static = &Result{FlagKey: f.key, Metadata: f.metadata, Reason: ReasonStatic, Variant: f.defaultVariant, Value: f.defaultValue}
 	for k := KindAny; k <= KindObject; k++ {
-		if r := f.typed(Result{Variant: f.defaultVariant}, f.defaultValue, k); r.Err == nil {
+		if kindAccepts(k, f.defaultValue) {
 			f.staticKinds |= 1 << k
 		}
 	}
@@ -98,7 +98,7 @@ func (s *FlagSet) index() {
 	for _, f := range s.flags {
 		s.sorted = append(s.sorted, f)
 	}
-	sort.Slice(s.sorted, func(i, j int) bool { return s.sorted[i].key < s.sorted[j].key })
+	slices.SortFunc(s.sorted, func(a, b *Flag) int { return strings.Compare(a.key, b.key) })
 }
 
 // Len returns the number of flags.
@@ -229,18 +229,26 @@ func failed(r Result, code ErrorCode, format string, args ...any) Result {
 	return r
 }
 
-// typed checks the variant's value against the requested kind.
-func (f *Flag) typed(r Result, v any, kind Kind) Result {
+// kindAccepts reports whether a variant's value can be returned as kind.
+func kindAccepts(kind Kind, v any) bool {
 	ok := true
 	switch kind {
-	case KindAny:
 	case KindBool:
 		_, ok = v.(bool)
 	case KindString:
 		_, ok = v.(string)
-	case KindInt:
-		var n float64
-		if n, ok = v.(float64); ok {
+	case KindInt, KindFloat:
+		_, ok = v.(float64)
+	case KindObject:
+		_, ok = v.(map[string]any)
+	}
+	return ok
+}
+
+// typed checks the variant's value against the requested kind.
+func (f *Flag) typed(r Result, v any, kind Kind) Result {
+	if kind == KindInt {
+		if n, ok := v.(float64); ok {
 			if r.Variant == f.defaultVariant && f.defaultInt != nil {
 				r.Value = f.defaultInt
 			} else {
@@ -248,12 +256,8 @@ func (f *Flag) typed(r Result, v any, kind Kind) Result {
 			}
 			return r
 		}
-	case KindFloat:
-		_, ok = v.(float64)
-	case KindObject:
-		_, ok = v.(map[string]any)
 	}
-	if !ok {
+	if !kindAccepts(kind, v) {
 		r.Reason, r.NoValue = ReasonError, true
 		r.Err = newError(CodeTypeMismatch, f.key, "the value of variant %q is %s, not %s", r.Variant, describe(v), kind)
 		return r

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/vexilhq/vexil/internal/testenv"
 	"os"
 	"path/filepath"
 	"strings"
@@ -104,27 +105,12 @@ func TestWarningsNeverLoseFlags(t *testing.T) {
 	}
 }
 
-func sharedDir(t *testing.T, env, rel string) string {
-	t.Helper()
-	if dir := os.Getenv(env); dir != "" {
-		if _, err := os.Stat(dir); err != nil {
-			t.Fatalf("%s=%s: %v", env, dir, err)
-		}
-		return dir
-	}
-	dir := filepath.Join("..", "..", "shared", rel)
-	if _, err := os.Stat(dir); err != nil {
-		t.Skipf("reference material not found at %s; set %s", dir, env)
-	}
-	return dir
-}
-
 // TestReferenceDocuments: every positive document of the flag-definition
 // schema tests parses without a single problem in strict mode, and every
 // negative one is rejected in strict mode and served with warnings in lax
 // mode, as flagd serves it.
 func TestReferenceDocuments(t *testing.T) {
-	dir := filepath.Join(sharedDir(t, "FLAGD_SCHEMAS_DIR", "flagd-schemas"), "json", "test")
+	dir := filepath.Join(testenv.Schemas.Path(t), "json", "test")
 	strict, _ := evaluator.NewParser(evaluator.Options{Strict: true})
 	lax, _ := evaluator.NewParser(evaluator.Options{})
 	parse := func(p *evaluator.Parser, path string, data []byte) ([]evaluator.Problem, error) {
@@ -187,7 +173,7 @@ func TestReferenceDocuments(t *testing.T) {
 }
 
 func TestTestkitFlagsServeInLaxMode(t *testing.T) {
-	dir := sharedDir(t, "FLAGD_TESTBED_DIR", "flagd-testbed")
+	dir := testenv.Testbed.Path(t)
 	path := filepath.Join(dir, "evaluator", "flags", "testkit-flags.json")
 	data, err := os.ReadFile(path)
 	if err != nil {

@@ -3,8 +3,8 @@ package gen_test
 import (
 	"context"
 	"fmt"
+	"github.com/vexilhq/vexil/internal/testenv"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -29,18 +29,7 @@ import (
 // variable names a folder that does not exist.
 func referenceDir(t *testing.T) string {
 	t.Helper()
-	dir, set := os.LookupEnv("FLAGD_SCHEMAS_DIR")
-	if !set || dir == "" {
-		dir = filepath.Join("..", "..", "..", "shared", "flagd-schemas")
-		if _, err := os.Stat(filepath.Join(dir, "protobuf")); err != nil {
-			t.Skipf("flagd-schemas not found at %s (set FLAGD_SCHEMAS_DIR): %v", dir, err)
-		}
-	}
-	protoDir := filepath.Join(dir, "protobuf")
-	if st, err := os.Stat(protoDir); err != nil || !st.IsDir() {
-		t.Fatalf("FLAGD_SCHEMAS_DIR=%s: no protobuf folder: %v", dir, err)
-	}
-	return protoDir
+	return filepath.Join(testenv.Schemas.Path(t), "protobuf")
 }
 
 // TestWireCompatibility compiles every .proto file of the flagd reference

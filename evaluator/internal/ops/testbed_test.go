@@ -3,6 +3,7 @@ package ops
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/vexilhq/vexil/internal/testenv"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -24,17 +25,7 @@ import (
 // when the variable names a missing directory.
 func testbedDir(t *testing.T) string {
 	t.Helper()
-	dir, set := os.LookupEnv("FLAGD_TESTBED_DIR")
-	if !set || dir == "" {
-		dir = filepath.Join("..", "..", "..", "..", "shared", "flagd-testbed")
-	}
-	if _, err := os.Stat(filepath.Join(dir, "flags", "custom-ops.json")); err != nil {
-		if set && dir != "" {
-			t.Fatalf("FLAGD_TESTBED_DIR=%q: %v", dir, err)
-		}
-		t.Skipf("flagd-testbed not found at %s", dir)
-	}
-	return dir
+	return testenv.Testbed.Path(t)
 }
 
 type tbFlag struct {
