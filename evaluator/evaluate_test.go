@@ -1,6 +1,7 @@
 package evaluator_test
 
 import (
+	"encoding/json"
 	"os"
 	"reflect"
 	"testing"
@@ -226,4 +227,30 @@ func TestMergeLaterWins(t *testing.T) {
 	if got := m.Evaluate("x", evaluator.KindBool, nil).Value; got != true {
 		t.Errorf("x = %v", got)
 	}
+}
+
+func TestTargetingHasRefsResolved(t *testing.T) {
+	set := loadSet(t, "testdata/flags.json", evaluator.Options{})
+	f, _ := set.Flag("page-size")
+	rule, present := f.Targeting()
+	got, _ := json.Marshal(rule)
+	want := `{"if":[{"or":[{"ends_with":[{"var":"email"},"@staff.example"]},{"==":[{"var":"role"},"admin"]}]},"large",{"==":[{"var":"plan"},"weird"]},"fraction",null]}`
+	if !present || string(got) != want {
+		t.Errorf("targeting %s, want %s", got, want)
+	}
+	if _, present := mustFlag(t, set, "new-checkout").Targeting(); present {
+		t.Error("a flag without targeting reports one")
+	}
+	if rule, present := mustFlag(t, set, "targeting-null").Targeting(); !present || rule != nil {
+		t.Errorf("targeting null: %v %v", rule, present)
+	}
+}
+
+func mustFlag(t *testing.T, set *evaluator.FlagSet, key string) *evaluator.Flag {
+	t.Helper()
+	f, ok := set.Flag(key)
+	if !ok {
+		t.Fatalf("no flag %q", key)
+	}
+	return f
 }

@@ -245,13 +245,14 @@ func (b *builder) flag(key, ptr string, v any, setMeta Metadata) *Flag {
 	}
 
 	t, present := m["targeting"]
-	f.rawTargeting = t
+	f.targetingValue, f.hasTargetingKey = t, present
 	if present && !isEmptyObject(t) {
 		tp := ptr + "/targeting"
 		resolved, ok := b.refs.resolveFlag(t, key, ptrTokens(ptr, "targeting")...)
 		if !ok {
 			return nil
 		}
+		f.targetingValue = resolved
 		prog, diags := logic.Compile(resolved, logic.Config{FractionalCBOR: b.parser.opts.FractionalCBOR})
 		for _, d := range diags {
 			if strings.HasSuffix(d.Pointer, "/$ref") {

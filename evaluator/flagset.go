@@ -24,10 +24,14 @@ type Flag struct {
 	defaultInt     any // int64, boxed once
 	variants       map[string]any
 	variantType    ValueType
-	rawTargeting   any
-	targeting      *logic.Program
-	ownMetadata    Metadata
-	metadata       Metadata
+	// targetingValue is the rule with $refs replaced by their evaluators,
+	// as flagd serves it to in-process providers; hasTargetingKey tells an
+	// absent rule from a null one.
+	targetingValue  any
+	hasTargetingKey bool
+	targeting       *logic.Program
+	ownMetadata     Metadata
+	metadata        Metadata
 	// static is the answer of a flag without targeting that has a default
 	// variant, for the kinds in staticKinds (a bit per Kind).
 	static      *Result
@@ -71,8 +75,10 @@ func (f *Flag) Variants() map[string]any { return f.variants }
 // VariantType returns the type the variants share.
 func (f *Flag) VariantType() ValueType { return f.variantType }
 
-// Targeting returns the targeting rule as written (nil when absent).
-func (f *Flag) Targeting() any { return f.rawTargeting }
+// Targeting returns the targeting rule with every {"$ref": name} replaced
+// by its evaluator, and whether the flag has a "targeting" member at all
+// (it may be null or {}). The value is shared and must not be modified.
+func (f *Flag) Targeting() (rule any, present bool) { return f.targetingValue, f.hasTargetingKey }
 
 // HasTargeting reports whether the flag has a targeting rule to apply
 // (absent and {} mean none).
