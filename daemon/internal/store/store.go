@@ -1,0 +1,386 @@
+// Package store is the daemon's merged flag store: it applies what the
+// flag sources deliver and publishes, after each update, an immutable
+// [Snapshot] of the flags of every source, merged as flagd merges them.
+//
+// Readers call [Store.Current] and query the snapshot they get: a pointer
+// load, no lock, and a snapshot never changes. Updates ([Store.Apply]) are
+// serialized by the store; each one parses its document outside the lock,
+// reuses the compiled flags whose definitions did not change, and touches
+// only the keys that did.
+//
+// The merge follows flagd's store (core/pkg/store): a flag is identified by
+// its flag set id (the "flagSetId" of its own metadata, else of its
+// document's) and its key; when several sources define the same flag, the
+// source listed later in [Config.Sources] wins. [Selector]s narrow queries
+// to a flag set or a source. Every update is a full snapshot of its source;
+// a rejected document or an outage leaves the source's last good flags
+// serving, and the source's [SourceState] records what happened.
+//
+// Each update also yields a [Change]: the flags it wrote, updated or
+// deleted, as any selector sees them ([Change.For]), for flagd's
+// configuration_change events and sync streams. [Store.Subscribe] delivers
+// changes without ever blocking an update: a subscriber that falls behind
+// gets its pending changes merged into one.
+package store
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/vexilhq/vexil/evaluator"
+	"github.com/vexilhq/vexil/syncsources"
+)
+
+// Config configures a Store.
+type Config struct {
+	// Sources names the sources in priority order: a flag of a later source
+	// wins over the same flag of an earlier one. A name listed twice counts
+	// once, at its first place (as in flagd).
+	Sources []string
+	// Parser parses the documents; nil means flagd's behaviour
+	// (evaluator.Options{}).
+	Parser *evaluator.Parser
+	// Now is the clock for source states and for "$flagd.timestamp" in
+	// targeting; nil means time.Now.
+	Now func() time.Time
+}
+
+// Store is the merged flag store. It is safe for concurrent use.
+type Store struct {
+	parser *evaluator.Parser
+	lay    *layout
+	cur    atomic.Pointer[Snapshot]
+
+	// mu serializes updates, and the publication of their snapshot with
+	// the delivery of their change, against subscription.
+	mu   sync.Mutex
+	subs map[*subscriber]struct{}
+}
+
+// New returns a store with no flags, whose snapshot is not ready until
+// every source has delivered. It panics if Parser is nil and the default
+// parser cannot be built (its schemas are compiled into the program).
+func New(cfg Config) *Store {
+	p := cfg.Parser
+	if p == nil {
+		var err error
+		if p, err = evaluator.NewParser(evaluator.Options{}); err != nil {
+			panic(fmt.Sprintf("store: building the default parser: %v", err))
+		}
+	}
+	now := cfg.Now
+	if now == nil {
+		now = time.Now
+	}
+	lay := &layout{index: map[string]int{}, now: now}
+	for _, name := range cfg.Sources {
+		if _, dup := lay.index[name]; dup {
+			continue
+		}
+		lay.index[name] = len(lay.names)
+		lay.names = append(lay.names, name)
+	}
+	srcs := make([]*sourceData, len(lay.names))
+	for i, name := range lay.names {
+		srcs[i] = &sourceData{state: SourceState{Name: name}}
+	}
+	s := &Store{parser: p, lay: lay, subs: map[*subscriber]struct{}{}}
+	s.cur.Store(newSnapshot(0, lay, srcs, map[string]*entry{}, map[string]map[string]*entry{}))
+	return s
+}
+
+// Current returns the latest snapshot. It never returns nil and never
+// blocks.
+func (s *Store) Current() *Snapshot { return s.cur.Load() }
+
+// Apply applies one update of a source and publishes the resulting
+// snapshot:
+//
+//   - Data: the document is parsed. If it is rejected nothing but the
+//     source's state changes (its last good flags keep serving; the state
+//     holds the error, every problem, and one more rejection), and Apply
+//     returns the *evaluator.LoadError. Otherwise the document replaces all
+//     the source's flags.
+//   - Err: an outage. The source's last good flags keep serving; its state
+//     says so.
+//   - Removed: the source serves no flags.
+//
+// Every update publishes a new snapshot, since at least the source's state
+// changes, and returns the change from the previous one. An update from a
+// source that is not configured is an error and changes nothing.
+func (s *Store) Apply(u syncsources.Update) (Change, error) {
+	idx, ok := s.lay.index[u.Source]
+	if !ok {
+		return Change{}, fmt.Errorf("store: unknown source %q", u.Source)
+	}
+	return s.commit(u.Source, idx, s.prepare(u, idx))
+}
+
+// pending is an update prepared for commit: parsed, fingerprinted and
+// compared with the source's flags of the snapshot current then.
+type pending struct {
+	ev       Event
+	problems []evaluator.Problem
+	loadErr  error // the rejection
+	outage   error
+	// For EventLoaded and EventRemoved: the new flags, and the source's
+	// entries they replace.
+	flags   []*evaluator.Flag
+	base    uint64 // the version of the entries compared with
+	entries map[string]*entry
+	ids     []flagID
+}
+
+// prepare does the work of an update that needs no lock: parsing,
+// fingerprinting, and comparing with the flags the source serves now.
+func (s *Store) prepare(u syncsources.Update, idx int) pending {
+	var p pending
+	switch {
+	case u.Err != nil:
+		return pending{ev: EventOutage, outage: u.Err}
+	case u.Removed:
+		p.ev = EventRemoved
+	default:
+		set, problems, err := s.parser.Parse(u.Source, u.Data, u.Format)
+		if err != nil {
+			return pending{ev: EventRejected, problems: problems, loadErr: err}
+		}
+		p.ev, p.problems, p.flags = EventLoaded, problems, set.Flags()
+	}
+	base := s.cur.Load().srcs[idx]
+	p.base = base.version
+	p.entries, p.ids = buildEntries(base.entries, p.flags, idx)
+	return p
+}
+
+// buildEntries returns the entries of a source's new flags, reusing the
+// entry of base of every flag whose definition did not change (base itself
+// when none did), and the flags that changed: for each key, its old flag
+// set and, if different, its new one, adjacent.
+func buildEntries(base map[string]*entry, flags []*evaluator.Flag, idx int) (map[string]*entry, []flagID) {
+	entries := make(map[string]*entry, len(flags))
+	var ids []flagID
+	kept := 0 // keys of base that are still there
+	fps := fingerprints(flags)
+	for i, f := range flags {
+		key, set, fp := f.Key(), f.FlagSetID(), fps[i]
+		o := base[key]
+		if o != nil {
+			kept++
+			if o.fp == fp && o.set == set {
+				entries[key] = o
+				continue
+			}
+			ids = append(ids, flagID{set: o.set, key: key})
+		}
+		entries[key] = &entry{flag: f, key: key, set: set, src: idx, fp: fp}
+		if o == nil || o.set != set {
+			ids = append(ids, flagID{set: set, key: key})
+		}
+	}
+	if kept < len(base) {
+		for key, o := range base {
+			if _, ok := entries[key]; !ok {
+				ids = append(ids, flagID{set: o.set, key: key})
+			}
+		}
+	}
+	if len(ids) == 0 && base != nil {
+		return base, nil
+	}
+	return entries, ids
+}
+
+// fingerprints computes the flags' fingerprints, on every processor when
+// there are many.
+func fingerprints(flags []*evaluator.Flag) []fingerprint {
+	fps := make([]fingerprint, len(flags))
+	const chunk = 8192
+	workers := min(runtime.GOMAXPROCS(0), (len(flags)+chunk-1)/chunk)
+	if workers <= 1 {
+		var mc metaCache
+		for i, f := range flags {
+			fps[i] = flagFingerprint(f, &mc)
+		}
+		return fps
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			var mc metaCache
+			for {
+				start := int(next.Add(chunk)) - chunk
+				if start >= len(flags) {
+					return
+				}
+				for i := start; i < min(start+chunk, len(flags)); i++ {
+					fps[i] = flagFingerprint(flags[i], &mc)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return fps
+}
+
+// commit applies a prepared update and publishes the snapshot.
+func (s *Store) commit(source string, idx int, p pending) (Change, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.lay.now()
+	old := s.cur.Load()
+	prev := old.srcs[idx]
+	next := &sourceData{entries: prev.entries, version: prev.version, state: prev.state}
+	st := &next.state
+	st.Updated = now
+	var ids []flagID
+	switch p.ev {
+	case EventOutage:
+		st.Outage = true
+		st.LastError = p.outage.Error()
+	case EventRejected:
+		st.Outage = false
+		st.Rejected++
+		st.LastError = p.loadErr.Error()
+		st.Problems = p.problems
+	case EventLoaded, EventRemoved:
+		if p.base != prev.version {
+			// Another update of this source was committed since prepare
+			// compared: compare again.
+			p.entries, p.ids = buildEntries(prev.entries, p.flags, idx)
+		}
+		if len(p.ids) > 0 {
+			next.entries, next.version, ids = p.entries, prev.version+1, p.ids
+		}
+		st.Delivered = true
+		st.Outage = false
+		st.Removed = p.ev == EventRemoved
+		st.LastError = ""
+		st.Problems = p.problems
+		st.Flags = len(next.entries)
+		st.Loaded = now
+	}
+
+	srcs := append([]*sourceData(nil), old.srcs...)
+	srcs[idx] = next
+	byKey, bySet := old.byKey, old.bySet
+	if len(ids) > 0 {
+		byKey, bySet = remerge(srcs, byKey, bySet, ids)
+	}
+	snap := newSnapshot(old.gen+1, s.lay, srcs, byKey, bySet)
+	c := Change{Source: source, Event: p.ev, Old: old, New: snap, Merged: 1, ids: ids}
+	s.cur.Store(snap)
+	for sub := range s.subs {
+		sub.deliver(c)
+	}
+	return c, p.loadErr
+}
+
+// remerge recomputes the winners of the given flags over all sources,
+// copying the maps it changes.
+func remerge(srcs []*sourceData, byKey map[string]*entry, bySet map[string]map[string]*entry, ids []flagID) (map[string]*entry, map[string]map[string]*entry) {
+	keyCopied, outerCopied := false, false
+	setCopied := map[string]bool{}
+	for i, id := range ids {
+		if i == 0 || ids[i-1].key != id.key {
+			w := winner(srcs, id.key, "", false)
+			if byKey[id.key] != w {
+				if !keyCopied {
+					byKey, keyCopied = maps.Clone(byKey), true
+				}
+				if w == nil {
+					delete(byKey, id.key)
+				} else {
+					byKey[id.key] = w
+				}
+			}
+		}
+		w := winner(srcs, id.key, id.set, true)
+		inner := bySet[id.set]
+		if inner[id.key] == w {
+			continue
+		}
+		if !outerCopied {
+			bySet, outerCopied = maps.Clone(bySet), true
+		}
+		if !setCopied[id.set] {
+			setCopied[id.set] = true
+			inner = maps.Clone(inner)
+			if inner == nil {
+				inner = map[string]*entry{}
+			}
+			bySet[id.set] = inner
+		}
+		if w == nil {
+			delete(inner, id.key)
+			if len(inner) == 0 {
+				delete(bySet, id.set)
+				delete(setCopied, id.set) // a later write must make a new map
+			}
+		} else {
+			inner[id.key] = w
+		}
+	}
+	return byKey, bySet
+}
+
+// winner returns the entry of the highest-priority source that defines
+// key (in the flag set, if inSet).
+func winner(srcs []*sourceData, key, set string, inSet bool) *entry {
+	for i := len(srcs) - 1; i >= 0; i-- {
+		if e := srcs[i].entries[key]; e != nil && (!inSet || e.set == set) {
+			return e
+		}
+	}
+	return nil
+}
+
+// subscriber holds at most one undelivered change in its channel; the
+// store merges a newer change into it rather than wait.
+type subscriber struct {
+	ch chan Change
+}
+
+// deliver never blocks: the store is the only sender, so once the pending
+// change is taken out the send succeeds.
+func (sub *subscriber) deliver(c Change) {
+	for {
+		select {
+		case sub.ch <- c:
+			return
+		default:
+		}
+		select {
+		case pending := <-sub.ch:
+			c = pending.merge(c)
+		default:
+		}
+	}
+}
+
+// Subscribe returns the current snapshot and a channel that receives every
+// later change, starting from that snapshot: the first change's Old is the
+// snapshot returned, and each change's Old is the previous one's New. A
+// subscriber that does not keep up receives its pending changes merged
+// into one (Change.Merged > 1); updates never wait for subscribers. The
+// channel is closed when ctx ends.
+func (s *Store) Subscribe(ctx context.Context) (*Snapshot, <-chan Change) {
+	sub := &subscriber{ch: make(chan Change, 1)}
+	s.mu.Lock()
+	snap := s.cur.Load()
+	s.subs[sub] = struct{}{}
+	s.mu.Unlock()
+	context.AfterFunc(ctx, func() {
+		s.mu.Lock()
+		delete(s.subs, sub)
+		close(sub.ch)
+		s.mu.Unlock()
+	})
+	return snap, sub.ch
+}
