@@ -12,6 +12,7 @@ import (
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"github.com/santhosh-tekuri/jsonschema/v6/kind"
+	"golang.org/x/text/language"
 	"golang.org/x/text/message"
 )
 
@@ -42,15 +43,17 @@ const (
 
 // collector turns the library's tree of errors into Problems.
 type collector struct {
-	doc      any // the whole document, for naming values in messages
-	printer  *message.Printer
-	offset   int // added to the flag index of array pointers (see part)
+	doc any // the whole document, for naming values in messages
+	// index maps the positions of the flags in the array that was checked
+	// to their positions in doc, when the fast path removed some (see
+	// reduce); nil means no mapping.
+	index    []int
 	seen     map[Problem]struct{}
 	problems []Problem
 }
 
-func newCollector(doc any, printer *message.Printer, offset int) *collector {
-	return &collector{doc: doc, printer: printer, offset: offset, seen: map[Problem]struct{}{}}
+func newCollector(doc any, index []int) *collector {
+	return &collector{doc: doc, index: index, seen: map[Problem]struct{}{}}
 }
 
 // keep records p unless it is already there.
@@ -72,17 +75,18 @@ func (c *collector) add(loc []string, text string) {
 	c.keep(p)
 }
 
-// location maps an instance location of a part back to the whole document.
+// location maps an instance location in the checked document back to the
+// whole document.
 func (c *collector) location(loc []string) []string {
-	if c.offset == 0 || len(loc) < 2 || loc[0] != "flags" {
+	if c.index == nil || len(loc) < 2 || loc[0] != "flags" {
 		return loc
 	}
 	i, err := strconv.Atoi(loc[1])
-	if err != nil {
+	if err != nil || i < 0 || i >= len(c.index) {
 		return loc
 	}
 	out := slices.Clone(loc)
-	out[1] = strconv.Itoa(i + c.offset)
+	out[1] = strconv.Itoa(c.index[i])
 	return out
 }
 
@@ -183,7 +187,8 @@ func (c *collector) walk(e *jsonschema.ValidationError) {
 			}
 			return
 		}
-		c.add(at, e.ErrorKind.LocalizedString(c.printer))
+		// Not produced by our schemas: fall back on the library's wording.
+		c.add(at, e.ErrorKind.LocalizedString(message.NewPrinter(language.English)))
 	}
 }
 

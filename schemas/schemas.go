@@ -24,13 +24,9 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"runtime"
 	"strconv"
-	"sync"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
-	"golang.org/x/text/language"
-	"golang.org/x/text/message"
 )
 
 // FS holds the schema files as json/flagd.json, json/flags.json and
@@ -98,7 +94,6 @@ func (p Problem) String() string {
 // concurrent use.
 type Validator struct {
 	schemas [len(kindFiles)]*jsonschema.Schema
-	printer *message.Printer
 }
 
 // NewValidator compiles the embedded schemas. It fails only if the embedded
@@ -120,7 +115,7 @@ func NewValidator() (*Validator, error) {
 			return nil, fmt.Errorf("schemas: adding %s: %w", name, err)
 		}
 	}
-	v := &Validator{printer: message.NewPrinter(language.English)}
+	v := &Validator{}
 	for k, name := range kindFiles {
 		sch, err := c.Compile(baseURI + name)
 		if err != nil {
@@ -139,10 +134,6 @@ func (noLoader) Load(url string) (any, error) {
 	return nil, fmt.Errorf("schemas: not loading %s: only the embedded schemas are available", url)
 }
 
-// parallelMinFlags is the number of flags from which Validate splits a
-// document between goroutines.
-const parallelMinFlags = 2048
-
 // Validate checks doc against the schema selected by kind and returns every
 // problem found, without duplicates, sorted by pointer (array indexes in
 // numeric order) and then by message. It returns nil when doc conforms.
@@ -152,46 +143,36 @@ const parallelMinFlags = 2048
 // json.Number (Decoder.UseNumber). Both number forms are used as they are,
 // without conversion. A json.Number is exact while a float64 was rounded when
 // decoded, which can matter only for the integer check of fractional weights
-// (2.0000000000000001 decodes to the float64 2). Values of other Go types are
-// reported as problems.
+// (2.0000000000000001 decodes to the float64 2). Go integer types are taken
+// as numbers too; values of any other Go type are reported as problems.
 //
-// A document with thousands of flags is checked in parts, one per available
-// CPU (GOMAXPROCS), each part holding the document's other members and a
-// share of its flags. That gives the same problems as checking it whole,
-// because the schemas only constrain flags one at a time.
+// Validate runs on the calling goroutine and starts none. Flags and shared
+// rules of common shapes are recognised as valid by a fast hand-written
+// check (see fast.go); only the others, with the document's remaining
+// members, are checked with the schemas. That gives the same problems as
+// checking the whole document with the schemas, because the schemas
+// constrain flags and shared rules one at a time.
 func (v *Validator) Validate(kind Kind, doc any) []Problem {
-	return v.validate(kind, doc, runtime.GOMAXPROCS(0))
+	return v.validate(kind, doc, true)
 }
 
-// validate is Validate with the number of parts to split a large document
-// into.
-func (v *Validator) validate(kind Kind, doc any, n int) []Problem {
+// validate is Validate with a switch for the fast path, which the tests turn
+// off to compare.
+func (v *Validator) validate(kind Kind, doc any, fast bool) []Problem {
 	if kind < 0 || int(kind) >= len(v.schemas) {
 		return []Problem{{Message: "unknown schema kind " + kind.String()}}
 	}
-	sch := v.schemas[kind]
-	parts := split(kind, doc, n)
-	if len(parts) < 2 {
-		c := newCollector(doc, v.printer, 0)
-		c.check(sch, doc)
-		sortProblems(c.problems)
-		return c.problems
-	}
-	collectors := make([]*collector, len(parts))
-	var wg sync.WaitGroup
-	for i, p := range parts {
-		collectors[i] = newCollector(doc, v.printer, p.offset)
-		wg.Go(func() { collectors[i].check(sch, p.doc) })
-	}
-	wg.Wait()
-	all := collectors[0]
-	for _, c := range collectors[1:] {
-		for _, p := range c.problems {
-			all.keep(p)
+	rest, index := doc, []int(nil)
+	if fast {
+		if kind == KindTargeting && quickValidRule(doc) {
+			return nil
 		}
+		rest, index = reduce(kind, doc)
 	}
-	sortProblems(all.problems)
-	return all.problems
+	c := newCollector(doc, index)
+	c.check(v.schemas[kind], rest)
+	sortProblems(c.problems)
+	return c.problems
 }
 
 // check validates doc against sch and records the problems found.
@@ -206,64 +187,4 @@ func (c *collector) check(sch *jsonschema.Schema, doc any) {
 		return
 	}
 	c.walk(verr)
-}
-
-// part is a piece of a document to validate on its own.
-type part struct {
-	doc any
-	// offset is the index in the whole document of the part's first flag
-	// when "flags" is an array.
-	offset int
-}
-
-// split divides a flag set with many flags into n parts, each a shallow copy
-// of the document with a share of the flags. It returns nil when the
-// document is not worth splitting.
-func split(kind Kind, doc any, n int) []part {
-	root, ok := doc.(map[string]any)
-	if !ok || n < 2 || kind == KindTargeting {
-		return nil
-	}
-	withFlags := func(flags any) map[string]any {
-		cp := make(map[string]any, len(root))
-		for k, v := range root {
-			cp[k] = v
-		}
-		cp["flags"] = flags
-		return cp
-	}
-	switch flags := root["flags"].(type) {
-	case map[string]any:
-		if len(flags) < parallelMinFlags {
-			return nil
-		}
-		shares := make([]map[string]any, n)
-		for i := range shares {
-			shares[i] = make(map[string]any, len(flags)/n+1)
-		}
-		i := 0
-		for k, f := range flags {
-			shares[i%n][k] = f
-			i++
-		}
-		parts := make([]part, n)
-		for i, s := range shares {
-			parts[i] = part{doc: withFlags(s)}
-		}
-		return parts
-	case []any:
-		// Only the daemon schema looks into a flag array; for the provider
-		// schema an array is one type error.
-		if kind != KindFlagd || len(flags) < parallelMinFlags {
-			return nil
-		}
-		size := (len(flags) + n - 1) / n
-		var parts []part
-		for lo := 0; lo < len(flags); lo += size {
-			hi := min(lo+size, len(flags))
-			parts = append(parts, part{doc: withFlags(flags[lo:hi:hi]), offset: lo})
-		}
-		return parts
-	}
-	return nil
 }

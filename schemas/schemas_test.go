@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"github.com/vexilhq/vexil/internal/testenv"
 	"maps"
 	"math/rand/v2"
 	"os"
@@ -35,17 +36,7 @@ func newValidator(t testing.TB) *Validator {
 // wrong the test fails.
 func refDir(t testing.TB) string {
 	t.Helper()
-	dir, set := os.LookupEnv("FLAGD_SCHEMAS_DIR")
-	if !set {
-		dir = filepath.Join("..", "..", "shared", "flagd-schemas")
-	}
-	if _, err := os.Stat(filepath.Join(dir, "json", "flags.json")); err != nil {
-		if set {
-			t.Fatalf("FLAGD_SCHEMAS_DIR=%q does not hold the flagd schemas: %v", dir, err)
-		}
-		t.Skipf("flagd reference schemas not found at %s (set FLAGD_SCHEMAS_DIR to point elsewhere): %v", dir, err)
-	}
-	return dir
+	return testenv.Schemas.Path(t)
 }
 
 func decodeFile(t testing.TB, path string) any {
@@ -314,6 +305,15 @@ func TestEquivalentToReference(t *testing.T) {
 	for i := 0; i < n; i++ {
 		docs = append(docs, roundTrip(t, genFlagSet(r)), roundTrip(t, genRule(r, 0)))
 	}
+	// Near-valid documents: valid ones with one small change, on both sides
+	// of the fast path's boundary, some with numbers as json.Number.
+	for i := 0; i < n/2; i++ {
+		numbers := roundTrip
+		if i%2 == 0 {
+			numbers = roundTripNumbers
+		}
+		docs = append(docs, numbers(t, nudge(r, genValidFlagSet(r))), numbers(t, nudge(r, genValidRule(r, 0))))
+	}
 
 	// Mutants of the hand-written documents: one value replaced, removed or
 	// added somewhere.
@@ -328,6 +328,10 @@ func TestEquivalentToReference(t *testing.T) {
 		for kind := range kindFiles {
 			k := Kind(kind)
 			ours := v.Validate(k, doc)
+			if slow := v.validate(k, doc, false); !reflect.DeepEqual(ours, slow) {
+				data, _ := json.Marshal(doc)
+				t.Errorf("doc %d, %v: with the fast path %q, without %q\n%s", i, k, ours, slow, data)
+			}
 			theirs := ref[k].Validate(doc)
 			if theirs == nil {
 				valid[k]++
@@ -833,45 +837,87 @@ func TestOddInputs(t *testing.T) {
 	}
 }
 
-// TestSplitMatchesWhole checks that validating a large document in parts
-// reports exactly what validating it whole does.
-func TestSplitMatchesWhole(t *testing.T) {
+// TestFastPathMatchesLibrary checks that validating large documents with
+// the fast path, which hands only the flags and rules it cannot prove valid
+// to the library, reports exactly what the library reports for the whole
+// document, pointers into flag arrays included.
+func TestFastPathMatchesLibrary(t *testing.T) {
 	v := newValidator(t)
 	r := rand.New(rand.NewPCG(3, 4))
 	flags := map[string]any{}
 	var list []any
-	for i := 0; i < parallelMinFlags+500; i++ {
-		f := genFlag(r)
+	evaluators := map[string]any{"": 1}
+	for i := 0; i < 2500; i++ {
+		var f any
+		switch i % 3 {
+		case 0:
+			f = genFlag(r)
+		case 1:
+			f = genValidFlag(r)
+		default:
+			f = nudge(r, genValidFlag(r))
+		}
 		flags["flag-"+strconv.Itoa(i)] = f
 		list = append(list, f)
+		if i%10 == 0 {
+			evaluators["rule-"+strconv.Itoa(i)] = nudge(r, genValidRule(r, 0))
+		}
 	}
 	flags[""] = map[string]any{"state": "ENABLED", "variants": map[string]any{"on": true}}
+	flags["a\nb"] = map[string]any{"state": "ENABLED", "variants": map[string]any{"on": true}}
 	meta := map[string]any{"flagSetId": []any{}}
+	fast, slow := 0, 0
 	for _, tc := range []struct {
 		kind Kind
 		doc  any
+		many bool // whether to expect many problems
 	}{
-		{KindFlagd, roundTrip(t, map[string]any{"flags": flags, "metadata": meta, "$evaluators": map[string]any{"": 1}})},
-		{KindFlags, roundTrip(t, map[string]any{"flags": flags, "metadata": meta})},
-		{KindFlagd, roundTrip(t, map[string]any{"flags": list, "metadata": meta})},
+		{KindFlagd, roundTrip(t, map[string]any{"flags": flags, "metadata": meta, "$evaluators": evaluators}), true},
+		{KindFlags, roundTrip(t, map[string]any{"flags": flags, "metadata": meta}), true},
+		{KindFlagd, roundTrip(t, map[string]any{"flags": list, "metadata": meta, "$evaluators": evaluators}), true},
+		{KindFlags, roundTrip(t, map[string]any{"flags": list}), false},
+		{KindFlagd, roundTripNumbers(t, map[string]any{"flags": list, "$schema": 1}), true},
+		{KindFlagd, roundTrip(t, map[string]any{"flags": list[:0]}), false},
+		{KindFlagd, roundTrip(t, map[string]any{"flags": map[string]any{}, "$evaluators": map[string]any{}}), false},
 	} {
-		if len(split(tc.kind, tc.doc, 3)) != 3 {
-			t.Fatalf("%v: document not split", tc.kind)
+		if root, ok := tc.doc.(map[string]any); ok {
+			switch fs := root["flags"].(type) {
+			case map[string]any:
+				for k, f := range fs {
+					if quickName(k) && quickValidFlag(f, false) {
+						fast++
+					} else {
+						slow++
+					}
+				}
+			case []any:
+				for _, f := range fs {
+					if quickValidFlag(f, true) {
+						fast++
+					} else {
+						slow++
+					}
+				}
+			}
 		}
-		whole := v.validate(tc.kind, tc.doc, 1)
-		parts := v.validate(tc.kind, tc.doc, 3)
-		if len(whole) < 100 {
-			t.Errorf("%v: only %d problems; the test wants many", tc.kind, len(whole))
+		want := v.validate(tc.kind, tc.doc, false)
+		got := v.validate(tc.kind, tc.doc, true)
+		if tc.many && len(want) < 100 {
+			t.Errorf("%v: only %d problems; the test wants many", tc.kind, len(want))
 		}
-		if !reflect.DeepEqual(whole, parts) {
-			t.Errorf("%v: %d problems whole, %d in parts", tc.kind, len(whole), len(parts))
-			for i := 0; i < len(whole) && i < len(parts); i++ {
-				if whole[i] != parts[i] {
-					t.Errorf("first difference at %d: %q vs %q", i, whole[i], parts[i])
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%v: %d problems with the fast path, %d without", tc.kind, len(got), len(want))
+			for i := 0; i < len(want) || i < len(got); i++ {
+				if i >= len(want) || i >= len(got) || want[i] != got[i] {
+					t.Errorf("first difference at %d: %q vs %q", i, got[i:min(i+1, len(got))], want[i:min(i+1, len(want))])
 					break
 				}
 			}
 		}
+	}
+	t.Logf("flags proven by the fast path: %d, left to the library: %d", fast, slow)
+	if fast < 1000 || slow < 1000 {
+		t.Errorf("want many flags on each side of the fast path: %d proven, %d not", fast, slow)
 	}
 }
 
@@ -949,7 +995,18 @@ func FuzzValidate(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
-	if files, err := filepath.Glob(filepath.Join("testdata", "*.json")); err == nil {
+	seeds := []string{filepath.Join("testdata", "*.json")}
+	// With the reference schemas at hand, also start from their test
+	// documents and compare verdicts.
+	var ref *[len(kindFiles)]*jsonschema.Schema
+	dir, required := testenv.Schemas.Lookup()
+	if required || testenv.Schemas.Present(dir) {
+		r := compileReference(f, dir)
+		ref = &r
+		seeds = append(seeds, filepath.Join(dir, "json", "test", "*", "*", "*.json"))
+	}
+	for _, pattern := range seeds {
+		files, _ := filepath.Glob(pattern)
 		for _, file := range files {
 			if data, err := os.ReadFile(file); err == nil {
 				f.Add(data)
@@ -957,14 +1014,6 @@ func FuzzValidate(f *testing.F) {
 		}
 	}
 	v := newValidator(f)
-	var ref *[len(kindFiles)]*jsonschema.Schema
-	if dir, set := os.LookupEnv("FLAGD_SCHEMAS_DIR"); set || dirExists(filepath.Join("..", "..", "shared", "flagd-schemas")) {
-		if !set {
-			dir = filepath.Join("..", "..", "shared", "flagd-schemas")
-		}
-		r := compileReference(f, dir)
-		ref = &r
-	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		doc, err := decode(data, false)
 		if err != nil {
@@ -975,6 +1024,9 @@ func FuzzValidate(f *testing.F) {
 			first := v.Validate(k, doc)
 			if again := v.Validate(k, doc); !reflect.DeepEqual(first, again) {
 				t.Fatalf("%v: not deterministic: %q then %q", k, first, again)
+			}
+			if slow := v.validate(k, doc, false); !reflect.DeepEqual(first, slow) {
+				t.Errorf("%v: with the fast path %q, without %q", k, first, slow)
 			}
 			for _, p := range first {
 				if p.Message == "" || !resolve(doc, p.Pointer) {
@@ -993,7 +1045,7 @@ func dirExists(dir string) bool {
 	return err == nil && st.IsDir()
 }
 
-// gen100k writes a flagd configuration with n flags: plain boolean flags,
+// genFlags writes a flagd configuration with n flags: plain boolean flags,
 // flags targeted by an email rule, fractional rollouts, and string, number
 // and object flags.
 func genFlags(n int) []byte {
