@@ -1040,11 +1040,6 @@ func FuzzValidate(f *testing.F) {
 	})
 }
 
-func dirExists(dir string) bool {
-	st, err := os.Stat(dir)
-	return err == nil && st.IsDir()
-}
-
 // genFlags writes a flagd configuration with n flags: plain boolean flags,
 // flags targeted by an email rule, fractional rollouts, and string, number
 // and object flags.

@@ -152,38 +152,57 @@ func toFloat(v any) float64 {
 // The response's metadata is empty, which is what flagd sends when the
 // request selects no flag set; a caller that serves a selection sets it.
 func ResolveAllV1(set *evaluator.FlagSet, ctx map[string]any) *evaluationv1.ResolveAllResponse {
+	return ResolveAllV1Of(set.Flags(), func(key string, kind evaluator.Kind) evaluator.Result {
+		return set.Evaluate(key, kind, ctx)
+	})
+}
+
+// ResolveAllV1Of is ResolveAllV1 over any list of flags: evaluate is
+// called with the key of each flag to list and the kind to evaluate it as
+// (see [DefaultKind]), and answers as the caller's store would (for the
+// daemon, through the request's selector and with its context).
+func ResolveAllV1Of(flags []*evaluator.Flag, evaluate func(key string, kind evaluator.Kind) evaluator.Result) *evaluationv1.ResolveAllResponse {
 	resp := &evaluationv1.ResolveAllResponse{
-		Flags:    make(map[string]*evaluationv1.AnyFlag, set.Len()),
+		Flags:    make(map[string]*evaluationv1.AnyFlag, len(flags)),
 		Metadata: &structpb.Struct{Fields: map[string]*structpb.Value{}},
 	}
-	for _, f := range set.Flags() {
-		if af, ok := anyFlagV1(set, f, ctx); ok {
+	for _, f := range flags {
+		if af, ok := anyFlagV1(f, evaluate); ok {
 			resp.Flags[f.Key()] = af
 		}
 	}
 	return resp
 }
 
-// anyFlagV1 evaluates one flag for ResolveAllV1; false leaves it out.
-func anyFlagV1(set *evaluator.FlagSet, f *evaluator.Flag, ctx map[string]any) (*evaluationv1.AnyFlag, bool) {
+// DefaultKind returns the kind flagd's ResolveAll evaluates a flag as: the
+// type of its default variant's value (numbers as KindFloat). It is false
+// when the flag has no default variant or its default value is null or an
+// array; version 1 of the contract then leaves the flag out.
+func DefaultKind(f *evaluator.Flag) (evaluator.Kind, bool) {
 	name, ok := f.DefaultVariant()
+	if !ok {
+		return evaluator.KindAny, false
+	}
+	switch f.Variants()[name].(type) {
+	case bool:
+		return evaluator.KindBool, true
+	case string:
+		return evaluator.KindString, true
+	case float64:
+		return evaluator.KindFloat, true
+	case map[string]any:
+		return evaluator.KindObject, true
+	}
+	return evaluator.KindAny, false
+}
+
+// anyFlagV1 evaluates one flag for ResolveAllV1Of; false leaves it out.
+func anyFlagV1(f *evaluator.Flag, evaluate func(string, evaluator.Kind) evaluator.Result) (*evaluationv1.AnyFlag, bool) {
+	kind, ok := DefaultKind(f)
 	if !ok {
 		return nil, false
 	}
-	var kind evaluator.Kind
-	switch f.Variants()[name].(type) {
-	case bool:
-		kind = evaluator.KindBool
-	case string:
-		kind = evaluator.KindString
-	case float64:
-		kind = evaluator.KindFloat
-	case map[string]any:
-		kind = evaluator.KindObject
-	default:
-		return nil, false
-	}
-	r := set.Evaluate(f.Key(), kind, ctx)
+	r := evaluate(f.Key(), kind)
 	af := &evaluationv1.AnyFlag{Reason: string(r.Reason), Variant: r.Variant}
 	switch kind {
 	case evaluator.KindBool:
