@@ -23,6 +23,9 @@ type fractionalNode struct {
 	// rest holds the entries after the first argument, read once, when
 	// they are constants.
 	rest *ops.Buckets
+	// cat is set when the first argument is a "cat" of listed operands:
+	// its string is then hashed from a stack buffer, never built.
+	cat *opNode
 }
 
 func newFractionalNode(a args, raw any, cbor bool) *fractionalNode {
@@ -41,10 +44,29 @@ func newFractionalNode(a args, raw any, cbor bool) *fractionalNode {
 	}
 	b := ops.ParseBuckets(entries)
 	n.rest = &b
+	if c, ok := a.elems[0].(*opNode); ok && c.code == opCat && len(c.a.elems) > 0 && len(c.a.elems) <= len(argBuf{}) && !cbor {
+		n.cat = c
+	}
 	return n
 }
 
+// evalCat hashes the bucketing string built by a first argument "cat"
+// exactly as FractionalV2 would hash the string cat yields.
+func (n *fractionalNode) evalCat(data any) any {
+	var buf argBuf
+	parts := n.cat.a.list(data, &buf)
+	var text [128]byte
+	by := appendCat(text[:0], parts) // fails where cat fails, first
+	if _, _, isObj := fractionalData(data); !isObj {
+		return nil
+	}
+	return n.rest.Pick(ops.HashBytes(by))
+}
+
 func (n *fractionalNode) eval(data any) any {
+	if n.cat != nil {
+		return n.evalCat(data)
+	}
 	var buf argBuf
 	vals, _, ok := n.a.eval(data, &buf)
 	if !ok {

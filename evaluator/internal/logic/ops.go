@@ -1,6 +1,7 @@
 package logic
 
 import (
+	"bytes"
 	"math"
 	"strings"
 )
@@ -496,26 +497,27 @@ func in(vals []any) bool {
 }
 
 func cat(vals []any) any {
-	switch len(vals) {
-	case 0:
-		return ""
-	case 1:
+	if len(vals) == 1 {
 		return toStr(vals[0])
 	}
-	var parts [8]string
-	strs := parts[:0]
-	n := 0
+	var buf [64]byte
+	return string(appendCat(buf[:0], vals))
+}
+
+// appendCat appends what "cat" yields for its evaluated arguments: one
+// argument as a string, several concatenated with surrounding white space
+// trimmed (as the library does).
+func appendCat(dst []byte, vals []any) []byte {
+	if len(vals) == 1 {
+		return append(dst, toStr(vals[0])...)
+	}
+	start := len(dst)
 	for _, v := range vals {
-		s := toStr(v)
-		strs = append(strs, s)
-		n += len(s)
+		dst = append(dst, toStr(v)...)
 	}
-	var b strings.Builder
-	b.Grow(n)
-	for _, s := range strs {
-		b.WriteString(s)
-	}
-	return strings.TrimSpace(b.String())
+	trimmed := bytes.TrimSpace(dst[start:])
+	n := copy(dst[start:], trimmed)
+	return dst[:start+n]
 }
 
 func merge(vals []any) any {

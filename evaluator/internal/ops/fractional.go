@@ -197,6 +197,9 @@ func (b *Buckets) Pick(hash uint32) any {
 	return b.variants[i]
 }
 
+// HashBytes is HashString(string(b)).
+func HashBytes(b []byte) uint32 { return murmur3.Sum32(b) }
+
 // HashConcat is HashString(a + b), without building the string when it
 // fits a small stack buffer.
 func HashConcat(a, b string) uint32 { return hashConcat(a, b) }
