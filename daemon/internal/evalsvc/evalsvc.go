@@ -1,0 +1,287 @@
+// Package evalsvc serves flagd's evaluation RPCs from the daemon's flag
+// store: flagd.evaluation.v1.Service, flagd.evaluation.v2.Service and the
+// deprecated schema.v1.Service, each over the Connect protocol (HTTP/JSON
+// and binary), gRPC and gRPC-Web, on one mux.
+//
+// Every RPC answers as flagd's does (flagd/pkg/service/flag-evaluation):
+//
+//   - The Flagd-Selector header selects a flag set or a source; an invalid
+//     one is answered with InvalidArgument.
+//   - The evaluation context is the request's, overlaid with the static
+//     context (--context-value), overlaid with the values of the mapped
+//     request headers (--context-from-header), which schema.v1 ignores.
+//   - Version 1 answers a disabled flag with reason DISABLED, the zero
+//     value and no variant, and a flag that resolves to no value (no
+//     default variant, and targeting chose none) with FLAG_NOT_FOUND.
+//     Version 2 answers both with a reason (DISABLED, DEFAULT) and no value
+//     or variant. schema.v1 answers the first as version 1 does and the
+//     second with reason FALLBACK and the zero value.
+//   - Evaluation errors are the Connect errors of [wire.ConnectError].
+//   - ResolveAll (version 1 and schema.v1; version 2 has none) evaluates
+//     the selection's flags.
+//   - EventStream sends provider_ready, then a configuration_change
+//     whenever a flag the stream's selector sees changes, keep_alive when
+//     the stream has been idle for the keep-alive period, and
+//     provider_shutdown when the service shuts down ([Service.Shutdown]).
+package evalsvc
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"connectrpc.com/connect"
+	"google.golang.org/protobuf/types/known/structpb"
+
+	"github.com/vexilhq/vexil/daemon/internal/store"
+	"github.com/vexilhq/vexil/daemon/internal/wire"
+	"github.com/vexilhq/vexil/schemas/gen/flagd/evaluation/v1/evaluationv1connect"
+	"github.com/vexilhq/vexil/schemas/gen/flagd/evaluation/v2/evaluationv2connect"
+	"github.com/vexilhq/vexil/schemas/gen/schema/v1/schemav1connect"
+)
+
+// SelectorHeader is the request header that carries a selector
+// (flagd/pkg/service/constants.go).
+const SelectorHeader = "Flagd-Selector"
+
+// DefaultKeepAlive is how long an event stream stays silent before it
+// sends keep_alive, as in flagd (whose EventStream loop waits on
+// time.After(20 * time.Second) between events).
+const DefaultKeepAlive = 20 * time.Second
+
+// The event types of EventStream (flagd's core/pkg/service/iservice.go).
+const (
+	EventProviderReady       = "provider_ready"
+	EventConfigurationChange = "configuration_change"
+	EventKeepAlive           = "keep_alive"
+	EventProviderShutdown    = "provider_shutdown"
+)
+
+// reasonFallback is the reason schema.v1 answers for a flag that resolves
+// to no value (flagd's model.FallbackReason, which the deprecated service
+// sends as is).
+const reasonFallback = "FALLBACK"
+
+// compressMinBytes is the smallest response the handlers compress when the
+// client accepts it. connect-go compresses every response by default;
+// gzip makes a typical evaluation answer larger and costs a third of the
+// server's time, so only larger answers (ResolveAll) are compressed.
+const compressMinBytes = 1024
+
+// Config configures a Service.
+type Config struct {
+	// Store holds the flags. Required.
+	Store *store.Store
+	// StaticContext is added to every evaluation context, over the
+	// request's (flagd's --context-value). It is not modified.
+	StaticContext map[string]any
+	// ContextFromHeaders maps request header names (matched
+	// case-insensitively) to evaluation context keys (flagd's
+	// --context-from-header). A header's value, when not empty, is set over
+	// the request's and the static context. schema.v1 ignores it, as flagd
+	// does.
+	ContextFromHeaders map[string]string
+	// KeepAlive is how long an event stream may stay idle before it sends
+	// keep_alive; 0 means DefaultKeepAlive.
+	KeepAlive time.Duration
+	// StreamDeadline, when positive, ends every flagd.evaluation.v1 and v2
+	// event stream that long after it opened with DeadlineExceeded
+	// ("stream closed due to server-side timeout"), as flagd's
+	// --stream-deadline does. schema.v1 streams have no deadline.
+	StreamDeadline time.Duration
+	// Now is the clock the stream deadline is measured with; nil means
+	// time.Now.
+	Now func() time.Time
+	// Options are added to the handlers' options, after flagd's JSON codec
+	// (wire.JSONCodec) and a minimum size of 1 KiB for compressed
+	// responses; interceptors, for instance.
+	Options []connect.HandlerOption
+}
+
+// Service serves the three evaluation services. It is safe for concurrent
+// use.
+type Service struct {
+	store          *store.Store
+	static         map[string]any
+	headers        []headerMapping
+	keepAlive      time.Duration
+	streamDeadline time.Duration
+	now            func() time.Time
+	options        []connect.HandlerOption
+
+	// Shutdown state: done is closed by Shutdown; idle is closed once
+	// Shutdown was called and no stream is open.
+	mu     sync.Mutex
+	closed bool
+	active int
+	done   chan struct{}
+	idle   chan struct{}
+}
+
+// headerMapping is one --context-from-header mapping.
+type headerMapping struct {
+	header string // canonical
+	key    string
+}
+
+// New returns a service over cfg.Store. It panics if cfg.Store is nil.
+func New(cfg Config) *Service {
+	if cfg.Store == nil {
+		panic("evalsvc: Config.Store is nil")
+	}
+	s := &Service{
+		store:          cfg.Store,
+		static:         cfg.StaticContext,
+		keepAlive:      cfg.KeepAlive,
+		streamDeadline: cfg.StreamDeadline,
+		now:            cfg.Now,
+		options:        append([]connect.HandlerOption{wire.JSONCodec(), connect.WithCompressMinBytes(compressMinBytes)}, cfg.Options...),
+		done:           make(chan struct{}),
+		idle:           make(chan struct{}),
+	}
+	if s.keepAlive <= 0 {
+		s.keepAlive = DefaultKeepAlive
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	for h, key := range cfg.ContextFromHeaders {
+		s.headers = append(s.headers, headerMapping{header: http.CanonicalHeaderKey(h), key: key})
+	}
+	// A fixed order, so that two headers mapped to one key always resolve
+	// the same way.
+	slices.SortFunc(s.headers, func(a, b headerMapping) int { return strings.Compare(a.header, b.header) })
+	return s
+}
+
+// Handler is one service's handler and the path prefix it is mounted on.
+type Handler struct {
+	Path    string
+	Handler http.Handler
+}
+
+// Handlers returns the handlers of flagd.evaluation.v1, flagd.evaluation.v2
+// and schema.v1, with the path prefixes to mount them on
+// ("/flagd.evaluation.v1.Service/", ...).
+func (s *Service) Handlers() []Handler {
+	p1, h1 := evaluationv1connect.NewServiceHandler(&v1Service{s}, s.options...)
+	p2, h2 := evaluationv2connect.NewServiceHandler(&v2Service{s}, s.options...)
+	p0, h0 := schemav1connect.NewServiceHandler(&schemaService{s}, s.options...)
+	return []Handler{{p1, h1}, {p2, h2}, {p0, h0}}
+}
+
+// Mount registers the handlers on mux and returns their path prefixes.
+func (s *Service) Mount(mux *http.ServeMux) []string {
+	var paths []string
+	for _, h := range s.Handlers() {
+		mux.Handle(h.Path, h.Handler)
+		paths = append(paths, h.Path)
+	}
+	return paths
+}
+
+// Handler returns a mux serving the three services and nothing else.
+func (s *Service) Handler() http.Handler {
+	mux := http.NewServeMux()
+	s.Mount(mux)
+	return mux
+}
+
+// Shutdown makes every open event stream send provider_shutdown and end,
+// as flagd's ConnectService.Shutdown announces its end; a stream opened
+// later sends provider_shutdown at once and ends. Unary RPCs keep being
+// served. Shutdown waits until every stream has ended, or ctx has; it
+// returns ctx's error then. It may be called more than once.
+func (s *Service) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	if !s.closed {
+		s.closed = true
+		close(s.done)
+		if s.active == 0 {
+			close(s.idle)
+		}
+	}
+	s.mu.Unlock()
+	select {
+	case <-s.idle:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// openStream counts a stream in; false when the service is shut down.
+func (s *Service) openStream() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.active++
+	return true
+}
+
+func (s *Service) closeStream() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.active--
+	if s.closed && s.active == 0 {
+		close(s.idle)
+	}
+}
+
+// selector reads the Flagd-Selector header as flagd's selectorFromHeader
+// does: an invalid selector is InvalidArgument.
+func selector(h http.Header) (store.Selector, error) {
+	sel, err := store.ParseSelector(h.Get(SelectorHeader))
+	if err != nil {
+		return store.Selector{}, connect.NewError(connect.CodeInvalidArgument, err)
+	}
+	return sel, nil
+}
+
+// evalContext merges the evaluation context as flagd's
+// MergeContextsAndHeaders does: the request's, then the static context,
+// then (when withHeaders) the mapped headers, each over the previous.
+func (s *Service) evalContext(req *structpb.Struct, h http.Header, withHeaders bool) map[string]any {
+	ctx := req.AsMap()
+	if len(s.static) == 0 && (!withHeaders || len(s.headers) == 0) {
+		return ctx
+	}
+	for k, v := range s.static {
+		ctx[k] = v
+	}
+	if withHeaders {
+		for _, m := range s.headers {
+			if v := h.Get(m.header); v != "" {
+				ctx[m.key] = v
+			}
+		}
+	}
+	return ctx
+}
+
+// request is what every Resolve request carries.
+type request interface {
+	GetFlagKey() string
+	GetContext() *structpb.Struct
+}
+
+// prepare reads a request's selector and merged context.
+func (s *Service) prepare(h http.Header, reqCtx *structpb.Struct, withHeaders bool) (*store.Snapshot, store.Selector, map[string]any, error) {
+	sel, err := selector(h)
+	if err != nil {
+		return nil, sel, nil, err
+	}
+	return s.store.Current(), sel, s.evalContext(reqCtx, h, withHeaders), nil
+}
+
+// errDeadline is what a version 1 or 2 event stream ends with when its
+// deadline passes (flagd's EventStream).
+func errDeadline() error {
+	return connect.NewError(connect.CodeDeadlineExceeded, errors.New("stream closed due to server-side timeout"))
+}

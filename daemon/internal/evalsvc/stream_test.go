@@ -1,0 +1,266 @@
+package evalsvc_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/vexilhq/vexil/daemon/internal/evalsvc"
+	evaluationv1 "github.com/vexilhq/vexil/schemas/gen/flagd/evaluation/v1"
+	"github.com/vexilhq/vexil/schemas/gen/flagd/evaluation/v1/evaluationv1connect"
+	evaluationv2 "github.com/vexilhq/vexil/schemas/gen/flagd/evaluation/v2"
+	"github.com/vexilhq/vexil/schemas/gen/flagd/evaluation/v2/evaluationv2connect"
+	schemav1 "github.com/vexilhq/vexil/schemas/gen/schema/v1"
+	"github.com/vexilhq/vexil/schemas/gen/schema/v1/schemav1connect"
+)
+
+// eventStream is an open EventStream of any version.
+type eventStream struct {
+	name    string
+	receive func() bool
+	msg     func() proto.Message
+	err     func() error
+	close   func() error
+}
+
+// next returns the next event as JSON, or "" when the stream ended.
+func (s *eventStream) next(t *testing.T) string {
+	t.Helper()
+	if !s.receive() {
+		return ""
+	}
+	return jsonOf(t, s.msg())
+}
+
+// event returns the next event that is not keep_alive.
+func (s *eventStream) event(t *testing.T) string {
+	t.Helper()
+	for {
+		ev := s.next(t)
+		if ev != keepAlive {
+			return ev
+		}
+	}
+}
+
+func wrap[T any](name string, st *connect.ServerStreamForClient[T]) *eventStream {
+	return &eventStream{
+		name:    name,
+		receive: st.Receive,
+		msg:     func() proto.Message { return any(st.Msg()).(proto.Message) },
+		err:     st.Err,
+		close:   st.Close,
+	}
+}
+
+func withSelector[T any](msg *T, sel string) *connect.Request[T] {
+	req := connect.NewRequest(msg)
+	if sel != "" {
+		req.Header().Set("Flagd-Selector", sel)
+	}
+	return req
+}
+
+// openStreams opens an EventStream of each version over the protocol.
+func openStreams(t *testing.T, ctx context.Context, url string, p protocol, sel string) []*eventStream {
+	t.Helper()
+	c1 := evaluationv1connect.NewServiceClient(p.client, url, p.opts...)
+	c2 := evaluationv2connect.NewServiceClient(p.client, url, p.opts...)
+	c0 := schemav1connect.NewServiceClient(p.client, url, p.opts...)
+	var out []*eventStream
+	name := fmt.Sprintf("%s/%%s/%q", p.name, sel)
+	s1, err := c1.EventStream(ctx, withSelector(&evaluationv1.EventStreamRequest{}, sel))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out = append(out, wrap(fmt.Sprintf(name, "v1"), s1))
+	s2, err := c2.EventStream(ctx, withSelector(&evaluationv2.EventStreamRequest{}, sel))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out = append(out, wrap(fmt.Sprintf(name, "v2"), s2))
+	s0, err := c0.EventStream(ctx, withSelector(&schemav1.EventStreamRequest{}, sel))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out = append(out, wrap(fmt.Sprintf(name, "schema.v1"), s0))
+	t.Cleanup(func() {
+		for _, s := range out {
+			s.close()
+		}
+	})
+	return out
+}
+
+const (
+	ready     = `{"type":"provider_ready","data":{}}`
+	keepAlive = `{"type":"keep_alive","data":null}`
+	shutdown  = `{"type":"provider_shutdown","data":{}}`
+)
+
+// TestEventStream follows streams of every version, over every protocol,
+// with three selectors, through two updates and the shutdown: each sees
+// provider_ready, the changes of the flags its selector sees and nothing
+// else, and provider_shutdown.
+func TestEventStream(t *testing.T) {
+	st := newStore(t)
+	srv := startServer(t, evalsvc.Config{Store: st})
+	ctx := testContext(t)
+	streams := map[string][]*eventStream{}
+	for _, p := range protocols(t) {
+		for _, sel := range []string{"", "flagSetId=set-a", "source=b.json"} {
+			streams[sel] = append(streams[sel], openStreams(t, ctx, srv.URL, p, sel)...)
+		}
+	}
+	expect := func(sel, want string) {
+		t.Helper()
+		for _, s := range streams[sel] {
+			if got := s.event(t); got != want {
+				t.Errorf("%s:\ngot  %s\nwant %s (err %v)", s.name, got, want, s.err())
+			}
+		}
+	}
+	for sel := range streams {
+		expect(sel, ready)
+	}
+
+	// An update of b.json: set-a sees nothing.
+	apply(t, st, sourceB, "b2.json")
+	bChange := `{"type":"configuration_change","data":{"flags":{"b-new":{"type":"write"},"b-only":{"type":"update"}}}}`
+	expect("", bChange)
+	expect("source=b.json", bChange)
+
+	// An update of a.json: b.json sees nothing, set-a's next event is this.
+	apply(t, st, sourceA, "a2.json")
+	aChange := `{"type":"configuration_change","data":{"flags":{"bool-flag":{"type":"update"},"float-flag":{"type":"delete"}}}}`
+	expect("", aChange)
+	expect("flagSetId=set-a", aChange)
+
+	// An update that changes no flag sends nothing.
+	apply(t, st, sourceA, "a2.json")
+
+	// Shutdown: source=b.json's next event is provider_shutdown, and every
+	// stream ends without an error.
+	done := make(chan error, 1)
+	go func() { done <- srv.Svc.Shutdown(ctx) }()
+	for sel := range streams {
+		expect(sel, shutdown)
+		for _, s := range streams[sel] {
+			if got := s.next(t); got != "" {
+				t.Errorf("%s: after provider_shutdown: %s", s.name, got)
+			}
+			if err := s.err(); err != nil {
+				t.Errorf("%s: ended with %v", s.name, err)
+			}
+		}
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+
+	// A stream opened after Shutdown sends provider_shutdown and ends.
+	for _, s := range openStreams(t, ctx, srv.URL, protocols(t)[0], "") {
+		if got := s.next(t); got != shutdown {
+			t.Errorf("%s after Shutdown: %s", s.name, got)
+		}
+		if got := s.next(t); got != "" || s.err() != nil {
+			t.Errorf("%s after Shutdown: %s, %v", s.name, got, s.err())
+		}
+	}
+}
+
+// TestEventStreamKeepAlive checks that an idle stream sends keep_alive
+// every KeepAlive, and that a stream the client abandons ends.
+func TestEventStreamKeepAlive(t *testing.T) {
+	srv := startServer(t, evalsvc.Config{KeepAlive: 10 * time.Millisecond})
+	for _, p := range protocols(t) {
+		ctx, cancel := context.WithCancel(testContext(t))
+		for _, s := range openStreams(t, ctx, srv.URL, p, "") {
+			for i, want := range []string{ready, keepAlive, keepAlive, keepAlive} {
+				if got := s.next(t); got != want {
+					t.Fatalf("%s: event %d: got %s, want %s (err %v)", s.name, i, got, want, s.err())
+				}
+			}
+		}
+		cancel()
+	}
+	// Cleanup's Shutdown waits for every stream to have ended.
+}
+
+// TestEventStreamDeadline checks StreamDeadline (flagd's
+// --stream-deadline): version 1 and 2 streams end with DeadlineExceeded,
+// schema.v1 streams stay open.
+func TestEventStreamDeadline(t *testing.T) {
+	srv := startServer(t, evalsvc.Config{StreamDeadline: 50 * time.Millisecond})
+	ctx := testContext(t)
+	for _, p := range protocols(t) {
+		streams := openStreams(t, ctx, srv.URL, p, "")
+		for _, s := range streams {
+			if got := s.next(t); got != ready {
+				t.Fatalf("%s: %s", s.name, got)
+			}
+		}
+		for _, s := range streams[:2] {
+			if got := s.next(t); got != "" {
+				t.Fatalf("%s: %s", s.name, got)
+			}
+			var cerr *connect.Error
+			if !errors.As(s.err(), &cerr) || cerr.Code() != connect.CodeDeadlineExceeded || cerr.Message() != "stream closed due to server-side timeout" {
+				t.Errorf("%s: ended with %v", s.name, s.err())
+			}
+		}
+		// The schema.v1 stream outlived the others' deadline.
+		defer func(s *eventStream) {
+			if got := s.next(t); got != shutdown {
+				t.Errorf("%s: %s", s.name, got)
+			}
+		}(streams[2])
+	}
+	if err := srv.Svc.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestEventStreamInvalidSelector: InvalidArgument, as for the Resolve
+// RPCs.
+func TestEventStreamInvalidSelector(t *testing.T) {
+	srv := startServer(t, evalsvc.Config{})
+	ctx := testContext(t)
+	for _, p := range protocols(t) {
+		for _, s := range openStreams(t, ctx, srv.URL, p, "bogus=1") {
+			if got := s.next(t); got != "" {
+				t.Fatalf("%s: %s", s.name, got)
+			}
+			if connect.CodeOf(s.err()) != connect.CodeInvalidArgument {
+				t.Errorf("%s: ended with %v", s.name, s.err())
+			}
+		}
+	}
+}
+
+// TestMount checks the paths the services are mounted on.
+func TestMount(t *testing.T) {
+	svc := evalsvc.New(evalsvc.Config{Store: newStore(t)})
+	defer svc.Shutdown(context.Background())
+	mux := http.NewServeMux()
+	got := fmt.Sprint(svc.Mount(mux))
+	want := "[/flagd.evaluation.v1.Service/ /flagd.evaluation.v2.Service/ /schema.v1.Service/]"
+	if got != want {
+		t.Errorf("Mount: %s, want %s", got, want)
+	}
+}
+
+func TestNewWithoutStore(t *testing.T) {
+	defer func() {
+		if recover() == nil {
+			t.Error("New without a store did not panic")
+		}
+	}()
+	evalsvc.New(evalsvc.Config{})
+}
