@@ -6,6 +6,7 @@
 //
 //	vexil validate FILE...   check flag documents (strict by default)
 //	vexil eval --flags FILE  evaluate flags as the daemon would answer
+//	vexil start [--uri URI]  run the flag daemon
 //
 // Exit codes: 0 on success, 1 when the command ran and found a problem (an
 // invalid document, an evaluation error), 2 when it was called wrongly.
@@ -64,6 +65,7 @@ func newRootCmd() *cobra.Command {
 	root.AddCommand(
 		newValidateCmd(),
 		newEvalCmd(),
+		newStartCmd(),
 	)
 	return root
 }

@@ -61,6 +61,12 @@ var cliCases = []struct {
 	{name: "validate-output-json-lax", args: []string{"validate", "--lax", "-o", "json", "testdata/strict-only.json"}},
 	{name: "validate-no-files", args: []string{"validate"}},
 	{name: "validate-bad-output", args: []string{"validate", "--output", "xml", "testdata/flags.json"}},
+	// start: only what ends before serving.
+	{name: "start-help", args: []string{"start", "--help"}},
+	{name: "start-bad-log-format", args: []string{"start", "--log-format", "xml"}},
+	{name: "start-unknown-scheme", args: []string{"start", "-z", "json", "--uri", "s3://bucket/flags.json"}},
+	{name: "start-no-scheme", args: []string{"start", "-f", "flags.json"}},
+	{name: "start-args", args: []string{"start", "flags.json"}},
 	// The command tree.
 	{name: "unknown-command", args: []string{"frobnicate"}},
 	{name: "unknown-option", args: []string{"eval", "--frob"}},

@@ -1,0 +1,440 @@
+// Package daemon runs Vexil's flag daemon: it reads the configured flag
+// sources into the merged flag store, serves flagd's evaluation services
+// from it on the evaluation port (HTTP/1.1 and unencrypted HTTP/2, so that
+// Connect, gRPC and gRPC-Web clients all work), and serves /healthz and
+// /readyz on the management port.
+//
+// [Run] blocks until its context ends and then shuts down gracefully. It
+// installs no signal handlers and keeps no global state: the command line
+// (vexil start) turns SIGINT and SIGTERM into the end of the context.
+//
+// Sources are given as URIs, as flagd's --uri takes them. Each URI scheme
+// (or explicit provider) maps to a source constructor in one explicit
+// registry; today only "file" is supported. With no source configured the
+// daemon serves the bundled example flags (examples.DefaultFlagsPath), so
+// that it runs on a fresh checkout.
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/vexilhq/vexil/daemon/internal/evalsvc"
+	"github.com/vexilhq/vexil/daemon/internal/store"
+	"github.com/vexilhq/vexil/evaluator"
+	"github.com/vexilhq/vexil/examples"
+	"github.com/vexilhq/vexil/syncsources"
+	"github.com/vexilhq/vexil/syncsources/filesource"
+)
+
+// Default ports, as flagd's.
+const (
+	DefaultPort           = 8013
+	DefaultManagementPort = 8014
+)
+
+// DefaultShutdownTimeout bounds the graceful shutdown of the servers.
+const DefaultShutdownTimeout = 5 * time.Second
+
+// EmbeddedSourceName is the name of the source that serves the bundled
+// example when no source is configured.
+const EmbeddedSourceName = "embedded:examples/" + examples.DefaultFlagsPath
+
+// Config configures the daemon.
+type Config struct {
+	// Sources are the flag sources, in priority order: a flag of a later
+	// source wins over the same flag of an earlier one. None means the
+	// bundled example.
+	Sources []SourceSpec
+	// Port is the evaluation port; ManagementPort serves /healthz and
+	// /readyz. 0 picks a free port (the actual addresses are passed to
+	// Run's ready callback).
+	Port           int
+	ManagementPort int
+	// BindAddress is the address to listen on; "" means every interface.
+	BindAddress string
+	// Strict rejects documents with the problems flagd only warns about.
+	Strict bool
+	// Logger receives the daemon's logs; nil means slog.Default().
+	Logger *slog.Logger
+	// ShutdownTimeout bounds the graceful shutdown of the event streams and
+	// the servers; 0 means DefaultShutdownTimeout.
+	ShutdownTimeout time.Duration
+}
+
+// SourceSpec is one configured flag source.
+type SourceSpec struct {
+	// URI locates the source, such as "file:/etc/vexil/flags.json". It is
+	// the source's name (in selectors and readiness).
+	URI string
+	// Provider names the kind of source; "" means the URI's scheme. With a
+	// provider, the URI may be given without a scheme (a plain path for
+	// "file"), as in flagd's --sources.
+	Provider string
+}
+
+// Addrs are the addresses the daemon listens on, as host:port.
+type Addrs struct {
+	Evaluation string
+	Management string
+}
+
+// sourceFactory builds a source from its spec; the source's updates are
+// named name.
+type sourceFactory func(spec SourceSpec, log *slog.Logger) (src syncsources.Source, name string, err error)
+
+// providers is the registry of source kinds, by provider name (the URI
+// scheme). It is never modified.
+var providers = map[string]sourceFactory{
+	"file": newFileSource,
+}
+
+// supportedProviders lists the registry's provider names, sorted.
+func supportedProviders() []string {
+	names := make([]string, 0, len(providers))
+	for name := range providers {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	return names
+}
+
+func newFileSource(spec SourceSpec, log *slog.Logger) (syncsources.Source, string, error) {
+	var cfg filesource.Config
+	if len(spec.URI) >= 5 && strings.EqualFold(spec.URI[:5], "file:") {
+		var err error
+		if cfg, err = filesource.FromURI(spec.URI); err != nil {
+			return nil, "", err
+		}
+	} else {
+		// An explicit provider with a plain path.
+		cfg = filesource.Config{Path: spec.URI, Name: spec.URI}
+	}
+	cfg.Logger = log
+	src, err := filesource.New(cfg)
+	if err != nil {
+		return nil, "", err
+	}
+	return src, src.Name(), nil
+}
+
+// namedSource is a source and the name of its updates.
+type namedSource struct {
+	name string
+	src  syncsources.Source
+}
+
+// buildSources maps the specs to sources through the registry. Duplicate
+// names count once, at their first place.
+func buildSources(specs []SourceSpec, log *slog.Logger) ([]namedSource, error) {
+	if len(specs) == 0 {
+		data, err := examples.Flags.ReadFile(examples.DefaultFlagsPath)
+		if err != nil {
+			return nil, fmt.Errorf("daemon: reading the bundled example: %w", err)
+		}
+		return []namedSource{{
+			name: EmbeddedSourceName,
+			src:  &staticSource{name: EmbeddedSourceName, data: data, format: evaluator.FormatForPath(examples.DefaultFlagsPath)},
+		}}, nil
+	}
+	var out []namedSource
+	seen := map[string]bool{}
+	for _, spec := range specs {
+		provider := spec.Provider
+		if provider == "" {
+			scheme, _, ok := strings.Cut(spec.URI, ":")
+			if !ok || scheme == "" {
+				return nil, fmt.Errorf("daemon: source %q has no URI scheme (supported: %s; a file is written file:PATH)",
+					spec.URI, strings.Join(supportedProviders(), ", "))
+			}
+			provider = scheme
+		}
+		factory, ok := providers[strings.ToLower(provider)]
+		if !ok {
+			return nil, fmt.Errorf("daemon: source %q: unsupported scheme or provider %q (supported: %s)",
+				spec.URI, provider, strings.Join(supportedProviders(), ", "))
+		}
+		src, name, err := factory(spec, log.With("source", spec.URI))
+		if err != nil {
+			return nil, fmt.Errorf("daemon: source %q: %w", spec.URI, err)
+		}
+		if seen[name] {
+			log.Warn("source listed twice; using its first place", "source", name)
+			continue
+		}
+		seen[name] = true
+		out = append(out, namedSource{name: name, src: src})
+	}
+	return out, nil
+}
+
+// staticSource delivers one document and nothing more.
+type staticSource struct {
+	name   string
+	data   []byte
+	format evaluator.Format
+}
+
+func (s *staticSource) Run(ctx context.Context, updates chan<- syncsources.Update) error {
+	select {
+	case updates <- syncsources.Update{Source: s.name, Data: s.data, Format: s.format}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+// Run runs the daemon until ctx ends, then shuts it down gracefully: event
+// streams are sent provider_shutdown, the servers finish the requests in
+// flight (within the shutdown timeout), and the sources stop. It returns
+// nil then, or an error if the daemon cannot start (a source that cannot be
+// configured, a port in use) or a server fails.
+//
+// ready, when not nil, is called once both ports are listening, with their
+// addresses.
+func Run(ctx context.Context, cfg Config, ready func(Addrs)) error {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	shutdownTimeout := cfg.ShutdownTimeout
+	if shutdownTimeout <= 0 {
+		shutdownTimeout = DefaultShutdownTimeout
+	}
+
+	sources, err := buildSources(cfg.Sources, log)
+	if err != nil {
+		return err
+	}
+	parser, err := evaluator.NewParser(evaluator.Options{Strict: cfg.Strict})
+	if err != nil {
+		return fmt.Errorf("daemon: building the parser: %w", err)
+	}
+	names := make([]string, len(sources))
+	for i, s := range sources {
+		names[i] = s.name
+	}
+	st := store.New(store.Config{Sources: names, Parser: parser})
+
+	evalLn, err := net.Listen("tcp", net.JoinHostPort(cfg.BindAddress, strconv.Itoa(cfg.Port)))
+	if err != nil {
+		return fmt.Errorf("daemon: evaluation port: %w", err)
+	}
+	mgmtLn, err := net.Listen("tcp", net.JoinHostPort(cfg.BindAddress, strconv.Itoa(cfg.ManagementPort)))
+	if err != nil {
+		evalLn.Close()
+		return fmt.Errorf("daemon: management port: %w", err)
+	}
+
+	svc := evalsvc.New(evalsvc.Config{Store: st})
+	var protocols http.Protocols
+	protocols.SetHTTP1(true)
+	protocols.SetUnencryptedHTTP2(true)
+	evalSrv := &http.Server{
+		Handler:           svc.Handler(),
+		Protocols:         &protocols,
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	mgmtSrv := &http.Server{
+		Handler:           managementHandler(st),
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+
+	// The sources: one goroutine runs each, another applies its updates.
+	srcCtx, stopSources := context.WithCancel(context.Background())
+	defer stopSources()
+	var wg sync.WaitGroup
+	for _, s := range sources {
+		updates := make(chan syncsources.Update)
+		wg.Go(func() {
+			defer close(updates)
+			err := s.src.Run(srcCtx, updates)
+			if err != nil && srcCtx.Err() == nil {
+				log.Error("source stopped", "source", s.name, "err", err)
+				// Record it so that /readyz shows it; the applier is still
+				// reading.
+				updates <- syncsources.Update{Source: s.name, Err: fmt.Errorf("source stopped: %w", err)}
+			}
+		})
+		wg.Go(func() {
+			for u := range updates {
+				apply(st, u, log)
+			}
+		})
+	}
+
+	serveErr := make(chan error, 2)
+	var servers sync.WaitGroup
+	for _, p := range []struct {
+		srv *http.Server
+		ln  net.Listener
+	}{{evalSrv, evalLn}, {mgmtSrv, mgmtLn}} {
+		servers.Go(func() {
+			if err := p.srv.Serve(p.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				serveErr <- err
+			}
+		})
+	}
+	if ready != nil {
+		ready(Addrs{Evaluation: evalLn.Addr().String(), Management: mgmtLn.Addr().String()})
+	}
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case err := <-serveErr:
+		runErr = fmt.Errorf("daemon: serving: %w", err)
+	}
+
+	log.Info("shutting down")
+	shCtx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	if err := svc.Shutdown(shCtx); err != nil {
+		log.Warn("event streams did not end in time", "err", err)
+	}
+	for _, srv := range []*http.Server{evalSrv, mgmtSrv} {
+		if err := srv.Shutdown(shCtx); err != nil {
+			log.Warn("server did not shut down in time; closing it", "err", err)
+			srv.Close()
+		}
+	}
+	servers.Wait()
+	stopSources()
+	wg.Wait()
+	log.Info("stopped")
+	return runErr
+}
+
+// apply applies one update and logs what it did.
+func apply(st *store.Store, u syncsources.Update, log *slog.Logger) {
+	c, err := st.Apply(u)
+	if err != nil && c.Event != store.EventRejected {
+		log.Error("update not applied", "source", u.Source, "err", err)
+		return
+	}
+	var state store.SourceState
+	for _, s := range c.New.Sources() {
+		if s.Name == u.Source {
+			state = s
+			break
+		}
+	}
+	problems := make([]string, len(state.Problems))
+	for i, p := range state.Problems {
+		problems[i] = p.String()
+	}
+	switch c.Event {
+	case store.EventLoaded:
+		if len(problems) > 0 {
+			log.Warn("flags loaded with warnings", "source", u.Source, "flags", state.Flags, "problems", problems)
+		} else {
+			log.Info("flags loaded", "source", u.Source, "flags", state.Flags)
+		}
+	case store.EventRejected:
+		log.Error("flag document rejected; the last good flags keep serving", "source", u.Source, "problems", problems)
+	case store.EventOutage:
+		log.Warn("source outage; the last good flags keep serving", "source", u.Source, "err", u.Err)
+	case store.EventRemoved:
+		log.Info("flags removed", "source", u.Source)
+	}
+}
+
+// The states of a source in /readyz.
+const (
+	statePending  = "pending"  // nothing delivered yet
+	stateLoaded   = "loaded"   // serving its latest document
+	stateRejected = "rejected" // its latest document was rejected
+	stateOutage   = "outage"   // it cannot deliver
+	stateRemoved  = "removed"  // its flags were removed
+)
+
+// readyzSource is one source in the /readyz body.
+type readyzSource struct {
+	Name      string    `json:"name"`
+	State     string    `json:"state"`
+	Ready     bool      `json:"ready"`
+	Flags     int       `json:"flags"`
+	Rejected  int       `json:"rejected,omitempty"`
+	LastError string    `json:"lastError,omitempty"`
+	Problems  []string  `json:"problems,omitempty"`
+	Updated   time.Time `json:"updated,omitzero"`
+	Loaded    time.Time `json:"loaded,omitzero"`
+}
+
+// readyzBody is the /readyz body.
+type readyzBody struct {
+	Ready   bool           `json:"ready"`
+	Sources []readyzSource `json:"sources"`
+}
+
+func sourceState(s store.SourceState) string {
+	switch {
+	case s.Outage:
+		return stateOutage
+	case s.LastError != "":
+		return stateRejected
+	case s.Removed:
+		return stateRemoved
+	case s.Delivered:
+		return stateLoaded
+	default:
+		return statePending
+	}
+}
+
+// managementHandler serves /healthz (200 while the daemon runs) and /readyz
+// (200 once every source has delivered, 412 before; the body describes
+// each source).
+func managementHandler(st *store.Store) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write([]byte("ok"))
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		snap := st.Current()
+		body := readyzBody{Ready: snap.Ready(), Sources: []readyzSource{}}
+		for _, s := range snap.Sources() {
+			rs := readyzSource{
+				Name:      s.Name,
+				State:     sourceState(s),
+				Ready:     s.Delivered,
+				Flags:     s.Flags,
+				Rejected:  s.Rejected,
+				LastError: s.LastError,
+				Updated:   s.Updated,
+				Loaded:    s.Loaded,
+			}
+			for _, p := range s.Problems {
+				rs.Problems = append(rs.Problems, p.String())
+			}
+			body.Sources = append(body.Sources, rs)
+		}
+		data, err := json.Marshal(body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		if body.Ready {
+			w.WriteHeader(http.StatusOK)
+		} else {
+			w.WriteHeader(http.StatusPreconditionFailed)
+		}
+		_, _ = w.Write(append(data, '\n'))
+	})
+	return mux
+}
