@@ -3,7 +3,6 @@ package evalsvc
 import (
 	"context"
 	"fmt"
-	"net/http"
 
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/proto"
@@ -51,9 +50,9 @@ func resolveSchemaMessage(kind evaluator.Kind, r evaluator.Result) (proto.Messag
 		v, _ := r.Value.(string)
 		return &schemav1.ResolveStringResponse{Value: v, Reason: reason, Variant: variant, Metadata: meta}, nil
 	case evaluator.KindInt:
-		return &schemav1.ResolveIntResponse{Value: toInt(r.Value), Reason: reason, Variant: variant, Metadata: meta}, nil
+		return &schemav1.ResolveIntResponse{Value: wire.IntValue(r.Value), Reason: reason, Variant: variant, Metadata: meta}, nil
 	case evaluator.KindFloat:
-		return &schemav1.ResolveFloatResponse{Value: toFloat(r.Value), Reason: reason, Variant: variant, Metadata: meta}, nil
+		return &schemav1.ResolveFloatResponse{Value: wire.FloatValue(r.Value), Reason: reason, Variant: variant, Metadata: meta}, nil
 	case evaluator.KindObject:
 		m, _ := r.Value.(map[string]any)
 		v, err := wire.Struct(m)
@@ -65,36 +64,24 @@ func resolveSchemaMessage(kind evaluator.Kind, r evaluator.Result) (proto.Messag
 	return nil, connect.NewError(connect.CodeInternal, fmt.Errorf("no schema.v1 response for kind %s", kind))
 }
 
-func resolveSchema[Resp any](s *Service, h http.Header, msg request, kind evaluator.Kind) (*connect.Response[Resp], error) {
-	snap, sel, ctx, err := s.prepare(h, msg.GetContext(), false)
-	if err != nil {
-		return nil, err
-	}
-	out, cerr := resolveSchemaMessage(kind, snap.Evaluate(sel, msg.GetFlagKey(), kind, ctx))
-	if cerr != nil {
-		return nil, cerr
-	}
-	return connect.NewResponse(any(out).(*Resp)), nil
-}
-
 func (v *schemaService) ResolveBoolean(_ context.Context, r *connect.Request[schemav1.ResolveBooleanRequest]) (*connect.Response[schemav1.ResolveBooleanResponse], error) {
-	return resolveSchema[schemav1.ResolveBooleanResponse](v.s, r.Header(), r.Msg, evaluator.KindBool)
+	return resolve[schemav1.ResolveBooleanResponse](v.s, r.Header(), r.Msg, evaluator.KindBool, false, resolveSchemaMessage)
 }
 
 func (v *schemaService) ResolveString(_ context.Context, r *connect.Request[schemav1.ResolveStringRequest]) (*connect.Response[schemav1.ResolveStringResponse], error) {
-	return resolveSchema[schemav1.ResolveStringResponse](v.s, r.Header(), r.Msg, evaluator.KindString)
+	return resolve[schemav1.ResolveStringResponse](v.s, r.Header(), r.Msg, evaluator.KindString, false, resolveSchemaMessage)
 }
 
 func (v *schemaService) ResolveFloat(_ context.Context, r *connect.Request[schemav1.ResolveFloatRequest]) (*connect.Response[schemav1.ResolveFloatResponse], error) {
-	return resolveSchema[schemav1.ResolveFloatResponse](v.s, r.Header(), r.Msg, evaluator.KindFloat)
+	return resolve[schemav1.ResolveFloatResponse](v.s, r.Header(), r.Msg, evaluator.KindFloat, false, resolveSchemaMessage)
 }
 
 func (v *schemaService) ResolveInt(_ context.Context, r *connect.Request[schemav1.ResolveIntRequest]) (*connect.Response[schemav1.ResolveIntResponse], error) {
-	return resolveSchema[schemav1.ResolveIntResponse](v.s, r.Header(), r.Msg, evaluator.KindInt)
+	return resolve[schemav1.ResolveIntResponse](v.s, r.Header(), r.Msg, evaluator.KindInt, false, resolveSchemaMessage)
 }
 
 func (v *schemaService) ResolveObject(_ context.Context, r *connect.Request[schemav1.ResolveObjectRequest]) (*connect.Response[schemav1.ResolveObjectResponse], error) {
-	return resolveSchema[schemav1.ResolveObjectResponse](v.s, r.Header(), r.Msg, evaluator.KindObject)
+	return resolve[schemav1.ResolveObjectResponse](v.s, r.Header(), r.Msg, evaluator.KindObject, false, resolveSchemaMessage)
 }
 
 // ResolveAll answers as flagd's OldFlagEvaluationService.ResolveAll: each

@@ -3,6 +3,7 @@ package evalsvc
 import (
 	"context"
 	"fmt"
+	"google.golang.org/protobuf/proto"
 	"net/http"
 
 	"connectrpc.com/connect"
@@ -20,14 +21,16 @@ type v1Service struct{ s *Service }
 
 var _ evaluationv1connect.ServiceHandler = (*v1Service)(nil)
 
-// resolveV1 answers a version 1 Resolve<Type> request: Resp must be the
-// response type wire.ResolveV1 gives for kind.
-func resolveV1[Resp any](s *Service, h http.Header, msg request, kind evaluator.Kind) (*connect.Response[Resp], error) {
-	snap, sel, ctx, err := s.prepare(h, msg.GetContext(), true)
+// resolve answers a Resolve<Type> request: evaluate, then build the
+// version's response with toMessage (which gives Resp for kind). headers
+// says whether --context-from-header values apply (not for schema.v1).
+func resolve[Resp any](s *Service, h http.Header, msg request, kind evaluator.Kind, headers bool,
+	toMessage func(evaluator.Kind, evaluator.Result) (proto.Message, *connect.Error)) (*connect.Response[Resp], error) {
+	snap, sel, ctx, err := s.prepare(h, msg.GetContext(), headers)
 	if err != nil {
 		return nil, err
 	}
-	out, cerr := wire.ResolveV1(kind, snap.Evaluate(sel, msg.GetFlagKey(), kind, ctx))
+	out, cerr := toMessage(kind, snap.Evaluate(sel, msg.GetFlagKey(), kind, ctx))
 	if cerr != nil {
 		return nil, cerr
 	}
@@ -35,23 +38,23 @@ func resolveV1[Resp any](s *Service, h http.Header, msg request, kind evaluator.
 }
 
 func (v *v1Service) ResolveBoolean(_ context.Context, r *connect.Request[evaluationv1.ResolveBooleanRequest]) (*connect.Response[evaluationv1.ResolveBooleanResponse], error) {
-	return resolveV1[evaluationv1.ResolveBooleanResponse](v.s, r.Header(), r.Msg, evaluator.KindBool)
+	return resolve[evaluationv1.ResolveBooleanResponse](v.s, r.Header(), r.Msg, evaluator.KindBool, true, wire.ResolveV1)
 }
 
 func (v *v1Service) ResolveString(_ context.Context, r *connect.Request[evaluationv1.ResolveStringRequest]) (*connect.Response[evaluationv1.ResolveStringResponse], error) {
-	return resolveV1[evaluationv1.ResolveStringResponse](v.s, r.Header(), r.Msg, evaluator.KindString)
+	return resolve[evaluationv1.ResolveStringResponse](v.s, r.Header(), r.Msg, evaluator.KindString, true, wire.ResolveV1)
 }
 
 func (v *v1Service) ResolveFloat(_ context.Context, r *connect.Request[evaluationv1.ResolveFloatRequest]) (*connect.Response[evaluationv1.ResolveFloatResponse], error) {
-	return resolveV1[evaluationv1.ResolveFloatResponse](v.s, r.Header(), r.Msg, evaluator.KindFloat)
+	return resolve[evaluationv1.ResolveFloatResponse](v.s, r.Header(), r.Msg, evaluator.KindFloat, true, wire.ResolveV1)
 }
 
 func (v *v1Service) ResolveInt(_ context.Context, r *connect.Request[evaluationv1.ResolveIntRequest]) (*connect.Response[evaluationv1.ResolveIntResponse], error) {
-	return resolveV1[evaluationv1.ResolveIntResponse](v.s, r.Header(), r.Msg, evaluator.KindInt)
+	return resolve[evaluationv1.ResolveIntResponse](v.s, r.Header(), r.Msg, evaluator.KindInt, true, wire.ResolveV1)
 }
 
 func (v *v1Service) ResolveObject(_ context.Context, r *connect.Request[evaluationv1.ResolveObjectRequest]) (*connect.Response[evaluationv1.ResolveObjectResponse], error) {
-	return resolveV1[evaluationv1.ResolveObjectResponse](v.s, r.Header(), r.Msg, evaluator.KindObject)
+	return resolve[evaluationv1.ResolveObjectResponse](v.s, r.Header(), r.Msg, evaluator.KindObject, true, wire.ResolveV1)
 }
 
 // ResolveAll evaluates the selection's flags (wire.ResolveAllV1Of); the

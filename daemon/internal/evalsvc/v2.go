@@ -3,7 +3,6 @@ package evalsvc
 import (
 	"context"
 	"fmt"
-	"net/http"
 
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/proto"
@@ -57,14 +56,14 @@ func resolveV2Message(kind evaluator.Kind, r evaluator.Result) (proto.Message, *
 	case evaluator.KindInt:
 		m := &evaluationv2.ResolveIntResponse{Reason: reason, Variant: variant, Metadata: meta}
 		if !r.NoValue {
-			v := toInt(r.Value)
+			v := wire.IntValue(r.Value)
 			m.Value = &v
 		}
 		return m, nil
 	case evaluator.KindFloat:
 		m := &evaluationv2.ResolveFloatResponse{Reason: reason, Variant: variant, Metadata: meta}
 		if !r.NoValue {
-			v := toFloat(r.Value)
+			v := wire.FloatValue(r.Value)
 			m.Value = &v
 		}
 		return m, nil
@@ -83,56 +82,24 @@ func resolveV2Message(kind evaluator.Kind, r evaluator.Result) (proto.Message, *
 	return nil, connect.NewError(connect.CodeInternal, fmt.Errorf("no flagd.evaluation.v2 response for kind %s", kind))
 }
 
-func toInt(v any) int64 {
-	switch x := v.(type) {
-	case int64:
-		return x
-	case float64:
-		return int64(x)
-	}
-	return 0
-}
-
-func toFloat(v any) float64 {
-	switch x := v.(type) {
-	case float64:
-		return x
-	case int64:
-		return float64(x)
-	}
-	return 0
-}
-
-func resolveV2[Resp any](s *Service, h http.Header, msg request, kind evaluator.Kind) (*connect.Response[Resp], error) {
-	snap, sel, ctx, err := s.prepare(h, msg.GetContext(), true)
-	if err != nil {
-		return nil, err
-	}
-	out, cerr := resolveV2Message(kind, snap.Evaluate(sel, msg.GetFlagKey(), kind, ctx))
-	if cerr != nil {
-		return nil, cerr
-	}
-	return connect.NewResponse(any(out).(*Resp)), nil
-}
-
 func (v *v2Service) ResolveBoolean(_ context.Context, r *connect.Request[evaluationv2.ResolveBooleanRequest]) (*connect.Response[evaluationv2.ResolveBooleanResponse], error) {
-	return resolveV2[evaluationv2.ResolveBooleanResponse](v.s, r.Header(), r.Msg, evaluator.KindBool)
+	return resolve[evaluationv2.ResolveBooleanResponse](v.s, r.Header(), r.Msg, evaluator.KindBool, true, resolveV2Message)
 }
 
 func (v *v2Service) ResolveString(_ context.Context, r *connect.Request[evaluationv2.ResolveStringRequest]) (*connect.Response[evaluationv2.ResolveStringResponse], error) {
-	return resolveV2[evaluationv2.ResolveStringResponse](v.s, r.Header(), r.Msg, evaluator.KindString)
+	return resolve[evaluationv2.ResolveStringResponse](v.s, r.Header(), r.Msg, evaluator.KindString, true, resolveV2Message)
 }
 
 func (v *v2Service) ResolveFloat(_ context.Context, r *connect.Request[evaluationv2.ResolveFloatRequest]) (*connect.Response[evaluationv2.ResolveFloatResponse], error) {
-	return resolveV2[evaluationv2.ResolveFloatResponse](v.s, r.Header(), r.Msg, evaluator.KindFloat)
+	return resolve[evaluationv2.ResolveFloatResponse](v.s, r.Header(), r.Msg, evaluator.KindFloat, true, resolveV2Message)
 }
 
 func (v *v2Service) ResolveInt(_ context.Context, r *connect.Request[evaluationv2.ResolveIntRequest]) (*connect.Response[evaluationv2.ResolveIntResponse], error) {
-	return resolveV2[evaluationv2.ResolveIntResponse](v.s, r.Header(), r.Msg, evaluator.KindInt)
+	return resolve[evaluationv2.ResolveIntResponse](v.s, r.Header(), r.Msg, evaluator.KindInt, true, resolveV2Message)
 }
 
 func (v *v2Service) ResolveObject(_ context.Context, r *connect.Request[evaluationv2.ResolveObjectRequest]) (*connect.Response[evaluationv2.ResolveObjectResponse], error) {
-	return resolveV2[evaluationv2.ResolveObjectResponse](v.s, r.Header(), r.Msg, evaluator.KindObject)
+	return resolve[evaluationv2.ResolveObjectResponse](v.s, r.Header(), r.Msg, evaluator.KindObject, true, resolveV2Message)
 }
 
 func (v *v2Service) EventStream(ctx context.Context, r *connect.Request[evaluationv2.EventStreamRequest], st *connect.ServerStream[evaluationv2.EventStreamResponse]) error {

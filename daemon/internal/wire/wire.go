@@ -108,9 +108,9 @@ func ResolveV1(kind evaluator.Kind, r evaluator.Result) (proto.Message, *connect
 		v, _ := r.Value.(string)
 		return &evaluationv1.ResolveStringResponse{Value: v, Reason: reason, Variant: variant, Metadata: meta}, nil
 	case evaluator.KindInt:
-		return &evaluationv1.ResolveIntResponse{Value: toInt(r.Value), Reason: reason, Variant: variant, Metadata: meta}, nil
+		return &evaluationv1.ResolveIntResponse{Value: IntValue(r.Value), Reason: reason, Variant: variant, Metadata: meta}, nil
 	case evaluator.KindFloat:
-		return &evaluationv1.ResolveFloatResponse{Value: toFloat(r.Value), Reason: reason, Variant: variant, Metadata: meta}, nil
+		return &evaluationv1.ResolveFloatResponse{Value: FloatValue(r.Value), Reason: reason, Variant: variant, Metadata: meta}, nil
 	case evaluator.KindObject:
 		m, _ := r.Value.(map[string]any)
 		v, err := Struct(m)
@@ -122,7 +122,9 @@ func ResolveV1(kind evaluator.Kind, r evaluator.Result) (proto.Message, *connect
 	return nil, connect.NewError(connect.CodeInternal, fmt.Errorf("no flagd.evaluation.v1 response for kind %s", kind))
 }
 
-func toInt(v any) int64 {
+// IntValue is a result value as an int64 (evaluator results hold int64 for
+// KindInt and float64 for numbers otherwise).
+func IntValue(v any) int64 {
 	switch x := v.(type) {
 	case int64:
 		return x
@@ -132,7 +134,8 @@ func toInt(v any) int64 {
 	return 0
 }
 
-func toFloat(v any) float64 {
+// FloatValue is a result value as a float64.
+func FloatValue(v any) float64 {
 	switch x := v.(type) {
 	case float64:
 		return x
@@ -212,7 +215,7 @@ func anyFlagV1(f *evaluator.Flag, evaluate func(string, evaluator.Kind) evaluato
 		v, _ := r.Value.(string)
 		af.Value = &evaluationv1.AnyFlag_StringValue{StringValue: v}
 	case evaluator.KindFloat:
-		af.Value = &evaluationv1.AnyFlag_DoubleValue{DoubleValue: toFloat(r.Value)}
+		af.Value = &evaluationv1.AnyFlag_DoubleValue{DoubleValue: FloatValue(r.Value)}
 	case evaluator.KindObject:
 		m, _ := r.Value.(map[string]any)
 		v, err := Struct(m)
