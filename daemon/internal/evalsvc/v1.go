@@ -3,10 +3,10 @@ package evalsvc
 import (
 	"context"
 	"fmt"
-	"google.golang.org/protobuf/proto"
 	"net/http"
 
 	"connectrpc.com/connect"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/vexilhq/vexil/daemon/internal/wire"
