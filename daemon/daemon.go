@@ -227,30 +227,33 @@ func Run(ctx context.Context, cfg Config, ready func(Addrs)) error {
 	}
 	st := store.New(store.Config{Sources: names, Parser: parser})
 
-	evalLn, err := net.Listen("tcp", net.JoinHostPort(cfg.BindAddress, strconv.Itoa(cfg.Port)))
-	if err != nil {
-		return fmt.Errorf("daemon: evaluation port: %w", err)
-	}
-	mgmtLn, err := net.Listen("tcp", net.JoinHostPort(cfg.BindAddress, strconv.Itoa(cfg.ManagementPort)))
-	if err != nil {
-		evalLn.Close()
-		return fmt.Errorf("daemon: management port: %w", err)
-	}
-
 	svc := evalsvc.New(evalsvc.Config{Store: st})
-	var protocols http.Protocols
-	protocols.SetHTTP1(true)
-	protocols.SetUnencryptedHTTP2(true)
-	evalSrv := &http.Server{
-		Handler:           svc.Handler(),
-		Protocols:         &protocols,
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	// The ports, each an HTTP server; the services are shut down (their
+	// streams told so) before the servers.
+	endpoints := []*endpoint{
+		{name: "evaluation", port: cfg.Port, handler: svc.Handler(), h2c: true},
+		{name: "management", port: cfg.ManagementPort, handler: managementHandler(st)},
 	}
-	mgmtSrv := &http.Server{
-		Handler:           managementHandler(st),
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	shutdowns := []func(context.Context) error{svc.Shutdown}
+	for i, e := range endpoints {
+		e.ln, err = net.Listen("tcp", net.JoinHostPort(cfg.BindAddress, strconv.Itoa(e.port)))
+		if err != nil {
+			for _, prev := range endpoints[:i] {
+				prev.ln.Close()
+			}
+			return fmt.Errorf("daemon: %s port: %w", e.name, err)
+		}
+		e.srv = &http.Server{
+			Handler:           e.handler,
+			ReadHeaderTimeout: 10 * time.Second,
+			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		}
+		if e.h2c {
+			var protocols http.Protocols
+			protocols.SetHTTP1(true)
+			protocols.SetUnencryptedHTTP2(true)
+			e.srv.Protocols = &protocols
+		}
 	}
 
 	// The sources: one goroutine runs each, another applies its updates.
@@ -276,20 +279,21 @@ func Run(ctx context.Context, cfg Config, ready func(Addrs)) error {
 		})
 	}
 
-	serveErr := make(chan error, 2)
+	serveErr := make(chan error, len(endpoints))
 	var servers sync.WaitGroup
-	for _, p := range []struct {
-		srv *http.Server
-		ln  net.Listener
-	}{{evalSrv, evalLn}, {mgmtSrv, mgmtLn}} {
+	for _, e := range endpoints {
 		servers.Go(func() {
-			if err := p.srv.Serve(p.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				serveErr <- err
+			if err := e.srv.Serve(e.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				serveErr <- fmt.Errorf("%s port: %w", e.name, err)
 			}
 		})
 	}
 	if ready != nil {
-		ready(Addrs{Evaluation: evalLn.Addr().String(), Management: mgmtLn.Addr().String()})
+		addr := map[string]string{}
+		for _, e := range endpoints {
+			addr[e.name] = e.ln.Addr().String()
+		}
+		ready(Addrs{Evaluation: addr["evaluation"], Management: addr["management"]})
 	}
 
 	var runErr error
@@ -302,13 +306,15 @@ func Run(ctx context.Context, cfg Config, ready func(Addrs)) error {
 	log.Info("shutting down")
 	shCtx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
-	if err := svc.Shutdown(shCtx); err != nil {
-		log.Warn("event streams did not end in time", "err", err)
+	for _, shutdown := range shutdowns {
+		if err := shutdown(shCtx); err != nil {
+			log.Warn("streams did not end in time", "err", err)
+		}
 	}
-	for _, srv := range []*http.Server{evalSrv, mgmtSrv} {
-		if err := srv.Shutdown(shCtx); err != nil {
-			log.Warn("server did not shut down in time; closing it", "err", err)
-			srv.Close()
+	for _, e := range endpoints {
+		if err := e.srv.Shutdown(shCtx); err != nil {
+			log.Warn("server did not shut down in time; closing it", "port", e.name, "err", err)
+			e.srv.Close()
 		}
 	}
 	servers.Wait()
@@ -316,6 +322,16 @@ func Run(ctx context.Context, cfg Config, ready func(Addrs)) error {
 	wg.Wait()
 	log.Info("stopped")
 	return runErr
+}
+
+// endpoint is one listening port.
+type endpoint struct {
+	name    string
+	port    int
+	handler http.Handler
+	h2c     bool // also serve HTTP/2 without TLS (gRPC clients)
+	ln      net.Listener
+	srv     *http.Server
 }
 
 // apply applies one update and logs what it did.
