@@ -30,7 +30,9 @@ import (
 	"time"
 
 	"github.com/vexilhq/vexil/daemon/internal/evalsvc"
+	"github.com/vexilhq/vexil/daemon/internal/ofrep"
 	"github.com/vexilhq/vexil/daemon/internal/store"
+	"github.com/vexilhq/vexil/daemon/internal/syncsvc"
 	"github.com/vexilhq/vexil/evaluator"
 	"github.com/vexilhq/vexil/examples"
 	"github.com/vexilhq/vexil/syncsources"
@@ -41,6 +43,8 @@ import (
 const (
 	DefaultPort           = 8013
 	DefaultManagementPort = 8014
+	DefaultSyncPort       = 8015
+	DefaultOFREPPort      = 8016
 )
 
 // DefaultShutdownTimeout bounds the graceful shutdown of the servers.
@@ -61,6 +65,10 @@ type Config struct {
 	// Run's ready callback).
 	Port           int
 	ManagementPort int
+	// SyncPort serves flagd.sync.v1 (in-process providers); OFREPPort
+	// serves the OpenFeature Remote Evaluation Protocol.
+	SyncPort  int
+	OFREPPort int
 	// BindAddress is the address to listen on; "" means every interface.
 	BindAddress string
 	// Strict rejects documents with the problems flagd only warns about.
@@ -87,6 +95,8 @@ type SourceSpec struct {
 type Addrs struct {
 	Evaluation string
 	Management string
+	Sync       string
+	OFREP      string
 }
 
 // sourceFactory builds a source from its spec; the source's updates are
@@ -228,13 +238,18 @@ func Run(ctx context.Context, cfg Config, ready func(Addrs)) error {
 	st := store.New(store.Config{Sources: names, Parser: parser})
 
 	svc := evalsvc.New(evalsvc.Config{Store: st})
+	syncSvc := syncsvc.New(syncsvc.Config{Store: st, Logger: log})
+	ofrepMux := http.NewServeMux()
+	ofrepMux.Handle(ofrep.Prefix, ofrep.New(ofrep.Config{Store: st}).Handler())
 	// The ports, each an HTTP server; the services are shut down (their
 	// streams told so) before the servers.
 	endpoints := []*endpoint{
 		{name: "evaluation", port: cfg.Port, handler: svc.Handler(), h2c: true},
 		{name: "management", port: cfg.ManagementPort, handler: managementHandler(st)},
+		{name: "sync", port: cfg.SyncPort, handler: syncSvc.Handler(), h2c: true},
+		{name: "ofrep", port: cfg.OFREPPort, handler: ofrepMux},
 	}
-	shutdowns := []func(context.Context) error{svc.Shutdown}
+	shutdowns := []func(context.Context) error{svc.Shutdown, syncSvc.Shutdown}
 	for i, e := range endpoints {
 		e.ln, err = net.Listen("tcp", net.JoinHostPort(cfg.BindAddress, strconv.Itoa(e.port)))
 		if err != nil {
@@ -293,7 +308,7 @@ func Run(ctx context.Context, cfg Config, ready func(Addrs)) error {
 		for _, e := range endpoints {
 			addr[e.name] = e.ln.Addr().String()
 		}
-		ready(Addrs{Evaluation: addr["evaluation"], Management: addr["management"]})
+		ready(Addrs{Evaluation: addr["evaluation"], Management: addr["management"], Sync: addr["sync"], OFREP: addr["ofrep"]})
 	}
 
 	var runErr error

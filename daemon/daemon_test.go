@@ -21,6 +21,8 @@ import (
 	"github.com/vexilhq/vexil/daemon"
 	evaluationv1 "github.com/vexilhq/vexil/schemas/gen/flagd/evaluation/v1"
 	"github.com/vexilhq/vexil/schemas/gen/flagd/evaluation/v1/evaluationv1connect"
+	syncv1 "github.com/vexilhq/vexil/schemas/gen/flagd/sync/v1"
+	"github.com/vexilhq/vexil/schemas/gen/flagd/sync/v1/syncv1connect"
 )
 
 func TestMain(m *testing.M) {
@@ -408,4 +410,46 @@ func TestShutdownLeavesNoGoroutines(t *testing.T) {
 	}
 	d.stop(t) // Run returned nil
 	goleak.VerifyNone(t)
+}
+
+// TestSyncAndOFREPPorts: the sync service and OFREP answer on their own
+// ports from the same store.
+func TestSyncAndOFREPPorts(t *testing.T) {
+	d := startDaemon(t, daemon.Config{})
+	d.waitReadyz(t, "ready", func(code int, _ readyz) bool { return code == http.StatusOK })
+
+	// OFREP, single flag.
+	req, _ := http.NewRequest(http.MethodPost, "http://"+d.addrs.OFREP+"/ofrep/v1/evaluate/flags/new-checkout",
+		strings.NewReader(`{"context":{"email":"ana@vexil.example"}}`))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := d.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ofrepAnswer struct {
+		Key     string `json:"key"`
+		Value   bool   `json:"value"`
+		Variant string `json:"variant"`
+	}
+	err = json.NewDecoder(resp.Body).Decode(&ofrepAnswer)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != http.StatusOK || !ofrepAnswer.Value || ofrepAnswer.Variant != "on" {
+		t.Fatalf("OFREP: status %d, %+v, %v", resp.StatusCode, ofrepAnswer, err)
+	}
+
+	// flagd.sync.v1 FetchAllFlags, over the Connect protocol.
+	client := syncv1connect.NewFlagSyncServiceClient(d.client, "http://"+d.addrs.Sync)
+	all, err := client.FetchAllFlags(context.Background(), connect.NewRequest(&syncv1.FetchAllFlagsRequest{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var payload struct {
+		Flags map[string]json.RawMessage `json:"flags"`
+	}
+	if err := json.Unmarshal([]byte(all.Msg.GetFlagConfiguration()), &payload); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := payload.Flags["new-checkout"]; !ok || len(payload.Flags) != 6 {
+		t.Fatalf("sync payload has %d flags: %s", len(payload.Flags), all.Msg.GetFlagConfiguration())
+	}
 }

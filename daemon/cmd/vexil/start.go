@@ -14,6 +14,8 @@ import (
 func newStartCmd() *cobra.Command {
 	var (
 		port, mgmtPort int
+		syncPort       int
+		ofrepPort      int
 		uris           []string
 		bindAddress    string
 		strict         bool
@@ -25,8 +27,8 @@ func newStartCmd() *cobra.Command {
 		Long: `Start runs the flag daemon: it loads the flag sources given with --uri
 (later sources win over earlier ones for the same flag), watches them for
 changes, and serves flagd's evaluation services (Connect, gRPC and gRPC-Web
-over HTTP/1.1 and unencrypted HTTP/2) on --port, and /healthz and /readyz on
---management-port. Without --uri it serves the bundled example,
+over HTTP/1.1 and unencrypted HTTP/2) on --port, flagd.sync.v1 on --sync-port,
+OFREP on --ofrep-port, and /healthz and /readyz on --management-port. Without --uri it serves the bundled example,
 examples/flags/demo.flags.json.
 
 Supported sources: file:PATH (file:relative/path, file:/abs/path,
@@ -49,6 +51,8 @@ SIGINT or SIGTERM shuts the daemon down gracefully.`,
 			cfg := daemon.Config{
 				Port:           port,
 				ManagementPort: mgmtPort,
+				SyncPort:       syncPort,
+				OFREPPort:      ofrepPort,
 				BindAddress:    bindAddress,
 				Strict:         strict,
 				Logger:         log,
@@ -62,7 +66,7 @@ SIGINT or SIGTERM shuts the daemon down gracefully.`,
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
 			err = daemon.Run(ctx, cfg, func(a daemon.Addrs) {
-				log.Info("listening", "evaluation", a.Evaluation, "management", a.Management)
+				log.Info("listening", "evaluation", a.Evaluation, "management", a.Management, "sync", a.Sync, "ofrep", a.OFREP)
 			})
 			if err != nil {
 				return &exitError{code: 1, err: err}
@@ -73,6 +77,8 @@ SIGINT or SIGTERM shuts the daemon down gracefully.`,
 	f := cmd.Flags()
 	f.IntVarP(&port, "port", "p", daemon.DefaultPort, "port to listen on for evaluation requests")
 	f.IntVarP(&mgmtPort, "management-port", "m", daemon.DefaultManagementPort, "port for the management endpoints (/healthz, /readyz)")
+	f.IntVarP(&syncPort, "sync-port", "g", daemon.DefaultSyncPort, "port for the flag sync service (flagd.sync.v1, for in-process providers)")
+	f.IntVarP(&ofrepPort, "ofrep-port", "r", daemon.DefaultOFREPPort, "port for OFREP (/ofrep/v1/evaluate/flags)")
 	f.StringSliceVarP(&uris, "uri", "f", nil, "flag source URI, such as file:flags.json (repeatable or comma-separated, as in flagd; later sources win)")
 	f.StringVar(&bindAddress, "bind-address", "", "address to listen on (default: all interfaces)")
 	f.BoolVar(&strict, "strict", false, "reject flag documents with the problems flagd only warns about")

@@ -207,6 +207,11 @@ func (s *Service) Shutdown(ctx context.Context) error {
 	}
 	s.mu.Unlock()
 	select {
+	case <-s.idle: // first: when both are ready, select would pick at random
+		return nil
+	default:
+	}
+	select {
 	case <-s.idle:
 		return nil
 	case <-ctx.Done():

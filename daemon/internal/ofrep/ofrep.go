@@ -1,0 +1,370 @@
+// Package ofrep serves the OpenFeature Remote Evaluation Protocol (OFREP)
+// from the daemon's flag store, as flagd's OFREP service does
+// (flagd/pkg/service/flag-evaluation/ofrep, core/pkg/service/ofrep):
+//
+//   - POST /ofrep/v1/evaluate/flags/{key} evaluates one flag;
+//   - POST /ofrep/v1/evaluate/flags (or .../flags/) evaluates every flag the
+//     request's selection sees, one entry per flag (flag set, key), in
+//     flagd's order ([store.Snapshot.Flags]).
+//
+// Any other method on those paths is answered 405, any other path 404.
+//
+// The request body is {"context": {...}}. An empty body, a null one, or a
+// context that is not an object evaluates with no request context; a body
+// that is not JSON, or whose first JSON value is not an object, is answered
+// 400 INVALID_CONTEXT; a body over Config.MaxBodyBytes is answered 413. The
+// evaluation context is the request's, overlaid with the static context,
+// overlaid with the mapped request headers. The Flagd-Selector header
+// selects a flag set or a source; an invalid one is answered 400 GENERAL.
+//
+// A flag that resolves is answered 200 with its value, key, reason, variant
+// and metadata; a disabled flag with reason DISABLED, and a flag with no
+// default variant that targeting did not resolve with reason DEFAULT, both
+// without value or variant. Evaluation errors are mapped in one place
+// ([errorOf]): FLAG_NOT_FOUND is 404, PARSE_ERROR 400, anything else 400
+// GENERAL; bulk evaluation lists them as per-flag error entries.
+//
+// Bulk responses carry a strong ETag, a hash of the response body: the same
+// flags evaluated for the same context give the same ETag, any change of
+// what is answered a new one. A request whose If-None-Match matches it is
+// answered 304 with no body.
+package ofrep
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/vexilhq/vexil/daemon/internal/store"
+	"github.com/vexilhq/vexil/daemon/internal/wire"
+	"github.com/vexilhq/vexil/evaluator"
+)
+
+// SelectorHeader is the request header that carries a selector
+// (flagd/pkg/service/constants.go).
+const SelectorHeader = "Flagd-Selector"
+
+// The paths served. Prefix is where to mount [Service.Handler] on a mux;
+// BulkPath is the bulk endpoint, and BulkPath + "/{key}" the single one.
+const (
+	Prefix     = "/ofrep/"
+	BulkPath   = "/ofrep/v1/evaluate/flags"
+	singlePath = BulkPath + "/"
+)
+
+// Config configures a Service.
+type Config struct {
+	// Store holds the flags. Required.
+	Store *store.Store
+	// StaticContext is set over every request's context (flagd's
+	// --context-value). It is not modified.
+	StaticContext map[string]any
+	// ContextFromHeaders maps request header names (matched
+	// case-insensitively) to evaluation context keys (flagd's
+	// --context-from-header). A header's value, when not empty, is set over
+	// the request's and the static context.
+	ContextFromHeaders map[string]string
+	// MaxBodyBytes, when positive, limits the request body; a larger one is
+	// answered 413 {"errorDetails": "request body too large"}, as flagd
+	// answers when its http.MaxBytesHandler limit is hit.
+	MaxBodyBytes int64
+}
+
+// Service serves OFREP. It is safe for concurrent use.
+type Service struct {
+	store   *store.Store
+	static  map[string]any
+	headers []headerMapping
+	maxBody int64
+}
+
+// headerMapping is one --context-from-header mapping.
+type headerMapping struct {
+	header string // canonical
+	key    string
+}
+
+// New returns a service over cfg.Store. It panics if cfg.Store is nil.
+func New(cfg Config) *Service {
+	if cfg.Store == nil {
+		panic("ofrep: Config.Store is nil")
+	}
+	s := &Service{store: cfg.Store, static: cfg.StaticContext, maxBody: cfg.MaxBodyBytes}
+	for h, key := range cfg.ContextFromHeaders {
+		s.headers = append(s.headers, headerMapping{header: http.CanonicalHeaderKey(h), key: key})
+	}
+	// A fixed order, so that two headers mapped to one key always resolve
+	// the same way.
+	slices.SortFunc(s.headers, func(a, b headerMapping) int { return strings.Compare(a.header, b.header) })
+	return s
+}
+
+// Handler returns the handler of both endpoints. It answers 404 for any
+// other path, so it can be mounted on [Prefix]. CORS, metrics and tracing
+// are the caller's to wrap it in.
+func (s *Service) Handler() http.Handler { return http.HandlerFunc(s.serveHTTP) }
+
+func (s *Service) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	p := r.URL.Path
+	var key string
+	bulk := p == BulkPath || p == singlePath
+	if !bulk {
+		// As gorilla/mux's {key}: one non-empty segment of the decoded path.
+		rest, ok := strings.CutPrefix(p, singlePath)
+		if !ok || rest == "" || strings.Contains(rest, "/") {
+			http.NotFound(w, r)
+			return
+		}
+		key = rest
+	}
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		w.WriteHeader(http.StatusMethodNotAllowed)
+		return
+	}
+	if bulk {
+		s.bulk(w, r)
+	} else {
+		s.single(w, r, key)
+	}
+}
+
+// Response bodies, as flagd's core/pkg/service/ofrep/models.go writes them
+// (field order included).
+type (
+	success struct {
+		Value    any                `json:"value,omitempty"`
+		Key      string             `json:"key"`
+		Reason   string             `json:"reason"`
+		Variant  string             `json:"variant,omitempty"`
+		Metadata evaluator.Metadata `json:"metadata"`
+	}
+	evalError struct {
+		Key          string             `json:"key"`
+		ErrorCode    string             `json:"errorCode"`
+		ErrorDetails string             `json:"errorDetails"`
+		Metadata     evaluator.Metadata `json:"metadata"`
+	}
+	bulkResponse struct {
+		Flags    []any              `json:"flags"`
+		Metadata evaluator.Metadata `json:"metadata"`
+	}
+	bulkError struct {
+		ErrorCode    string             `json:"errorCode"`
+		ErrorDetails string             `json:"errorDetails"`
+		Metadata     evaluator.Metadata `json:"metadata"`
+	}
+	internalError struct {
+		ErrorDetails string `json:"errorDetails"`
+	}
+)
+
+// The messages flagd answers request errors with.
+const (
+	detailsInvalidContext = "Provider context is not valid"
+	detailsTooLarge       = "request body too large"
+)
+
+// errorOf is the one mapping of an evaluation error code to an OFREP
+// status, error code and details (flagd's EvaluationErrorResponseFrom):
+// FLAG_NOT_FOUND is 404, PARSE_ERROR 400, and every other code (type
+// mismatch, a targeting rule choosing an unknown variant, ...) 400 GENERAL.
+// INVALID_CONTEXT is what an unreadable request body is answered with.
+func errorOf(code evaluator.ErrorCode, key string) (status int, errorCode, details string) {
+	switch code {
+	case evaluator.CodeFlagNotFound:
+		return http.StatusNotFound, code.String(), fmt.Sprintf("flag `%s` does not exist", key)
+	case evaluator.CodeParseError:
+		return http.StatusBadRequest, code.String(), fmt.Sprintf("error parsing the flag `%s`", key)
+	case evaluator.CodeInvalidContext:
+		return http.StatusBadRequest, code.String(), detailsInvalidContext
+	}
+	return http.StatusBadRequest, evaluator.CodeGeneral.String(), "error processing the flag for evaluation"
+}
+
+// result turns an evaluation result into a success or error entry, with
+// the status a single evaluation answers it with.
+func result(key string, r evaluator.Result) (int, any) {
+	meta := r.Metadata
+	if meta == nil {
+		meta = evaluator.Metadata{}
+	}
+	if r.Err != nil {
+		status, code, details := errorOf(r.Err.Code, key)
+		return status, evalError{Key: key, ErrorCode: code, ErrorDetails: details, Metadata: meta}
+	}
+	out := success{Key: key, Reason: string(r.Reason), Metadata: meta}
+	if !r.NoValue && r.Reason != evaluator.ReasonDisabled {
+		out.Value, out.Variant = r.Value, r.Variant
+	}
+	return http.StatusOK, out
+}
+
+// errBodyTooLarge reports a body over the limit.
+var errBodyTooLarge = errors.New("request body too large")
+
+// readContext reads the request body as flagd's extractOfrepRequest does:
+// the first JSON value must be an object (or null, or absent); its
+// "context" member, matched case-insensitively as encoding/json does, is
+// the request context when it is an object. Anything after the first value
+// is ignored. The body is read whole first, so that whether it is answered
+// 413 does not depend on where its first value ends.
+func (s *Service) readContext(w http.ResponseWriter, r *http.Request) (map[string]any, error) {
+	body := r.Body
+	if s.maxBody > 0 {
+		body = http.MaxBytesReader(w, body, s.maxBody)
+	}
+	data, err := io.ReadAll(body)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, errBodyTooLarge
+		}
+		return nil, err
+	}
+	var req struct {
+		Context any `json:"context"`
+	}
+	if err := json.NewDecoder(bytes.NewReader(data)).Decode(&req); err != nil && !errors.Is(err, io.EOF) {
+		return nil, err
+	}
+	ctx, _ := req.Context.(map[string]any)
+	return ctx, nil
+}
+
+// evalContext merges the evaluation context as flagd's
+// MergeContextsAndHeaders does: the request's, then the static context,
+// then the mapped headers, each over the previous. The request's map is
+// the caller's to modify.
+func (s *Service) evalContext(ctx map[string]any, h http.Header) map[string]any {
+	if ctx == nil {
+		ctx = make(map[string]any, len(s.static)+len(s.headers))
+	}
+	for k, v := range s.static {
+		ctx[k] = v
+	}
+	for _, m := range s.headers {
+		if v := h.Get(m.header); v != "" {
+			ctx[m.key] = v
+		}
+	}
+	return ctx
+}
+
+// prepare reads the body and the selector, in flagd's order; on failure it
+// has answered the request with the payload badRequest builds (given the
+// error code and details) and returns false.
+func (s *Service) prepare(w http.ResponseWriter, r *http.Request, badRequest func(code, details string) any) (store.Selector, map[string]any, bool) {
+	reqCtx, err := s.readContext(w, r)
+	if err != nil {
+		if errors.Is(err, errBodyTooLarge) {
+			writeJSON(w, http.StatusRequestEntityTooLarge, internalError{ErrorDetails: detailsTooLarge})
+		} else {
+			_, code, details := errorOf(evaluator.CodeInvalidContext, "")
+			writeJSON(w, http.StatusBadRequest, badRequest(code, details))
+		}
+		return store.Selector{}, nil, false
+	}
+	sel, err := store.ParseSelector(r.Header.Get(SelectorHeader))
+	if err != nil {
+		writeJSON(w, http.StatusBadRequest, badRequest(evaluator.CodeGeneral.String(), fmt.Sprintf("invalid selector: %v", err)))
+		return store.Selector{}, nil, false
+	}
+	return sel, s.evalContext(reqCtx, r.Header), true
+}
+
+func (s *Service) single(w http.ResponseWriter, r *http.Request, key string) {
+	sel, ctx, ok := s.prepare(w, r, func(code, details string) any {
+		return evalError{Key: key, ErrorCode: code, ErrorDetails: details}
+	})
+	if !ok {
+		return
+	}
+	status, out := result(key, s.store.Current().Evaluate(sel, key, evaluator.KindAny, ctx))
+	writeJSON(w, status, out)
+}
+
+func (s *Service) bulk(w http.ResponseWriter, r *http.Request) {
+	sel, ctx, ok := s.prepare(w, r, func(code, details string) any {
+		return bulkError{ErrorCode: code, ErrorDetails: details}
+	})
+	if !ok {
+		return
+	}
+	snap := s.store.Current()
+	flags := snap.Flags(sel)
+	resp := bulkResponse{Flags: make([]any, 0, len(flags)), Metadata: snap.Metadata(sel)}
+	for _, f := range flags {
+		// flagd's ResolveAllValues evaluates each flag as the type of its
+		// default variant's value, and as any type when that is not a
+		// boolean, string, number or object (OFREP lists every flag).
+		kind, _ := wire.DefaultKind(f)
+		_, entry := result(f.Key(), snap.Evaluate(sel, f.Key(), kind, ctx))
+		resp.Flags = append(resp.Flags, entry)
+	}
+	body, err := json.Marshal(resp)
+	if err != nil {
+		writeJSON(w, http.StatusInternalServerError, internalError{ErrorDetails: "encoding the response: " + err.Error()})
+		return
+	}
+	etag := etagOf(body)
+	h := w.Header()
+	h.Set("ETag", etag)
+	if noneMatch := r.Header.Values("If-None-Match"); len(noneMatch) > 0 && etagMatches(noneMatch, etag) {
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	h.Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(body)
+}
+
+// etagOf returns the strong entity tag of a bulk response body: the first
+// 128 bits of its SHA-256, quoted.
+func etagOf(body []byte) string {
+	sum := sha256.Sum256(body)
+	var b [2 + 2*16]byte
+	b[0] = '"'
+	hex.Encode(b[1:33], sum[:16])
+	b[33] = '"'
+	return string(b[:])
+}
+
+// etagMatches reports whether an If-None-Match header matches etag, with
+// the weak comparison RFC 9110 prescribes for it ("W/" is ignored); "*"
+// matches any. Tags sent without their quotes are accepted too.
+func etagMatches(values []string, etag string) bool {
+	opaque := strings.Trim(etag, `"`)
+	for _, v := range values {
+		for t := range strings.SplitSeq(v, ",") {
+			t = strings.TrimSpace(t)
+			if t == "*" {
+				return true
+			}
+			if strings.Trim(strings.TrimPrefix(t, "W/"), `"`) == opaque {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// writeJSON answers with a JSON body, as flagd's writeJSONToResponse does
+// (encoding/json, HTML characters escaped).
+func writeJSON(w http.ResponseWriter, status int, payload any) {
+	body, err := json.Marshal(payload)
+	if err != nil {
+		w.WriteHeader(http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}

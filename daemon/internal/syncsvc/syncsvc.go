@@ -1,0 +1,319 @@
+// Package syncsvc serves flagd's flag sync RPCs, flagd.sync.v1.FlagSyncService,
+// from the daemon's flag store, over the Connect protocol, gRPC (which
+// grpc-go clients, flagd's in-process providers among them, speak over
+// h2c) and gRPC-Web.
+//
+// Every RPC answers as flagd's does (flagd/pkg/service/flag-sync/handler.go):
+//
+//   - The selector is the Flagd-Selector header's when the request has the
+//     header at all (even empty), else the request's selector field
+//     (getSelectorExpression). An invalid one is InvalidArgument.
+//   - SyncFlags sends the selection's flags at once, then again, in full,
+//     whenever an update changes a flag the stream's selector sees. Each
+//     message carries the static context (--context-value) as sync_context.
+//   - FetchAllFlags answers the selection's flags once, without context.
+//   - The flags are flag_configuration, the JSON flagd marshals
+//     (generateResponse): {"flags": {key: flag}} and nothing else, see
+//     [FlagConfiguration].
+//   - GetMetadata (deprecated in flagd) answers the static context, or
+//     Unimplemented ("metadata endpoint disabled") with
+//     --disable-sync-metadata.
+//   - provider_id is only logged: flagd uses it for metrics alone.
+//
+// [Service.Shutdown] ends every open SyncFlags stream with Unavailable, the
+// code a grpc-go client sees when flagd's sync server stops, so that
+// providers reconnect.
+package syncsvc
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"maps"
+	"net/http"
+	"sync"
+	"time"
+
+	"connectrpc.com/connect"
+	"google.golang.org/protobuf/types/known/structpb"
+
+	"github.com/vexilhq/vexil/daemon/internal/store"
+	"github.com/vexilhq/vexil/daemon/internal/wire"
+	syncv1 "github.com/vexilhq/vexil/schemas/gen/flagd/sync/v1"
+	"github.com/vexilhq/vexil/schemas/gen/flagd/sync/v1/syncv1connect"
+)
+
+// SelectorHeader is the request header that carries a selector
+// (flagd/pkg/service/constants.go, FLAGD_SELECTOR_HEADER).
+const SelectorHeader = "Flagd-Selector"
+
+// Config configures a Service.
+type Config struct {
+	// Store holds the flags. Required.
+	Store *store.Store
+	// StaticContext is sent as every SyncFlags message's sync_context and
+	// as GetMetadata's metadata (flagd's --context-value). It is copied.
+	StaticContext map[string]any
+	// DisableSyncMetadata makes GetMetadata answer Unimplemented (flagd's
+	// --disable-sync-metadata). sync_context is sent regardless, as in
+	// flagd.
+	DisableSyncMetadata bool
+	// StreamDeadline, when positive, ends every SyncFlags stream that long
+	// after it opened with DeadlineExceeded ("stream closed due to
+	// server-side timeout"), as flagd's --stream-deadline does.
+	StreamDeadline time.Duration
+	// Now is the clock the stream deadline is measured with; nil means
+	// time.Now.
+	Now func() time.Time
+	// Logger receives debug logs of streams; nil means slog.Default().
+	Logger *slog.Logger
+	// Options are added to the handler's options, after flagd's JSON codec
+	// (wire.JSONCodec); interceptors, for instance.
+	Options []connect.HandlerOption
+}
+
+// Service serves flagd.sync.v1.FlagSyncService. It is safe for concurrent
+// use.
+type Service struct {
+	store          *store.Store
+	static         map[string]any
+	syncCtx        *structpb.Struct // nil when static cannot be a Struct
+	syncCtxErr     error
+	disableMeta    bool
+	streamDeadline time.Duration
+	now            func() time.Time
+	log            *slog.Logger
+	options        []connect.HandlerOption
+
+	cache configCache
+
+	// Shutdown state: done is closed by Shutdown; idle is closed once
+	// Shutdown was called and no stream is open.
+	mu     sync.Mutex
+	closed bool
+	active int
+	done   chan struct{}
+	idle   chan struct{}
+}
+
+// New returns a service over cfg.Store. It panics if cfg.Store is nil.
+func New(cfg Config) *Service {
+	if cfg.Store == nil {
+		panic("syncsvc: Config.Store is nil")
+	}
+	s := &Service{
+		store:          cfg.Store,
+		static:         maps.Clone(cfg.StaticContext),
+		disableMeta:    cfg.DisableSyncMetadata,
+		streamDeadline: cfg.StreamDeadline,
+		now:            cfg.Now,
+		log:            cfg.Logger,
+		options:        append([]connect.HandlerOption{wire.JSONCodec()}, cfg.Options...),
+		done:           make(chan struct{}),
+		idle:           make(chan struct{}),
+	}
+	if s.static == nil {
+		s.static = map[string]any{}
+	}
+	// Built once: messages only read it. flagd builds it per stream, from
+	// the same never-changing values, and fails the stream with DataLoss
+	// when it cannot.
+	s.syncCtx, s.syncCtxErr = structpb.NewStruct(s.static)
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	return s
+}
+
+// Path is the path prefix the service is mounted on.
+const Path = "/" + syncv1connect.FlagSyncServiceName + "/"
+
+// Mount registers the service's handler on mux and returns its path
+// prefix ("/flagd.sync.v1.FlagSyncService/").
+func (s *Service) Mount(mux *http.ServeMux) string {
+	path, h := syncv1connect.NewFlagSyncServiceHandler(&handler{s}, s.options...)
+	mux.Handle(path, h)
+	return path
+}
+
+// Handler returns a mux serving the service and nothing else.
+func (s *Service) Handler() http.Handler {
+	mux := http.NewServeMux()
+	s.Mount(mux)
+	return mux
+}
+
+// Shutdown ends every open SyncFlags stream with Unavailable; a stream
+// opened later is refused with Unavailable. Unary RPCs keep being served.
+// Shutdown waits until every stream has ended, or ctx has; it returns
+// ctx's error then. It may be called more than once.
+func (s *Service) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	if !s.closed {
+		s.closed = true
+		close(s.done)
+		if s.active == 0 {
+			close(s.idle)
+		}
+	}
+	s.mu.Unlock()
+	select {
+	case <-s.idle: // first: both may be ready
+		return nil
+	default:
+	}
+	select {
+	case <-s.idle:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// openStream counts a stream in; false when the service is shut down.
+func (s *Service) openStream() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.active++
+	return true
+}
+
+func (s *Service) closeStream() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.active--
+	if s.closed && s.active == 0 {
+		close(s.idle)
+	}
+}
+
+// selectorExpression returns the selector expression of a request as
+// flagd's getSelectorExpression does: the first Flagd-Selector header
+// when there is one, even empty, else the request's selector field.
+func selectorExpression(h http.Header, body string) string {
+	if v := h.Values(SelectorHeader); len(v) > 0 {
+		return v[0]
+	}
+	return body
+}
+
+// selector parses a request's selector; an invalid one is InvalidArgument
+// with the parser's message, as in flagd.
+func selector(h http.Header, body string) (store.Selector, string, error) {
+	expr := selectorExpression(h, body)
+	sel, err := store.ParseSelector(expr)
+	if err != nil {
+		return store.Selector{}, expr, connect.NewError(connect.CodeInvalidArgument, err)
+	}
+	return sel, expr, nil
+}
+
+// errShutdown ends the streams open when the service shuts down.
+func errShutdown() error {
+	return connect.NewError(connect.CodeUnavailable, errors.New("flag sync service shutting down"))
+}
+
+// errDeadline ends a stream whose deadline passed (flagd's SyncFlags).
+func errDeadline() error {
+	return connect.NewError(connect.CodeDeadlineExceeded, errors.New("stream closed due to server-side timeout"))
+}
+
+// handler implements the generated handler interface.
+type handler struct{ s *Service }
+
+var _ syncv1connect.FlagSyncServiceHandler = (*handler)(nil)
+
+// SyncFlags streams the selection's flags: at once, then after every
+// update that changes a flag the selector sees (flagd sends whenever its
+// store's watch on the selection fires).
+func (h *handler) SyncFlags(ctx context.Context, req *connect.Request[syncv1.SyncFlagsRequest], stream *connect.ServerStream[syncv1.SyncFlagsResponse]) error {
+	s := h.s
+	sel, expr, err := selector(req.Header(), req.Msg.GetSelector())
+	if err != nil {
+		return err
+	}
+	if s.syncCtxErr != nil {
+		return connect.NewError(connect.CodeDataLoss, errors.New("error constructing sync context"))
+	}
+	if !s.openStream() {
+		return errShutdown()
+	}
+	defer s.closeStream()
+	log := s.log.With("selector", expr, "provider_id", req.Msg.GetProviderId(), "peer", req.Peer().Addr)
+	log.Debug("sync stream opened")
+	defer log.Debug("sync stream closed")
+
+	if s.streamDeadline > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, s.now().Add(s.streamDeadline))
+		defer cancel()
+	}
+	subCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	snap, changes := s.store.Subscribe(subCtx)
+
+	send := func(snap *store.Snapshot) error {
+		conf, err := s.configuration(snap, sel)
+		if err != nil {
+			log.Error("marshalling flags", "error", err)
+			return connect.NewError(connect.CodeDataLoss, errors.New("error marshalling flags"))
+		}
+		return stream.Send(&syncv1.SyncFlagsResponse{FlagConfiguration: conf, SyncContext: s.syncCtx})
+	}
+	if err := send(snap); err != nil {
+		return err
+	}
+	for {
+		select {
+		case c, ok := <-changes:
+			if !ok {
+				changes = nil // ctx ended: the next round sees it
+				continue
+			}
+			if len(c.For(sel)) == 0 {
+				continue
+			}
+			if err := send(c.New); err != nil {
+				return err
+			}
+		case <-s.done:
+			return errShutdown()
+		case <-ctx.Done():
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				return errDeadline()
+			}
+			return nil
+		}
+	}
+}
+
+// FetchAllFlags answers the selection's flags once.
+func (h *handler) FetchAllFlags(_ context.Context, req *connect.Request[syncv1.FetchAllFlagsRequest]) (*connect.Response[syncv1.FetchAllFlagsResponse], error) {
+	sel, _, err := selector(req.Header(), req.Msg.GetSelector())
+	if err != nil {
+		return nil, err
+	}
+	conf, err := h.s.configuration(h.s.store.Current(), sel)
+	if err != nil {
+		return nil, connect.NewError(connect.CodeInternal, errors.New("error marshalling flags"))
+	}
+	return connect.NewResponse(&syncv1.FetchAllFlagsResponse{FlagConfiguration: conf}), nil
+}
+
+// GetMetadata answers the static context, as flagd's deprecated
+// GetMetadata does, or Unimplemented when it is disabled.
+func (h *handler) GetMetadata(_ context.Context, _ *connect.Request[syncv1.GetMetadataRequest]) (*connect.Response[syncv1.GetMetadataResponse], error) {
+	if h.s.disableMeta {
+		return nil, connect.NewError(connect.CodeUnimplemented, errors.New("metadata endpoint disabled"))
+	}
+	if h.s.syncCtxErr != nil {
+		return nil, connect.NewError(connect.CodeUnknown, errors.New("error constructing metadata response"))
+	}
+	return connect.NewResponse(&syncv1.GetMetadataResponse{Metadata: h.s.syncCtx}), nil
+}
