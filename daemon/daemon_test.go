@@ -304,6 +304,7 @@ func TestEmbeddedExample(t *testing.T) {
 
 func TestHTTP2Cleartext(t *testing.T) {
 	d := startDaemon(t, daemon.Config{})
+	d.waitReadyz(t, "ready", func(code int, _ readyz) bool { return code == http.StatusOK })
 	var protocols http.Protocols
 	protocols.SetUnencryptedHTTP2(true)
 	h2 := &http.Client{Transport: &http.Transport{Protocols: &protocols}, Timeout: timeout}
@@ -385,6 +386,8 @@ func (b *syncBuffer) String() string {
 }
 
 func TestShutdownLeavesNoGoroutines(t *testing.T) {
+	// Only goroutines this test starts count; others' may still be ending.
+	before := goleak.IgnoreCurrent()
 	path := filepath.Join(t.TempDir(), "flags.json")
 	writeAtomic(t, path, flagsDoc(true))
 	d := startDaemon(t, daemon.Config{Sources: []daemon.SourceSpec{{URI: "file:" + path}, {URI: "file:" + path + ".missing"}}})
@@ -409,7 +412,8 @@ func TestShutdownLeavesNoGoroutines(t *testing.T) {
 		t.Errorf("events: %v, want the last to be provider_shutdown", types)
 	}
 	d.stop(t) // Run returned nil
-	goleak.VerifyNone(t)
+	d.client.CloseIdleConnections()
+	goleak.VerifyNone(t, before)
 }
 
 // TestSyncAndOFREPPorts: the sync service and OFREP answer on their own
