@@ -31,13 +31,13 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/vexilhq/vexil/daemon/internal/store"
+	"github.com/vexilhq/vexil/daemon/internal/streams"
 	"github.com/vexilhq/vexil/daemon/internal/wire"
 	"github.com/vexilhq/vexil/schemas/gen/flagd/evaluation/v1/evaluationv1connect"
 	"github.com/vexilhq/vexil/schemas/gen/flagd/evaluation/v2/evaluationv2connect"
@@ -113,13 +113,7 @@ type Service struct {
 	now            func() time.Time
 	options        []connect.HandlerOption
 
-	// Shutdown state: done is closed by Shutdown; idle is closed once
-	// Shutdown was called and no stream is open.
-	mu     sync.Mutex
-	closed bool
-	active int
-	done   chan struct{}
-	idle   chan struct{}
+	streams *streams.Tracker
 }
 
 // headerMapping is one --context-from-header mapping.
@@ -140,8 +134,7 @@ func New(cfg Config) *Service {
 		streamDeadline: cfg.StreamDeadline,
 		now:            cfg.Now,
 		options:        append([]connect.HandlerOption{wire.JSONCodec(), connect.WithCompressMinBytes(compressMinBytes)}, cfg.Options...),
-		done:           make(chan struct{}),
-		idle:           make(chan struct{}),
+		streams:        streams.New(),
 	}
 	if s.keepAlive <= 0 {
 		s.keepAlive = DefaultKeepAlive
@@ -196,48 +189,7 @@ func (s *Service) Handler() http.Handler {
 // later sends provider_shutdown at once and ends. Unary RPCs keep being
 // served. Shutdown waits until every stream has ended, or ctx has; it
 // returns ctx's error then. It may be called more than once.
-func (s *Service) Shutdown(ctx context.Context) error {
-	s.mu.Lock()
-	if !s.closed {
-		s.closed = true
-		close(s.done)
-		if s.active == 0 {
-			close(s.idle)
-		}
-	}
-	s.mu.Unlock()
-	select {
-	case <-s.idle: // first: when both are ready, select would pick at random
-		return nil
-	default:
-	}
-	select {
-	case <-s.idle:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-// openStream counts a stream in; false when the service is shut down.
-func (s *Service) openStream() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return false
-	}
-	s.active++
-	return true
-}
-
-func (s *Service) closeStream() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.active--
-	if s.closed && s.active == 0 {
-		close(s.idle)
-	}
-}
+func (s *Service) Shutdown(ctx context.Context) error { return s.streams.Shutdown(ctx) }
 
 // selector reads the Flagd-Selector header as flagd's selectorFromHeader
 // does: an invalid selector is InvalidArgument.

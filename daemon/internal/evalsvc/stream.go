@@ -33,10 +33,10 @@ func (s *Service) eventStream(ctx context.Context, h http.Header, versioned bool
 	if err != nil {
 		return err
 	}
-	if !s.openStream() {
+	if !s.streams.Open() {
 		return send(EventProviderShutdown, emptyStruct())
 	}
-	defer s.closeStream()
+	defer s.streams.Close()
 	if versioned && s.streamDeadline > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithDeadline(ctx, s.now().Add(s.streamDeadline))
@@ -69,7 +69,7 @@ func (s *Service) eventStream(ctx context.Context, h http.Header, versioned bool
 			if err := send(EventConfigurationChange, changeData(diff)); err != nil {
 				return err
 			}
-		case <-s.done:
+		case <-s.streams.Done():
 			return send(EventProviderShutdown, emptyStruct())
 		case <-ctx.Done():
 			if versioned && errors.Is(ctx.Err(), context.DeadlineExceeded) {

@@ -31,13 +31,13 @@ import (
 	"log/slog"
 	"maps"
 	"net/http"
-	"sync"
 	"time"
 
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/vexilhq/vexil/daemon/internal/store"
+	"github.com/vexilhq/vexil/daemon/internal/streams"
 	"github.com/vexilhq/vexil/daemon/internal/wire"
 	syncv1 "github.com/vexilhq/vexil/schemas/gen/flagd/sync/v1"
 	"github.com/vexilhq/vexil/schemas/gen/flagd/sync/v1/syncv1connect"
@@ -87,13 +87,7 @@ type Service struct {
 
 	cache configCache
 
-	// Shutdown state: done is closed by Shutdown; idle is closed once
-	// Shutdown was called and no stream is open.
-	mu     sync.Mutex
-	closed bool
-	active int
-	done   chan struct{}
-	idle   chan struct{}
+	streams *streams.Tracker
 }
 
 // New returns a service over cfg.Store. It panics if cfg.Store is nil.
@@ -109,8 +103,7 @@ func New(cfg Config) *Service {
 		now:            cfg.Now,
 		log:            cfg.Logger,
 		options:        append([]connect.HandlerOption{wire.JSONCodec()}, cfg.Options...),
-		done:           make(chan struct{}),
-		idle:           make(chan struct{}),
+		streams:        streams.New(),
 	}
 	if s.static == nil {
 		s.static = map[string]any{}
@@ -150,48 +143,7 @@ func (s *Service) Handler() http.Handler {
 // opened later is refused with Unavailable. Unary RPCs keep being served.
 // Shutdown waits until every stream has ended, or ctx has; it returns
 // ctx's error then. It may be called more than once.
-func (s *Service) Shutdown(ctx context.Context) error {
-	s.mu.Lock()
-	if !s.closed {
-		s.closed = true
-		close(s.done)
-		if s.active == 0 {
-			close(s.idle)
-		}
-	}
-	s.mu.Unlock()
-	select {
-	case <-s.idle: // first: both may be ready
-		return nil
-	default:
-	}
-	select {
-	case <-s.idle:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-// openStream counts a stream in; false when the service is shut down.
-func (s *Service) openStream() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return false
-	}
-	s.active++
-	return true
-}
-
-func (s *Service) closeStream() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.active--
-	if s.closed && s.active == 0 {
-		close(s.idle)
-	}
-}
+func (s *Service) Shutdown(ctx context.Context) error { return s.streams.Shutdown(ctx) }
 
 // selectorExpression returns the selector expression of a request as
 // flagd's getSelectorExpression does: the first Flagd-Selector header
@@ -241,10 +193,10 @@ func (h *handler) SyncFlags(ctx context.Context, req *connect.Request[syncv1.Syn
 	if s.syncCtxErr != nil {
 		return connect.NewError(connect.CodeDataLoss, errors.New("error constructing sync context"))
 	}
-	if !s.openStream() {
+	if !s.streams.Open() {
 		return errShutdown()
 	}
-	defer s.closeStream()
+	defer s.streams.Close()
 	log := s.log.With("selector", expr, "provider_id", req.Msg.GetProviderId(), "peer", req.Peer().Addr)
 	log.Debug("sync stream opened")
 	defer log.Debug("sync stream closed")
@@ -282,7 +234,7 @@ func (h *handler) SyncFlags(ctx context.Context, req *connect.Request[syncv1.Syn
 			if err := send(c.New); err != nil {
 				return err
 			}
-		case <-s.done:
+		case <-s.streams.Done():
 			return errShutdown()
 		case <-ctx.Done():
 			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
