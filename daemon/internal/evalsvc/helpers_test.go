@@ -4,8 +4,6 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -17,8 +15,8 @@ import (
 
 	"github.com/vexilhq/vexil/daemon/internal/evalsvc"
 	"github.com/vexilhq/vexil/daemon/internal/store"
+	"github.com/vexilhq/vexil/daemon/internal/storetest"
 	"github.com/vexilhq/vexil/daemon/internal/wire"
-	"github.com/vexilhq/vexil/syncsources"
 )
 
 // TestMain checks that no test leaves a goroutine behind: every stream,
@@ -27,35 +25,14 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
+// newStore returns a store loaded with testdata/a.json and testdata/b.json.
+func newStore(t testing.TB) *store.Store { return storetest.New(t, sourceA, sourceB) }
+
 // The sources of the test store, lowest priority first.
 const (
 	sourceA = "a.json" // flag set "set-a"
 	sourceB = "b.json" // no flag set
 )
-
-// newStore returns a store loaded with testdata/a.json and testdata/b.json.
-func newStore(t testing.TB) *store.Store {
-	t.Helper()
-	st := store.New(store.Config{Sources: []string{sourceA, sourceB}})
-	apply(t, st, sourceA, "a.json")
-	apply(t, st, sourceB, "b.json")
-	if !st.Current().Ready() {
-		t.Fatal("store not ready")
-	}
-	return st
-}
-
-// apply loads testdata/file as the source's document.
-func apply(t testing.TB, st *store.Store, source, file string) {
-	t.Helper()
-	data, err := os.ReadFile(filepath.Join("testdata", file))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := st.Apply(syncsources.Update{Source: source, Data: data}); err != nil {
-		t.Fatalf("loading %s: %v", file, err)
-	}
-}
 
 // server is a Service on a real loopback server that speaks HTTP/1.1 and
 // unencrypted HTTP/2 (h2c).

@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/vexilhq/vexil/daemon/internal/evalsvc"
+	"github.com/vexilhq/vexil/daemon/internal/storetest"
 	evaluationv1 "github.com/vexilhq/vexil/schemas/gen/flagd/evaluation/v1"
 	"github.com/vexilhq/vexil/syncsources"
 )
@@ -266,7 +267,7 @@ func TestHTTPEventStream(t *testing.T) {
 	if msg, _ := r.next(); msg != `{"type":"keep_alive","data":null}` {
 		t.Fatalf("idle stream sent %s", msg)
 	}
-	apply(t, st, sourceB, "b2.json")
+	storetest.ApplyFile(t, st, sourceB, "b2.json")
 	if msg := r.event(); msg != `{"type":"configuration_change","data":{"flags":{"b-new":{"type":"write"},"b-only":{"type":"update"}}}}` {
 		t.Fatalf("after an update: %s", msg)
 	}

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/vexilhq/vexil/daemon/internal/evalsvc"
+	"github.com/vexilhq/vexil/daemon/internal/storetest"
 	evaluationv1 "github.com/vexilhq/vexil/schemas/gen/flagd/evaluation/v1"
 	"github.com/vexilhq/vexil/schemas/gen/flagd/evaluation/v1/evaluationv1connect"
 	evaluationv2 "github.com/vexilhq/vexil/schemas/gen/flagd/evaluation/v2"
@@ -131,19 +132,19 @@ func TestEventStream(t *testing.T) {
 	}
 
 	// An update of b.json: set-a sees nothing.
-	apply(t, st, sourceB, "b2.json")
+	storetest.ApplyFile(t, st, sourceB, "b2.json")
 	bChange := `{"type":"configuration_change","data":{"flags":{"b-new":{"type":"write"},"b-only":{"type":"update"}}}}`
 	expect("", bChange)
 	expect("source=b.json", bChange)
 
 	// An update of a.json: b.json sees nothing, set-a's next event is this.
-	apply(t, st, sourceA, "a2.json")
+	storetest.ApplyFile(t, st, sourceA, "a2.json")
 	aChange := `{"type":"configuration_change","data":{"flags":{"bool-flag":{"type":"update"},"float-flag":{"type":"delete"}}}}`
 	expect("", aChange)
 	expect("flagSetId=set-a", aChange)
 
 	// An update that changes no flag sends nothing.
-	apply(t, st, sourceA, "a2.json")
+	storetest.ApplyFile(t, st, sourceA, "a2.json")
 
 	// Shutdown: source=b.json's next event is provider_shutdown, and every
 	// stream ends without an error.

@@ -8,12 +8,12 @@ import (
 
 	"github.com/vexilhq/vexil/daemon/internal/ofrep"
 	"github.com/vexilhq/vexil/daemon/internal/store"
+	"github.com/vexilhq/vexil/daemon/internal/storetest"
 )
 
 // benchServer serves testdata/flags.json alone: 13 flags.
 func benchServer(b *testing.B) *server {
-	st := store.New(store.Config{Sources: []string{sourceFlags}})
-	apply(b, st, sourceFlags, "flags.json")
+	st := storetest.New(b, sourceFlags)
 	if n := len(st.Current().Flags(store.Selector{})); n != 13 {
 		b.Fatalf("%d flags, want 13", n)
 	}

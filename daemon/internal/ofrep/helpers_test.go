@@ -16,7 +16,7 @@ import (
 
 	"github.com/vexilhq/vexil/daemon/internal/ofrep"
 	"github.com/vexilhq/vexil/daemon/internal/store"
-	"github.com/vexilhq/vexil/syncsources"
+	"github.com/vexilhq/vexil/daemon/internal/storetest"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden")
@@ -35,23 +35,7 @@ const (
 // newStore returns a store loaded with testdata/flags.json and
 // testdata/override.json.
 func newStore(t testing.TB) *store.Store {
-	t.Helper()
-	st := store.New(store.Config{Sources: []string{sourceFlags, sourceOverride}})
-	apply(t, st, sourceFlags, "flags.json")
-	apply(t, st, sourceOverride, "override.json")
-	return st
-}
-
-// apply loads testdata/file as the source's document.
-func apply(t testing.TB, st *store.Store, source, file string) {
-	t.Helper()
-	data, err := os.ReadFile(filepath.Join("testdata", file))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := st.Apply(syncsources.Update{Source: source, Data: data}); err != nil {
-		t.Fatalf("loading %s: %v", file, err)
-	}
+	return storetest.New(t, sourceFlags, sourceOverride)
 }
 
 // server is the OFREP handler on a real loopback server, with a client.

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/vexilhq/vexil/daemon/internal/ofrep"
+	"github.com/vexilhq/vexil/daemon/internal/storetest"
 	"github.com/vexilhq/vexil/syncsources"
 )
 
@@ -299,7 +300,7 @@ func TestETag(t *testing.T) {
 	}
 
 	// A changed flag: a new ETag, and the old one no longer matches.
-	apply(t, st, sourceOverride, "override2.json")
+	storetest.ApplyFile(t, st, sourceOverride, "override2.json")
 	r := s.post(t, bulk, ctxA, "If-None-Match", etag)
 	if r.status != 200 {
 		t.Fatalf("after a change, the old ETag still matches: %d", r.status)
@@ -313,7 +314,7 @@ func TestETag(t *testing.T) {
 	}
 	// Changing it back gives back the first ETag: it depends on what is
 	// answered only.
-	apply(t, st, sourceOverride, "override.json")
+	storetest.ApplyFile(t, st, sourceOverride, "override.json")
 	if got := s.post(t, bulk, ctxA).header.Get("ETag"); got != etag {
 		t.Errorf("after reverting, ETag %q, want %q", got, etag)
 	}

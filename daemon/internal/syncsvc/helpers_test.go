@@ -16,8 +16,8 @@ import (
 	"google.golang.org/grpc/keepalive"
 
 	"github.com/vexilhq/vexil/daemon/internal/store"
+	"github.com/vexilhq/vexil/daemon/internal/storetest"
 	"github.com/vexilhq/vexil/daemon/internal/syncsvc"
-	"github.com/vexilhq/vexil/syncsources"
 )
 
 // TestMain checks that no test leaves a goroutine behind: every stream,
@@ -26,20 +26,14 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
+// newStore returns a store loaded with testdata/a.json and testdata/b.json.
+func newStore(t testing.TB) *store.Store { return storetest.New(t, sourceA, sourceB) }
+
 // The sources of the test store, lowest priority first.
 const (
 	sourceA = "a.json" // flag set "set-a"
 	sourceB = "b.json" // no flag set
 )
-
-// newStore returns a store loaded with testdata/a.json and testdata/b.json.
-func newStore(t testing.TB) *store.Store {
-	t.Helper()
-	st := store.New(store.Config{Sources: []string{sourceA, sourceB}})
-	apply(t, st, sourceA, readFile(t, "a.json"))
-	apply(t, st, sourceB, readFile(t, "b.json"))
-	return st
-}
 
 func readFile(t testing.TB, name string) []byte {
 	t.Helper()
@@ -48,13 +42,6 @@ func readFile(t testing.TB, name string) []byte {
 		t.Fatal(err)
 	}
 	return data
-}
-
-func apply(t testing.TB, st *store.Store, source string, data []byte) {
-	t.Helper()
-	if _, err := st.Apply(syncsources.Update{Source: source, Data: data}); err != nil {
-		t.Fatalf("loading %s: %v", source, err)
-	}
 }
 
 // server is a Service on a real loopback server that speaks HTTP/1.1 and

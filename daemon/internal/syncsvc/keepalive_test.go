@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc/connectivity"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/vexilhq/vexil/daemon/internal/storetest"
 	"github.com/vexilhq/vexil/daemon/internal/syncsvc"
 	syncv1 "github.com/vexilhq/vexil/schemas/gen/flagd/sync/v1"
 	"github.com/vexilhq/vexil/schemas/gen/flagd/sync/v1/syncv1connect"
@@ -75,7 +76,7 @@ func TestGRPCKeepalive(t *testing.T) {
 	if st := conn.GetState(); st != connectivity.Ready {
 		t.Errorf("connection %v after the ping", st)
 	}
-	apply(t, s.Store, sourceB, []byte(strings.Replace(string(readFile(t, "b.json")), `"defaultVariant": "y"`, `"defaultVariant": "x"`, 1)))
+	storetest.Apply(t, s.Store, sourceB, []byte(strings.Replace(string(readFile(t, "b.json")), `"defaultVariant": "y"`, `"defaultVariant": "x"`, 1)))
 	if m := recv(t, stream); !strings.Contains(m.GetFlagConfiguration(), `"onlyB":{"state":"ENABLED","defaultVariant":"x"`) {
 		t.Errorf("after the ping: %s", m.GetFlagConfiguration())
 	}
@@ -185,7 +186,7 @@ func TestPingFlood(t *testing.T) {
 		write(func() error { return fr.WritePing(false, data) })
 	}
 	wait(func(ev event) bool { return ev.acks == pings }, "the ping acks")
-	apply(t, s.Store, sourceB, []byte(strings.Replace(string(readFile(t, "b.json")), `"defaultVariant": "y"`, `"defaultVariant": "x"`, 1)))
+	storetest.Apply(t, s.Store, sourceB, []byte(strings.Replace(string(readFile(t, "b.json")), `"defaultVariant": "y"`, `"defaultVariant": "x"`, 1)))
 	wait(func(ev event) bool { return ev.messages >= 2 }, "the message after the pings")
 	c.Close()
 	for range events { // the reader ends

@@ -19,6 +19,7 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/vexilhq/vexil/daemon/internal/store"
+	"github.com/vexilhq/vexil/daemon/internal/storetest"
 	"github.com/vexilhq/vexil/daemon/internal/syncsvc"
 	syncv1 "github.com/vexilhq/vexil/schemas/gen/flagd/sync/v1"
 	"github.com/vexilhq/vexil/schemas/gen/flagd/sync/v1/syncv1connect"
@@ -50,7 +51,7 @@ const (
 // variant as "", metadata merged with the document's.
 func TestGolden(t *testing.T) {
 	st := store.New(store.Config{Sources: []string{"flags.json"}})
-	apply(t, st, "flags.json", readFile(t, "flags.json"))
+	storetest.Apply(t, st, "flags.json", readFile(t, "flags.json"))
 	got, err := syncsvc.FlagConfiguration(st.Current(), store.Selector{})
 	if err != nil {
 		t.Fatal(err)
@@ -173,7 +174,7 @@ func TestSyncFlagsGRPC(t *testing.T) {
 
 	// A change the set-a stream does not see: only the other stream gets
 	// a message. The set-a stream's next message is the later change's.
-	apply(t, s.Store, sourceB, []byte(strings.Replace(string(readFile(t, "b.json")), `"defaultVariant": "y"`, `"defaultVariant": "x"`, 1)))
+	storetest.Apply(t, s.Store, sourceB, []byte(strings.Replace(string(readFile(t, "b.json")), `"defaultVariant": "y"`, `"defaultVariant": "x"`, 1)))
 	m := recv(t, all)
 	if want := strings.Replace(confAll, `"defaultVariant":"y"`, `"defaultVariant":"x"`, 1); m.GetFlagConfiguration() != want {
 		t.Errorf("all: after the change of onlyB:\n got %s\nwant %s", m.GetFlagConfiguration(), want)
@@ -182,8 +183,8 @@ func TestSyncFlagsGRPC(t *testing.T) {
 		t.Errorf("sync_context %v, want %v", m.GetSyncContext(), wantCtx)
 	}
 	// An update that changes nothing sends nothing.
-	apply(t, s.Store, sourceA, readFile(t, "a.json"))
-	apply(t, s.Store, sourceA, []byte(strings.Replace(string(readFile(t, "a.json")), `"defaultVariant": "x"`, `"defaultVariant": "y"`, 1)))
+	storetest.Apply(t, s.Store, sourceA, readFile(t, "a.json"))
+	storetest.Apply(t, s.Store, sourceA, []byte(strings.Replace(string(readFile(t, "a.json")), `"defaultVariant": "x"`, `"defaultVariant": "y"`, 1)))
 	wantA := strings.Replace(confSetA, `"defaultVariant":"x"`, `"defaultVariant":"y"`, 1)
 	if m := recv(t, setA); m.GetFlagConfiguration() != wantA {
 		t.Errorf("set-a: after the change of onlyA:\n got %s\nwant %s", m.GetFlagConfiguration(), wantA)
