@@ -31,9 +31,9 @@ func resolveSchemaMessage(kind evaluator.Kind, r evaluator.Result) (proto.Messag
 	if r.Err != nil {
 		return nil, wire.ConnectError(r.Err)
 	}
-	meta, err := wire.Struct(r.Metadata)
-	if err != nil {
-		return nil, connect.NewError(connect.CodeInternal, fmt.Errorf("flag metadata: %w", err))
+	meta, cerr := wire.StructOf(r.Metadata, "flag metadata")
+	if cerr != nil {
+		return nil, cerr
 	}
 	reason, variant := string(r.Reason), r.Variant
 	if r.NoValue {
@@ -55,9 +55,9 @@ func resolveSchemaMessage(kind evaluator.Kind, r evaluator.Result) (proto.Messag
 		return &schemav1.ResolveFloatResponse{Value: wire.FloatValue(r.Value), Reason: reason, Variant: variant, Metadata: meta}, nil
 	case evaluator.KindObject:
 		m, _ := r.Value.(map[string]any)
-		v, err := wire.Struct(m)
-		if err != nil {
-			return nil, connect.NewError(connect.CodeInternal, fmt.Errorf("flag value: %w", err))
+		v, cerr := wire.StructOf(m, "flag value")
+		if cerr != nil {
+			return nil, cerr
 		}
 		return &schemav1.ResolveObjectResponse{Value: v, Reason: reason, Variant: variant, Metadata: meta}, nil
 	}

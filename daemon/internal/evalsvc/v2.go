@@ -31,9 +31,9 @@ func resolveV2Message(kind evaluator.Kind, r evaluator.Result) (proto.Message, *
 	if r.Err != nil {
 		return nil, wire.ConnectError(r.Err)
 	}
-	meta, err := wire.Struct(r.Metadata)
-	if err != nil {
-		return nil, connect.NewError(connect.CodeInternal, fmt.Errorf("flag metadata: %w", err))
+	meta, cerr := wire.StructOf(r.Metadata, "flag metadata")
+	if cerr != nil {
+		return nil, cerr
 	}
 	reason := string(r.Reason)
 	var variant *string
@@ -71,9 +71,9 @@ func resolveV2Message(kind evaluator.Kind, r evaluator.Result) (proto.Message, *
 		m := &evaluationv2.ResolveObjectResponse{Reason: reason, Variant: variant, Metadata: meta}
 		if !r.NoValue {
 			obj, _ := r.Value.(map[string]any)
-			v, err := wire.Struct(obj)
-			if err != nil {
-				return nil, connect.NewError(connect.CodeInternal, fmt.Errorf("flag value: %w", err))
+			v, cerr := wire.StructOf(obj, "flag value")
+			if cerr != nil {
+				return nil, cerr
 			}
 			m.Value = v
 		}

@@ -95,9 +95,9 @@ func ResolveV1(kind evaluator.Kind, r evaluator.Result) (proto.Message, *connect
 		// way to say so, and flagd answers FLAG_NOT_FOUND.
 		return nil, ConnectError(&evaluator.Error{Code: evaluator.CodeFlagNotFound, FlagKey: r.FlagKey})
 	}
-	meta, err := Struct(r.Metadata)
-	if err != nil {
-		return nil, connect.NewError(connect.CodeInternal, fmt.Errorf("flag metadata: %w", err))
+	meta, cerr := StructOf(r.Metadata, "flag metadata")
+	if cerr != nil {
+		return nil, cerr
 	}
 	reason, variant := string(r.Reason), r.Variant
 	switch kind {
@@ -113,13 +113,23 @@ func ResolveV1(kind evaluator.Kind, r evaluator.Result) (proto.Message, *connect
 		return &evaluationv1.ResolveFloatResponse{Value: FloatValue(r.Value), Reason: reason, Variant: variant, Metadata: meta}, nil
 	case evaluator.KindObject:
 		m, _ := r.Value.(map[string]any)
-		v, err := Struct(m)
-		if err != nil {
-			return nil, connect.NewError(connect.CodeInternal, fmt.Errorf("flag value: %w", err))
+		v, cerr := StructOf(m, "flag value")
+		if cerr != nil {
+			return nil, cerr
 		}
 		return &evaluationv1.ResolveObjectResponse{Value: v, Reason: reason, Variant: variant, Metadata: meta}, nil
 	}
 	return nil, connect.NewError(connect.CodeInternal, fmt.Errorf("no flagd.evaluation.v1 response for kind %s", kind))
+}
+
+// StructOf converts metadata or an object value to a Struct for a
+// response; what fails is an internal error, described as what.
+func StructOf(m map[string]any, what string) (*structpb.Struct, *connect.Error) {
+	v, err := Struct(m)
+	if err != nil {
+		return nil, connect.NewError(connect.CodeInternal, fmt.Errorf("%s: %w", what, err))
+	}
+	return v, nil
 }
 
 // IntValue is a result value as an int64 (evaluator results hold int64 for
