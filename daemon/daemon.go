@@ -78,6 +78,43 @@ type Config struct {
 	// ShutdownTimeout bounds the graceful shutdown of the event streams and
 	// the servers; 0 means DefaultShutdownTimeout.
 	ShutdownTimeout time.Duration
+
+	// StaticContext is set over every evaluation context and sent as the
+	// sync streams' sync_context (flagd's --context-value).
+	StaticContext map[string]any
+	// ContextFromHeaders maps request header names to evaluation context
+	// keys (flagd's --context-from-header).
+	ContextFromHeaders map[string]string
+	// CORSOrigins are the origins allowed to call the evaluation and OFREP
+	// ports from a browser; "*" allows any. None disables CORS (flagd's
+	// --cors-origin).
+	CORSOrigins []string
+	// TLSCertPath and TLSKeyPath, both set, make the evaluation, sync and
+	// OFREP ports serve TLS (HTTP/2 by ALPN). The pair is reloaded when the
+	// files change; a pair that does not load keeps the previous one
+	// serving (flagd's --server-cert-path and --server-key-path).
+	TLSCertPath string
+	TLSKeyPath  string
+	// SocketPath and SyncSocketPath, when set, serve the evaluation and the
+	// sync service on a unix socket instead of their TCP port (flagd's
+	// --socket-path and --sync-socket-path).
+	SocketPath     string
+	SyncSocketPath string
+	// MaxRequestBodyBytes limits request bodies on the evaluation and OFREP
+	// ports: a larger one is answered 413 (OFREP) or ResourceExhausted
+	// (Connect, gRPC). 0 means no limit (flagd's --max-request-body, whose
+	// command-line default is 1,000,000).
+	MaxRequestBodyBytes int64
+	// MaxRequestHeaderBytes limits request headers on every port (431
+	// beyond it); 0 means net/http's default of 1 MiB (flagd's
+	// --max-request-header).
+	MaxRequestHeaderBytes int
+	// StreamDeadline, when positive, ends every event and sync stream that
+	// long after it opened (flagd's --stream-deadline).
+	StreamDeadline time.Duration
+	// DisableSyncMetadata turns off the sync service's GetMetadata (flagd's
+	// --disable-sync-metadata).
+	DisableSyncMetadata bool
 }
 
 // SourceSpec is one configured flag source.
@@ -89,6 +126,39 @@ type SourceSpec struct {
 	// provider, the URI may be given without a scheme (a plain path for
 	// "file"), as in flagd's --sources.
 	Provider string
+
+	// The options of flagd's --sources entries; each kind of source uses
+	// those that apply to it, and ignores the others.
+
+	// Selector asks a gRPC source for one flag set (flagd's "selector").
+	Selector string
+	// ProviderID identifies this daemon to a gRPC source.
+	ProviderID string
+	// AuthHeader is a full Authorization header value for an HTTP source.
+	AuthHeader string
+	// Headers are extra request headers (HTTP) or metadata (gRPC).
+	Headers map[string]string
+	// Interval is an HTTP source's polling interval; 0 means its default.
+	Interval time.Duration
+	// TLS connects to a gRPC source with TLS (also implied by grpcs://).
+	TLS bool
+	// CertPath is a CA certificate (PEM) to trust for an HTTP or gRPC
+	// source.
+	CertPath string
+	// Timeout bounds each HTTP request; 0 means the source's default.
+	Timeout time.Duration
+	// MaxMsgSize bounds a gRPC source's messages; 0 means its default.
+	MaxMsgSize int
+	// OAuth, when set, fetches bearer tokens by the client-credentials
+	// grant for an HTTP source.
+	OAuth *OAuthSpec
+}
+
+// OAuthSpec are OAuth 2.0 client credentials (flagd's "oauth").
+type OAuthSpec struct {
+	ClientID     string
+	ClientSecret string
+	TokenURL     string
 }
 
 // Addrs are the addresses the daemon listens on, as host:port.
