@@ -1,8 +1,19 @@
 // Package daemon runs Vexil's flag daemon: it reads the configured flag
-// sources into the merged flag store, serves flagd's evaluation services
-// from it on the evaluation port (HTTP/1.1 and unencrypted HTTP/2, so that
-// Connect, gRPC and gRPC-Web clients all work), and serves /healthz and
-// /readyz on the management port.
+// sources into the merged flag store and serves it on four ports, as flagd
+// does:
+//
+//   - evaluation: flagd.evaluation.v1, flagd.evaluation.v2 and schema.v1
+//     over Connect, gRPC and gRPC-Web (HTTP/1.1 and HTTP/2: h2c without
+//     TLS, ALPN with it), or on a unix socket (Config.SocketPath);
+//   - management: /healthz, /readyz and grpc.health.v1 (and /metrics);
+//   - sync: flagd.sync.v1 for in-process providers (or a unix socket);
+//   - OFREP: /ofrep/v1/evaluate/flags.
+//
+// With Config.TLSCertPath and TLSKeyPath the evaluation, sync and OFREP
+// ports serve TLS, and a rotated certificate is served without a restart.
+// Request bodies and headers are bounded (MaxRequestBodyBytes,
+// MaxRequestHeaderBytes), headers must arrive within a few seconds, and
+// CORS is answered for the configured origins.
 //
 // [Run] blocks until its context ends and then shuts down gracefully. It
 // installs no signal handlers and keeps no global state: the command line
@@ -10,29 +21,38 @@
 //
 // Sources are given as URIs, as flagd's --uri takes them. Each URI scheme
 // (or explicit provider) maps to a source constructor in one explicit
-// registry; today only "file" is supported. With no source configured the
-// daemon serves the bundled example flags (examples.DefaultFlagsPath), so
-// that it runs on a fresh checkout.
+// registry. With no source configured the daemon serves the bundled
+// example flags (examples.DefaultFlagsPath), so that it runs on a fresh
+// checkout.
 package daemon
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"connectrpc.com/connect"
+	connectcors "connectrpc.com/cors"
+	"connectrpc.com/grpchealth"
+	"github.com/rs/cors"
+
 	"github.com/vexilhq/vexil/daemon/internal/evalsvc"
 	"github.com/vexilhq/vexil/daemon/internal/ofrep"
 	"github.com/vexilhq/vexil/daemon/internal/store"
 	"github.com/vexilhq/vexil/daemon/internal/syncsvc"
+	"github.com/vexilhq/vexil/daemon/internal/tlsreload"
 	"github.com/vexilhq/vexil/evaluator"
 	"github.com/vexilhq/vexil/examples"
 	"github.com/vexilhq/vexil/syncsources"
@@ -279,9 +299,10 @@ func (s *staticSource) Run(ctx context.Context, updates chan<- syncsources.Updat
 // streams are sent provider_shutdown, the servers finish the requests in
 // flight (within the shutdown timeout), and the sources stop. It returns
 // nil then, or an error if the daemon cannot start (a source that cannot be
-// configured, a port in use) or a server fails.
+// configured, a port in use, a certificate that does not load) or a server
+// fails.
 //
-// ready, when not nil, is called once both ports are listening, with their
+// ready, when not nil, is called once every port is listening, with their
 // addresses.
 func Run(ctx context.Context, cfg Config, ready func(Addrs)) error {
 	log := cfg.Logger
@@ -291,6 +312,9 @@ func Run(ctx context.Context, cfg Config, ready func(Addrs)) error {
 	shutdownTimeout := cfg.ShutdownTimeout
 	if shutdownTimeout <= 0 {
 		shutdownTimeout = DefaultShutdownTimeout
+	}
+	if (cfg.TLSCertPath == "") != (cfg.TLSKeyPath == "") {
+		return errors.New("daemon: TLS needs both a certificate and a key path")
 	}
 
 	sources, err := buildSources(cfg.Sources, log)
@@ -307,22 +331,70 @@ func Run(ctx context.Context, cfg Config, ready func(Addrs)) error {
 	}
 	st := store.New(store.Config{Sources: names, Parser: parser})
 
-	svc := evalsvc.New(evalsvc.Config{Store: st})
-	syncSvc := syncsvc.New(syncsvc.Config{Store: st, Logger: log})
+	var certs *tlsreload.Reloader
+	if cfg.TLSCertPath != "" {
+		certs, err = tlsreload.New(tlsreload.Config{
+			CertPath: cfg.TLSCertPath,
+			KeyPath:  cfg.TLSKeyPath,
+			OnReload: func(c *tls.Certificate) {
+				log.Info("TLS certificate reloaded", "subject", c.Leaf.Subject.String(), "notAfter", c.Leaf.NotAfter)
+			},
+			OnError: func(err error) { log.Error("TLS certificate not reloaded", "err", err) },
+		})
+		if err != nil {
+			return fmt.Errorf("daemon: %w", err)
+		}
+	}
+
+	var connectOpts []connect.HandlerOption
+	if cfg.MaxRequestBodyBytes > 0 {
+		connectOpts = append(connectOpts, connect.WithReadMaxBytes(int(min(cfg.MaxRequestBodyBytes, math.MaxInt32))))
+	}
+	svc := evalsvc.New(evalsvc.Config{
+		Store:              st,
+		StaticContext:      cfg.StaticContext,
+		ContextFromHeaders: cfg.ContextFromHeaders,
+		StreamDeadline:     cfg.StreamDeadline,
+		Options:            connectOpts,
+	})
+	syncSvc := syncsvc.New(syncsvc.Config{
+		Store:               st,
+		StaticContext:       cfg.StaticContext,
+		DisableSyncMetadata: cfg.DisableSyncMetadata,
+		StreamDeadline:      cfg.StreamDeadline,
+		Logger:              log,
+		Options:             connectOpts,
+	})
 	ofrepMux := http.NewServeMux()
-	ofrepMux.Handle(ofrep.Prefix, ofrep.New(ofrep.Config{Store: st}).Handler())
+	ofrepMux.Handle(ofrep.Prefix, ofrep.New(ofrep.Config{
+		Store:              st,
+		StaticContext:      cfg.StaticContext,
+		ContextFromHeaders: cfg.ContextFromHeaders,
+		MaxBodyBytes:       cfg.MaxRequestBodyBytes,
+	}).Handler())
+
+	var evalHandler http.Handler = svc.Handler()
+	if cfg.MaxRequestBodyBytes > 0 {
+		evalHandler = http.MaxBytesHandler(evalHandler, cfg.MaxRequestBodyBytes)
+	}
+	var ofrepHandler http.Handler = ofrepMux
+	if len(cfg.CORSOrigins) > 0 {
+		evalHandler = withCORS(cfg.CORSOrigins, evalHandler)
+		ofrepHandler = withCORS(cfg.CORSOrigins, ofrepHandler)
+	}
+	health := newHealth(st)
+
 	// The ports, each an HTTP server; the services are shut down (their
 	// streams told so) before the servers.
 	endpoints := []*endpoint{
-		{name: "evaluation", port: cfg.Port, handler: svc.Handler(), h2c: true},
-		{name: "management", port: cfg.ManagementPort, handler: managementHandler(st)},
-		{name: "sync", port: cfg.SyncPort, handler: syncSvc.Handler(), h2c: true},
-		{name: "ofrep", port: cfg.OFREPPort, handler: ofrepMux},
+		{name: "evaluation", port: cfg.Port, socket: cfg.SocketPath, handler: evalHandler, h2c: true, tls: certs},
+		{name: "management", port: cfg.ManagementPort, handler: managementHandler(st, health), h2c: true},
+		{name: "sync", port: cfg.SyncPort, socket: cfg.SyncSocketPath, handler: syncSvc.Handler(), h2c: true, tls: certs},
+		{name: "ofrep", port: cfg.OFREPPort, handler: ofrepHandler, tls: certs},
 	}
 	shutdowns := []func(context.Context) error{svc.Shutdown, syncSvc.Shutdown}
 	for i, e := range endpoints {
-		e.ln, err = net.Listen("tcp", net.JoinHostPort(cfg.BindAddress, strconv.Itoa(e.port)))
-		if err != nil {
+		if e.ln, err = e.listen(cfg.BindAddress); err != nil {
 			for _, prev := range endpoints[:i] {
 				prev.ln.Close()
 			}
@@ -330,15 +402,20 @@ func Run(ctx context.Context, cfg Config, ready func(Addrs)) error {
 		}
 		e.srv = &http.Server{
 			Handler:           e.handler,
-			ReadHeaderTimeout: 10 * time.Second,
+			ReadHeaderTimeout: readHeaderTimeout,
+			IdleTimeout:       idleTimeout,
+			MaxHeaderBytes:    cfg.MaxRequestHeaderBytes,
 			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		}
-		if e.h2c {
-			var protocols http.Protocols
-			protocols.SetHTTP1(true)
+		var protocols http.Protocols
+		protocols.SetHTTP1(true)
+		if e.tls != nil {
+			protocols.SetHTTP2(true)
+			e.srv.TLSConfig = &tls.Config{GetCertificate: e.tls.GetCertificate, MinVersion: tls.VersionTLS12}
+		} else if e.h2c {
 			protocols.SetUnencryptedHTTP2(true)
-			e.srv.Protocols = &protocols
 		}
+		e.srv.Protocols = &protocols
 	}
 
 	// The sources: one goroutine runs each, another applies its updates.
@@ -363,12 +440,21 @@ func Run(ctx context.Context, cfg Config, ready func(Addrs)) error {
 			}
 		})
 	}
+	if certs != nil {
+		wg.Go(func() { _ = certs.Run(srcCtx) })
+	}
 
 	serveErr := make(chan error, len(endpoints))
 	var servers sync.WaitGroup
 	for _, e := range endpoints {
 		servers.Go(func() {
-			if err := e.srv.Serve(e.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			var err error
+			if e.tls != nil {
+				err = e.srv.ServeTLS(e.ln, "", "")
+			} else {
+				err = e.srv.Serve(e.ln)
+			}
+			if err != nil && !errors.Is(err, http.ErrServerClosed) {
 				serveErr <- fmt.Errorf("%s port: %w", e.name, err)
 			}
 		})
@@ -389,6 +475,7 @@ func Run(ctx context.Context, cfg Config, ready func(Addrs)) error {
 	}
 
 	log.Info("shutting down")
+	health.shutDown()
 	shCtx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
 	for _, shutdown := range shutdowns {
@@ -409,14 +496,63 @@ func Run(ctx context.Context, cfg Config, ready func(Addrs)) error {
 	return runErr
 }
 
+// Server timeouts. There is no read timeout: event and sync streams are
+// long-lived, and request bodies are bounded by MaxRequestBodyBytes.
+const (
+	readHeaderTimeout = 5 * time.Second
+	idleTimeout       = 2 * time.Minute
+)
+
 // endpoint is one listening port.
 type endpoint struct {
 	name    string
 	port    int
+	socket  string // a unix socket instead of the port
 	handler http.Handler
-	h2c     bool // also serve HTTP/2 without TLS (gRPC clients)
+	h2c     bool                // also serve HTTP/2 without TLS (gRPC clients)
+	tls     *tlsreload.Reloader // serve TLS with its certificate
 	ln      net.Listener
 	srv     *http.Server
+}
+
+// listen opens the endpoint's listener: its unix socket when it has one,
+// else its TCP port on bindAddress.
+func (e *endpoint) listen(bindAddress string) (net.Listener, error) {
+	if e.socket == "" {
+		return net.Listen("tcp", net.JoinHostPort(bindAddress, strconv.Itoa(e.port)))
+	}
+	removeStaleSocket(e.socket)
+	return net.Listen("unix", e.socket)
+}
+
+// removeStaleSocket removes a unix socket file that nothing listens on any
+// more (left by a daemon that was killed), so that the socket can be
+// opened again. A socket in use, or a file that is not a socket, is left
+// for net.Listen to refuse.
+func removeStaleSocket(path string) {
+	fi, err := os.Lstat(path)
+	if err != nil || fi.Mode().Type() != os.ModeSocket {
+		return
+	}
+	conn, err := net.DialTimeout("unix", path, time.Second)
+	if err == nil {
+		conn.Close()
+		return
+	}
+	_ = os.Remove(path)
+}
+
+// withCORS answers browsers' preflight requests and adds CORS headers for
+// the allowed origins ("*" allows any), with the methods and headers
+// Connect, gRPC-Web and OFREP clients use.
+func withCORS(origins []string, h http.Handler) http.Handler {
+	return cors.New(cors.Options{
+		AllowedOrigins: origins,
+		AllowedMethods: []string{http.MethodGet, http.MethodPost, http.MethodHead, http.MethodOptions},
+		AllowedHeaders: []string{"*"},
+		ExposedHeaders: append(connectcors.ExposedHeaders(), "ETag"),
+		MaxAge:         7200,
+	}).Handler(h)
 }
 
 // apply applies one update and logs what it did.
@@ -499,8 +635,9 @@ func sourceState(s store.SourceState) string {
 // managementHandler serves /healthz (200 while the daemon runs) and /readyz
 // (200 once every source has delivered, 412 before; the body describes
 // each source).
-func managementHandler(st *store.Store) http.Handler {
+func managementHandler(st *store.Store, checker grpchealth.Checker) http.Handler {
 	mux := http.NewServeMux()
+	mux.Handle(grpchealth.NewHandler(checker))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("ok"))

@@ -391,6 +391,7 @@ func TestShutdownLeavesNoGoroutines(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "flags.json")
 	writeAtomic(t, path, flagsDoc(true))
 	d := startDaemon(t, daemon.Config{Sources: []daemon.SourceSpec{{URI: "file:" + path}, {URI: "file:" + path + ".missing"}}})
+	d.waitReadyz(t, "the first source loaded", func(_ int, r readyz) bool { return len(r.Sources) == 2 && r.Sources[0].State == "loaded" })
 	d.resolveBoolean(t, "my-flag", "{}")
 
 	// An open event stream must not hold the shutdown up.
