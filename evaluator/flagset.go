@@ -92,28 +92,47 @@ func (f *Flag) Metadata() Metadata { return f.metadata }
 func (f *Flag) OwnMetadata() Metadata { return f.ownMetadata }
 
 // FlagSet is an immutable set of compiled flags, safe for concurrent use.
+//
+// A flag is identified by its flag set id and its key, so a set may hold
+// several flags with one key (an array document that defines the key in
+// several flag sets). Flags lists them all; Flag and Evaluate, which take
+// only a key, find the one defined last.
 type FlagSet struct {
-	flags    map[string]*Flag
+	flags    map[string]*Flag // by key: the one defined last
+	all      []*Flag          // one per (flag set id, key)
 	sorted   []*Flag
 	metadata Metadata
 	now      func() time.Time
 }
 
+// index sorts all into sorted, by key and then flag set id; all nil means
+// the flags of the key map.
 func (s *FlagSet) index() {
-	s.sorted = make([]*Flag, 0, len(s.flags))
-	for _, f := range s.flags {
-		s.sorted = append(s.sorted, f)
+	if s.all == nil {
+		s.all = make([]*Flag, 0, len(s.flags))
+		for _, f := range s.flags {
+			s.all = append(s.all, f)
+		}
 	}
-	slices.SortFunc(s.sorted, func(a, b *Flag) int { return strings.Compare(a.key, b.key) })
+	s.sorted = s.all
+	s.all = nil
+	slices.SortFunc(s.sorted, func(a, b *Flag) int {
+		if c := strings.Compare(a.key, b.key); c != 0 {
+			return c
+		}
+		return strings.Compare(a.flagSetID, b.flagSetID)
+	})
 }
 
-// Len returns the number of flags.
+// Len returns the number of flags: distinct (flag set id, key) pairs.
 func (s *FlagSet) Len() int { return len(s.sorted) }
 
-// Flags returns the flags sorted by key. The slice is shared.
+// Flags returns the flags sorted by key and then flag set id. The slice is
+// shared.
 func (s *FlagSet) Flags() []*Flag { return s.sorted }
 
-// Flag returns the flag with the given key.
+// Flag returns the flag with the given key (the one defined last, when
+// several flag sets define it).
 func (s *FlagSet) Flag(key string) (*Flag, bool) {
 	f, ok := s.flags[key]
 	return f, ok
@@ -122,10 +141,13 @@ func (s *FlagSet) Flag(key string) (*Flag, bool) {
 // Metadata returns the document's metadata. The map is shared.
 func (s *FlagSet) Metadata() Metadata { return s.metadata }
 
-// Merge combines flag sets: for a key in several sets, the later set's flag
-// wins, and so do the later set's metadata keys.
+// Merge combines flag sets: for a flag (flag set id, key) in several sets,
+// the later set's wins, as does its flag for a lookup by key, and so do the
+// later set's metadata keys.
 func Merge(sets ...*FlagSet) *FlagSet {
 	out := &FlagSet{flags: map[string]*Flag{}}
+	type identity struct{ set, key string }
+	byID := map[identity]*Flag{}
 	for _, s := range sets {
 		if s == nil {
 			continue
@@ -136,7 +158,14 @@ func Merge(sets ...*FlagSet) *FlagSet {
 		for k, f := range s.flags {
 			out.flags[k] = f
 		}
+		for _, f := range s.sorted {
+			byID[identity{f.flagSetID, f.key}] = f
+		}
 		out.metadata = overlay(out.metadata, s.metadata)
+	}
+	out.all = make([]*Flag, 0, len(byID))
+	for _, f := range byID {
+		out.all = append(out.all, f)
 	}
 	if out.now == nil {
 		out.now = time.Now

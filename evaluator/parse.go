@@ -262,7 +262,6 @@ func (b *builder) build(data []byte, format Format) *FlagSet {
 			entries = append(entries, entry{key: k, ptr: "/flags/" + escapeToken(k), v: v})
 		}
 	case []any:
-		seen := map[string]string{}
 		for i, v := range fl {
 			ptr := "/flags/" + strconv.Itoa(i)
 			key := ""
@@ -273,20 +272,38 @@ func (b *builder) build(data []byte, format Format) *FlagSet {
 				b.keysByIndex = map[string]string{}
 			}
 			b.keysByIndex[ptr] = key
-			if prev, dup := seen[key]; dup {
-				b.warn(key, ptr, "flag %q is defined again (first at %s); this definition wins", key, prev)
-			}
-			seen[key] = ptr
 			entries = append(entries, entry{key: key, ptr: ptr, v: v})
 		}
 	default:
 		b.add(SeverityError, "", "/flags", "flags must be an object or an array, not %s", jsonType(rawFlags))
 		return set
 	}
+	// A flag is identified by its flag set and key: an array may define a
+	// key in several flag sets. A key looked up without its flag set finds
+	// the definition written last.
+	type identity struct{ set, key string }
+	seen := make(map[identity]string, len(entries))
+	byID := make(map[identity]*Flag, len(entries))
 	for _, e := range entries {
-		if f := b.flag(e.key, e.ptr, e.v, set.metadata); f != nil {
-			set.flags[f.key] = f
+		f := b.flag(e.key, e.ptr, e.v, set.metadata)
+		if f == nil {
+			continue
 		}
+		id := identity{f.flagSetID, f.key}
+		if prev, dup := seen[id]; dup {
+			if f.flagSetID == "" {
+				b.warn(f.key, e.ptr, "flag %q is defined again (first at %s); this definition wins", f.key, prev)
+			} else {
+				b.warn(f.key, e.ptr, "flag %q of flag set %q is defined again (first at %s); this definition wins", f.key, f.flagSetID, prev)
+			}
+		}
+		seen[id] = e.ptr
+		byID[id] = f
+		set.flags[f.key] = f
+	}
+	set.all = make([]*Flag, 0, len(byID))
+	for _, f := range byID {
+		set.all = append(set.all, f)
 	}
 	set.index()
 	// Problems found in this set's schema check refer to array indexes;

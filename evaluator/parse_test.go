@@ -193,3 +193,47 @@ func TestTestkitFlagsServeInLaxMode(t *testing.T) {
 		t.Error("strict mode accepted the testkit's invalid rules")
 	}
 }
+
+// TestKeyInSeveralFlagSets: an array document may define one key in several
+// flag sets; each is a flag of its own, a lookup by key finds the one
+// defined last, and only a second definition in the same flag set is
+// reported.
+func TestKeyInSeveralFlagSets(t *testing.T) {
+	doc := `{"flags":[
+	  {"key":"color","metadata":{"flagSetId":"web"},"state":"ENABLED","variants":{"red":"red","blue":"blue"},"defaultVariant":"red"},
+	  {"key":"color","metadata":{"flagSetId":"mobile"},"state":"ENABLED","variants":{"red":"red","blue":"blue"},"defaultVariant":"blue"},
+	  {"key":"color","state":"ENABLED","variants":{"green":"green"},"defaultVariant":"green"},
+	  {"key":"size","metadata":{"flagSetId":"web"},"state":"ENABLED","variants":{"s":"s"},"defaultVariant":"s"},
+	  {"key":"size","metadata":{"flagSetId":"web"},"state":"ENABLED","variants":{"l":"l"},"defaultVariant":"l"}
+	]}`
+	p, err := evaluator.NewParser(evaluator.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, problems, err := p.Parse("doc.json", []byte(doc), evaluator.FormatJSON)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, f := range set.Flags() {
+		dv, _ := f.DefaultVariant()
+		got = append(got, f.FlagSetID()+"/"+f.Key()+"="+dv)
+	}
+	want := []string{"/color=green", "mobile/color=blue", "web/color=red", "web/size=l"}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("flags %v, want %v", got, want)
+	}
+	if set.Len() != 4 {
+		t.Errorf("Len = %d, want 4", set.Len())
+	}
+	if r := set.Evaluate("color", evaluator.KindString, nil); r.Value != "green" {
+		t.Errorf("color by key = %v, want the last definition's green", r.Value)
+	}
+	if len(problems) != 1 || !strings.Contains(problems[0].String(), `flag "size" of flag set "web" is defined again (first at /flags/3)`) {
+		t.Errorf("problems %v, want one about size in web", problems)
+	}
+	merged := evaluator.Merge(set, set)
+	if merged.Len() != 4 {
+		t.Errorf("Merge of the set with itself has %d flags, want 4", merged.Len())
+	}
+}

@@ -155,7 +155,7 @@ func TestUnchangedFlagsAreReused(t *testing.T) {
 			}
 		}
 	}
-	if before.srcs[0].entries["flagA"] != after.srcs[0].entries["flagA"] {
+	if before.srcs[0].byKey["flagA"] != after.srcs[0].byKey["flagA"] {
 		t.Error("entry not reused")
 	}
 	// A changed flag is replaced; the others are kept.

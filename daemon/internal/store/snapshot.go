@@ -77,8 +77,11 @@ func (e *entry) sourceMetadata(name string) evaluator.Metadata {
 
 // sourceData is one source's part of a snapshot. Immutable.
 type sourceData struct {
-	entries map[string]*entry // by flag key: a document holds one flag per key
-	version uint64            // counts the changes of entries
+	entries map[flagID]*entry // by flag set and key
+	// byKey holds, for each key, the entry a lookup by key alone finds in
+	// this source: of the flag sets that define the key, the greatest id.
+	byKey   map[string]*entry
+	version uint64 // counts the changes of entries
 	state   SourceState
 }
 
@@ -169,7 +172,7 @@ func (s *Snapshot) lookup(sel Selector, key string) *entry {
 	if !ok {
 		return nil
 	}
-	e := s.srcs[i].entries[key]
+	e := s.srcs[i].byKey[key]
 	if e == nil || s.bySet[e.set][key] != e {
 		return nil // shadowed by a higher-priority source
 	}
@@ -271,8 +274,8 @@ func (s *Snapshot) Flags(sel Selector) []*evaluator.Flag {
 		return *p
 	}
 	var es []*entry
-	for key, e := range s.srcs[i].entries {
-		if s.bySet[e.set][key] == e {
+	for id, e := range s.srcs[i].entries {
+		if s.bySet[id.set][id.key] == e && s.srcs[i].byKey[id.key] == e {
 			es = append(es, e)
 		}
 	}

@@ -132,7 +132,7 @@ type pending struct {
 	// entries they replace.
 	flags   []*evaluator.Flag
 	base    uint64 // the version of the entries compared with
-	entries map[string]*entry
+	entries map[flagID]*entry
 	ids     []flagID
 }
 
@@ -160,40 +160,49 @@ func (s *Store) prepare(u syncsources.Update, idx int) pending {
 
 // buildEntries returns the entries of a source's new flags, reusing the
 // entry of base of every flag whose definition did not change (base itself
-// when none did), and the flags that changed: for each key, its old flag
-// set and, if different, its new one, adjacent.
-func buildEntries(base map[string]*entry, flags []*evaluator.Flag, idx int) (map[string]*entry, []flagID) {
-	entries := make(map[string]*entry, len(flags))
+// when none did), and the flags that changed, sorted by key and flag set.
+func buildEntries(base map[flagID]*entry, flags []*evaluator.Flag, idx int) (map[flagID]*entry, []flagID) {
+	entries := make(map[flagID]*entry, len(flags))
 	var ids []flagID
-	kept := 0 // keys of base that are still there
+	kept := 0 // flags of base that are still there
 	fps := fingerprints(flags)
 	for i, f := range flags {
-		key, set, fp := f.Key(), f.FlagSetID(), fps[i]
-		o := base[key]
+		id, fp := flagID{set: f.FlagSetID(), key: f.Key()}, fps[i]
+		o := base[id]
 		if o != nil {
 			kept++
-			if o.fp == fp && o.set == set {
-				entries[key] = o
+			if o.fp == fp {
+				entries[id] = o
 				continue
 			}
-			ids = append(ids, flagID{set: o.set, key: key})
 		}
-		entries[key] = &entry{flag: f, key: key, set: set, src: idx, fp: fp}
-		if o == nil || o.set != set {
-			ids = append(ids, flagID{set: set, key: key})
-		}
+		entries[id] = &entry{flag: f, key: id.key, set: id.set, src: idx, fp: fp}
+		ids = append(ids, id)
 	}
 	if kept < len(base) {
-		for key, o := range base {
-			if _, ok := entries[key]; !ok {
-				ids = append(ids, flagID{set: o.set, key: key})
+		for id := range base {
+			if _, ok := entries[id]; !ok {
+				ids = append(ids, id)
 			}
 		}
 	}
 	if len(ids) == 0 && base != nil {
 		return base, nil
 	}
+	sortIDs(ids)
 	return entries, ids
+}
+
+// keyIndex returns the entry of each key that a lookup by key alone finds
+// in one source: the one of the greatest flag set id.
+func keyIndex(entries map[flagID]*entry) map[string]*entry {
+	out := make(map[string]*entry, len(entries))
+	for id, e := range entries {
+		if o := out[id.key]; o == nil || o.set < id.set {
+			out[id.key] = e
+		}
+	}
+	return out
 }
 
 // fingerprints computes the flags' fingerprints, on every processor when
@@ -236,7 +245,7 @@ func (s *Store) commit(source string, idx int, p pending) (Change, error) {
 	now := s.lay.now()
 	old := s.cur.Load()
 	prev := old.srcs[idx]
-	next := &sourceData{entries: prev.entries, version: prev.version, state: prev.state}
+	next := &sourceData{entries: prev.entries, byKey: prev.byKey, version: prev.version, state: prev.state}
 	st := &next.state
 	st.Updated = now
 	var ids []flagID
@@ -257,6 +266,7 @@ func (s *Store) commit(source string, idx int, p pending) (Change, error) {
 		}
 		if len(p.ids) > 0 {
 			next.entries, next.version, ids = p.entries, prev.version+1, p.ids
+			next.byKey = keyIndex(next.entries)
 		}
 		st.Delivered = true
 		st.Outage = false
@@ -334,7 +344,13 @@ func remerge(srcs []*sourceData, byKey map[string]*entry, bySet map[string]map[s
 // key (in the flag set, if inSet).
 func winner(srcs []*sourceData, key, set string, inSet bool) *entry {
 	for i := len(srcs) - 1; i >= 0; i-- {
-		if e := srcs[i].entries[key]; e != nil && (!inSet || e.set == set) {
+		var e *entry
+		if inSet {
+			e = srcs[i].entries[flagID{set: set, key: key}]
+		} else {
+			e = srcs[i].byKey[key]
+		}
+		if e != nil {
 			return e
 		}
 	}

@@ -518,3 +518,50 @@ func TestRemoveUndelivered(t *testing.T) {
 		t.Errorf("removal: %v then %v", c.Flags(), c2.Flags())
 	}
 }
+
+// TestKeyInSeveralFlagSetsOfOneSource: one document defining a key in two
+// flag sets serves both, each through its flag-set selector, and a change
+// to one of them is a change of that flag only.
+func TestKeyInSeveralFlagSetsOfOneSource(t *testing.T) {
+	doc := func(webDefault string) []byte {
+		return []byte(`{"flags":[
+		  {"key":"color","metadata":{"flagSetId":"web"},"state":"ENABLED","variants":{"red":"red","blue":"blue"},"defaultVariant":"` + webDefault + `"},
+		  {"key":"color","metadata":{"flagSetId":"mobile"},"state":"ENABLED","variants":{"red":"red","blue":"blue"},"defaultVariant":"blue"}
+		]}`)
+	}
+	st := New(Config{Sources: []string{"one"}})
+	if _, err := st.Apply(syncsources.Update{Source: "one", Data: doc("red"), Format: evaluator.FormatJSON}); err != nil {
+		t.Fatal(err)
+	}
+	snap := st.Current()
+	if snap.Len() != 2 || len(snap.Flags(SourceSelector("one"))) != 1 || len(snap.Flags(Selector{})) != 2 {
+		t.Fatalf("Len %d, source flags %d, all %d; want 2, 1, 2", snap.Len(), len(snap.Flags(SourceSelector("one"))), len(snap.Flags(Selector{})))
+	}
+	if got := snap.Sources()[0].Flags; got != 2 {
+		t.Errorf("the source serves %d flags, want 2", got)
+	}
+	for set, want := range map[string]string{"web": "red", "mobile": "blue"} {
+		if r := snap.Evaluate(FlagSetSelector(set), "color", evaluator.KindString, nil); r.Value != want {
+			t.Errorf("color in %s = %v, want %s", set, r.Value, want)
+		}
+	}
+	// Without a selector, as from the source: the greatest flag set id.
+	if r := snap.Evaluate(Selector{}, "color", evaluator.KindString, nil); r.Value != "red" {
+		t.Errorf("color = %v, want web's red", r.Value)
+	}
+
+	c, err := st.Apply(syncsources.Update{Source: "one", Data: doc("blue"), Format: evaluator.FormatJSON})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []FlagChange{{FlagSetID: "web", Key: "color", Type: ChangeUpdate}}
+	if got := c.Flags(); !reflect.DeepEqual(got, want) {
+		t.Errorf("changes %v, want %v", got, want)
+	}
+	if got := c.For(FlagSetSelector("mobile")); got != nil {
+		t.Errorf("mobile sees changes %v, want none", got)
+	}
+	if r := st.Current().Evaluate(FlagSetSelector("web"), "color", evaluator.KindString, nil); r.Value != "blue" {
+		t.Errorf("color in web = %v after the change, want blue", r.Value)
+	}
+}
