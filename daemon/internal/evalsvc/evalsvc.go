@@ -228,11 +228,15 @@ type request interface {
 	GetContext() *structpb.Struct
 }
 
-// prepare reads a request's selector and merged context.
+// prepare reads a request's selector and merged context. A context nested
+// deeper than wire.MaxContextDepth is InvalidArgument.
 func (s *Service) prepare(h http.Header, reqCtx *structpb.Struct, withHeaders bool) (*store.Snapshot, store.Selector, map[string]any, error) {
 	sel, err := selector(h)
 	if err != nil {
 		return nil, sel, nil, err
+	}
+	if err := wire.CheckContextDepth(reqCtx); err != nil {
+		return nil, sel, nil, connect.NewError(connect.CodeInvalidArgument, err)
 	}
 	return s.store.Current(), sel, s.evalContext(reqCtx, h, withHeaders), nil
 }

@@ -236,6 +236,9 @@ func (s *Service) readContext(w http.ResponseWriter, r *http.Request) (map[strin
 		return nil, err
 	}
 	ctx, _ := req.Context.(map[string]any)
+	if err := wire.CheckValueDepth(ctx); err != nil {
+		return nil, err
+	}
 	return ctx, nil
 }
 
@@ -264,9 +267,12 @@ func (s *Service) evalContext(ctx map[string]any, h http.Header) map[string]any 
 func (s *Service) prepare(w http.ResponseWriter, r *http.Request, badRequest func(code, details string) any) (store.Selector, map[string]any, bool) {
 	reqCtx, err := s.readContext(w, r)
 	if err != nil {
-		if errors.Is(err, errBodyTooLarge) {
+		switch {
+		case errors.Is(err, errBodyTooLarge):
 			writeJSON(w, http.StatusRequestEntityTooLarge, internalError{ErrorDetails: detailsTooLarge})
-		} else {
+		case errors.Is(err, wire.ErrContextTooDeep):
+			writeJSON(w, http.StatusBadRequest, badRequest(evaluator.CodeInvalidContext.String(), err.Error()))
+		default:
 			_, code, details := errorOf(evaluator.CodeInvalidContext, "")
 			writeJSON(w, http.StatusBadRequest, badRequest(code, details))
 		}

@@ -292,3 +292,83 @@ func ErrorJSON(e *connect.Error) []byte {
 	}
 	return out
 }
+
+// MaxContextDepth is how deeply an evaluation context's objects and arrays
+// may nest. Contexts are user attributes, a few levels deep; the cap keeps
+// a crafted request from making every rule walk a deep value.
+const MaxContextDepth = 64
+
+// ErrContextTooDeep reports a context over MaxContextDepth.
+var ErrContextTooDeep = fmt.Errorf("the evaluation context nests deeper than %d levels", MaxContextDepth)
+
+// CheckContextDepth returns ErrContextTooDeep when the context (as a
+// request carries it) nests deeper than MaxContextDepth; the context
+// itself is level 1.
+func CheckContextDepth(ctx *structpb.Struct) error {
+	if ctx == nil || structDepthOK(ctx, 1) {
+		return nil
+	}
+	return ErrContextTooDeep
+}
+
+func structDepthOK(s *structpb.Struct, depth int) bool {
+	if depth > MaxContextDepth {
+		return false
+	}
+	for _, v := range s.GetFields() {
+		if !valueDepthOK(v, depth+1) {
+			return false
+		}
+	}
+	return true
+}
+
+func valueDepthOK(v *structpb.Value, depth int) bool {
+	switch k := v.GetKind().(type) {
+	case *structpb.Value_StructValue:
+		return structDepthOK(k.StructValue, depth)
+	case *structpb.Value_ListValue:
+		if depth > MaxContextDepth {
+			return false
+		}
+		for _, e := range k.ListValue.GetValues() {
+			if !valueDepthOK(e, depth+1) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// CheckValueDepth is CheckContextDepth for a decoded JSON context (maps
+// and slices).
+func CheckValueDepth(ctx map[string]any) error {
+	if anyDepthOK(ctx, 1) {
+		return nil
+	}
+	return ErrContextTooDeep
+}
+
+func anyDepthOK(v any, depth int) bool {
+	switch x := v.(type) {
+	case map[string]any:
+		if depth > MaxContextDepth {
+			return false
+		}
+		for _, e := range x {
+			if !anyDepthOK(e, depth+1) {
+				return false
+			}
+		}
+	case []any:
+		if depth > MaxContextDepth {
+			return false
+		}
+		for _, e := range x {
+			if !anyDepthOK(e, depth+1) {
+				return false
+			}
+		}
+	}
+	return true
+}
