@@ -37,6 +37,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -437,6 +438,12 @@ func Run(ctx context.Context, cfg Config, ready func(Addrs)) error {
 		wg.Go(func() {
 			for u := range updates {
 				apply(st, u, log)
+				if len(u.Data) >= releaseAfterBytes {
+					// Parsing a large document made garbage many times its
+					// size: give that memory back now rather than keep the
+					// peak (the runtime returns it only slowly).
+					debug.FreeOSMemory()
+				}
 			}
 		})
 	}
@@ -495,6 +502,10 @@ func Run(ctx context.Context, cfg Config, ready func(Addrs)) error {
 	log.Info("stopped")
 	return runErr
 }
+
+// releaseAfterBytes is the size of a document after whose update the
+// daemon returns free memory to the operating system at once.
+const releaseAfterBytes = 4 << 20
 
 // Server timeouts. There is no read timeout: event and sync streams are
 // long-lived, and request bodies are bounded by MaxRequestBodyBytes.

@@ -209,7 +209,8 @@ func (b *builder) flag(key, ptr string, v any, setMeta Metadata) *Flag {
 	str("source")
 	f.state = str("state")
 	f.defaultVariant = str("defaultVariant")
-	f.variants = obj("variants")
+	variants := obj("variants")
+	f.variants = compactVariants(variants)
 	f.ownMetadata = Metadata(obj("metadata"))
 	if bad {
 		return nil
@@ -223,20 +224,20 @@ func (b *builder) flag(key, ptr string, v any, setMeta Metadata) *Flag {
 		}
 	}
 	if f.defaultVariant != "" {
-		if _, ok := f.variants[f.defaultVariant]; !ok {
-			b.add(SeverityError, key, ptr+"/defaultVariant", "defaultVariant %q is not one of the variants%s", f.defaultVariant, variantList(f.variants))
+		if _, ok := variants[f.defaultVariant]; !ok {
+			b.add(SeverityError, key, ptr+"/defaultVariant", "defaultVariant %q is not one of the variants%s", f.defaultVariant, variantList(variants))
 			bad = true // the checks below still run, to report all at once
 		}
 	}
-	if len(f.variants) == 0 {
+	if len(variants) == 0 {
 		b.warn(key, ptr+"/variants", "the flag has no variants")
 	}
-	f.variantType = b.variantType(key, ptr, f.variants)
+	f.variantType = b.variantType(key, ptr, variants)
 	f.metadata = overlay(setMeta, f.ownMetadata)
 	if id, ok := f.metadata["flagSetId"].(string); ok {
 		f.flagSetID = id
 	}
-	if dv, ok := f.variants[f.defaultVariant]; ok && f.defaultVariant != "" {
+	if dv, ok := variants[f.defaultVariant]; ok && f.defaultVariant != "" {
 		f.hasDefault = true
 		f.defaultValue = dv
 		if n, ok := dv.(float64); ok {
@@ -245,14 +246,14 @@ func (b *builder) flag(key, ptr string, v any, setMeta Metadata) *Flag {
 	}
 
 	t, present := m["targeting"]
-	f.targetingValue, f.hasTargetingKey = t, present
+	f.hasTargetingKey = present
 	if present && !isEmptyObject(t) {
 		tp := ptr + "/targeting"
 		resolved, ok := b.refs.resolveFlag(t, key, ptrTokens(ptr, "targeting")...)
 		if !ok {
 			return nil
 		}
-		f.targetingValue = resolved
+		t = resolved
 		prog, diags := logic.Compile(resolved, logic.Config{FractionalCBOR: b.parser.opts.FractionalCBOR})
 		for _, d := range diags {
 			if strings.HasSuffix(d.Pointer, "/$ref") {
@@ -261,6 +262,16 @@ func (b *builder) flag(key, ptr string, v any, setMeta Metadata) *Flag {
 			b.warn(key, tp+d.Pointer, "%s", d.Message)
 		}
 		f.targeting = prog
+	}
+	if present {
+		// Kept as JSON: a decoded rule is several maps, and a document of
+		// many flags would hold them all.
+		data, err := json.Marshal(t)
+		if err != nil {
+			b.add(SeverityError, key, ptr+"/targeting", "the targeting rule cannot be encoded: %v", err)
+			return nil
+		}
+		f.targetingJSON = data
 	}
 	if bad {
 		return nil

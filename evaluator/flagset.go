@@ -22,12 +22,15 @@ type Flag struct {
 	hasDefault     bool
 	defaultValue   any
 	defaultInt     any // int64, boxed once
-	variants       map[string]any
+	// variants are sorted by name: a slice is a fraction of a map's size,
+	// and flags have a handful of variants.
+	variants       []variant
 	variantType    ValueType
-	// targetingValue is the rule with $refs replaced by their evaluators,
-	// as flagd serves it to in-process providers; hasTargetingKey tells an
+	// targetingJSON is the rule with $refs replaced by their evaluators,
+	// as flagd serves it to in-process providers, encoded as
+	// encoding/json encodes it (keys sorted); hasTargetingKey tells an
 	// absent rule from a null one.
-	targetingValue  any
+	targetingJSON   []byte
 	hasTargetingKey bool
 	targeting       *logic.Program
 	ownMetadata     Metadata
@@ -69,16 +72,84 @@ func (f *Flag) Disabled() bool { return f.disabled }
 // flag has none (null, missing or "").
 func (f *Flag) DefaultVariant() (string, bool) { return f.defaultVariant, f.hasDefault }
 
-// Variants returns the variants. The map is shared and must not be modified.
-func (f *Flag) Variants() map[string]any { return f.variants }
+// variant is one variant of a flag.
+type variant struct {
+	name  string
+	value any
+}
+
+// compactVariants returns the variants of m sorted by name.
+// An empty map gives an empty slice, not nil: Variants tells {} from none.
+func compactVariants(m map[string]any) []variant {
+	if m == nil {
+		return nil
+	}
+	out := make([]variant, 0, len(m))
+	for name, v := range m {
+		out = append(out, variant{name, v})
+	}
+	slices.SortFunc(out, func(a, b variant) int { return strings.Compare(a.name, b.name) })
+	return out
+}
+
+// Variants returns the variants in a new map, nil when the flag has none
+// (see Variant for one).
+func (f *Flag) Variants() map[string]any {
+	if f.variants == nil {
+		return nil
+	}
+	m := make(map[string]any, len(f.variants))
+	for _, v := range f.variants {
+		m[v.name] = v.value
+	}
+	return m
+}
+
+// Variant returns the value of the variant with the given name. The value
+// is shared and must not be modified.
+func (f *Flag) Variant(name string) (any, bool) {
+	vs := f.variants
+	if len(vs) <= 8 {
+		for i := range vs {
+			if vs[i].name == name {
+				return vs[i].value, true
+			}
+		}
+		return nil, false
+	}
+	i, ok := slices.BinarySearchFunc(vs, name, func(v variant, name string) int { return strings.Compare(v.name, name) })
+	if !ok {
+		return nil, false
+	}
+	return vs[i].value, true
+}
+
+// VariantCount returns the number of variants.
+func (f *Flag) VariantCount() int { return len(f.variants) }
 
 // VariantType returns the type the variants share.
 func (f *Flag) VariantType() ValueType { return f.variantType }
 
-// Targeting returns the targeting rule with every {"$ref": name} replaced
-// by its evaluator, and whether the flag has a "targeting" member at all
-// (it may be null or {}). The value is shared and must not be modified.
-func (f *Flag) Targeting() (rule any, present bool) { return f.targetingValue, f.hasTargetingKey }
+// Targeting returns the flag's targeting rule as written, with every $ref
+// replaced by its evaluator, and whether the flag has a "targeting" member
+// (it may be null or {}). It decodes the rule anew at each call (see
+// TargetingJSON); the value is the caller's.
+func (f *Flag) Targeting() (rule any, present bool) {
+	if !f.hasTargetingKey {
+		return nil, false
+	}
+	if err := json.Unmarshal(f.targetingJSON, &rule); err != nil {
+		panic("evaluator: a targeting rule encoded at parse time does not decode: " + err.Error())
+	}
+	return rule, true
+}
+
+// TargetingJSON returns what Targeting returns, as encoding/json encodes it
+// (object keys sorted; "<", ">" and "&" escaped), and whether the flag has
+// a "targeting" member. The slice is shared and must not be modified.
+func (f *Flag) TargetingJSON() (data []byte, present bool) {
+	return f.targetingJSON, f.hasTargetingKey
+}
 
 // HasTargeting reports whether the flag has a targeting rule to apply
 // (absent and {} mean none).
@@ -250,7 +321,7 @@ func (f *Flag) evaluateTargeting(r Result, kind Kind, ctx map[string]any, now fu
 		r.Reason, r.Variant = ReasonDefault, f.defaultVariant
 		return f.typed(r, f.defaultValue, kind)
 	}
-	v, ok := f.variants[name]
+	v, ok := f.Variant(name)
 	if !ok {
 		return failed(r, CodeGeneral, "targeting chose variant %q, which the flag does not have", name)
 	}

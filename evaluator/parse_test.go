@@ -237,3 +237,64 @@ func TestKeyInSeveralFlagSets(t *testing.T) {
 		t.Errorf("Merge of the set with itself has %d flags, want 4", merged.Len())
 	}
 }
+
+// TestCompactForms: variants and targeting are kept compactly, and their
+// accessors still tell {} from null from absent.
+func TestCompactForms(t *testing.T) {
+	doc := `{"flags":{
+	  "many":{"state":"ENABLED","variants":{"v0":0,"v1":1,"v2":2,"v3":3,"v4":4,"v5":5,"v6":6,"v7":7,"v8":8,"v9":9},"defaultVariant":"v9",
+	    "targeting":{"if":[{"<":[{"var":"n"},5]},"v3",null]}},
+	  "empty":{"state":"ENABLED","variants":{},"defaultVariant":"","targeting":{}},
+	  "none":{"state":"ENABLED","defaultVariant":"","targeting":null}
+	}}`
+	p, err := evaluator.NewParser(evaluator.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, _, err := p.Parse("doc.json", []byte(doc), evaluator.FormatJSON)
+	if err != nil {
+		t.Fatal(err)
+	}
+	many, _ := set.Flag("many")
+	for i := range 10 {
+		name := fmt.Sprintf("v%d", i)
+		if v, ok := many.Variant(name); !ok || v != float64(i) {
+			t.Errorf("Variant(%s) = %v, %v", name, v, ok)
+		}
+	}
+	if _, ok := many.Variant("v10"); ok {
+		t.Error("Variant(v10) found")
+	}
+	if m := many.Variants(); len(m) != 10 || m["v4"] != float64(4) || many.VariantCount() != 10 {
+		t.Errorf("Variants() = %v", m)
+	}
+	if r := set.Evaluate("many", evaluator.KindInt, map[string]any{"n": 1}); r.Value != int64(3) || r.Variant != "v3" {
+		t.Errorf("many for n=1: %+v", r)
+	}
+	rule, present := many.Targeting()
+	data, _ := many.TargetingJSON()
+	if !present || string(data) != `{"if":[{"\u003c":[{"var":"n"},5]},"v3",null]}` {
+		t.Errorf("TargetingJSON = %s, %v", data, present)
+	}
+	if m, ok := rule.(map[string]any); !ok || len(m["if"].([]any)) != 3 {
+		t.Errorf("Targeting() = %#v", rule)
+	}
+
+	empty, _ := set.Flag("empty")
+	if m := empty.Variants(); m == nil || len(m) != 0 {
+		t.Errorf("variants {} gave %#v, want an empty map", m)
+	}
+	if data, present := empty.TargetingJSON(); !present || string(data) != "{}" {
+		t.Errorf("targeting {}: %s, %v", data, present)
+	}
+	none, _ := set.Flag("none")
+	if m := none.Variants(); m != nil {
+		t.Errorf("no variants gave %#v, want nil", m)
+	}
+	if data, present := none.TargetingJSON(); !present || string(data) != "null" {
+		t.Errorf("targeting null: %s, %v", data, present)
+	}
+	if rule, present := none.Targeting(); !present || rule != nil {
+		t.Errorf("Targeting() of null: %v, %v", rule, present)
+	}
+}

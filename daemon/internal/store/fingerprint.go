@@ -132,7 +132,7 @@ func flagFingerprint(f *evaluator.Flag, mc *metaCache) fingerprint {
 	dv, hasDefault := f.DefaultVariant()
 	h = h.then(hashValue(hasDefault)).then(hashString(tagString, dv))
 	h = h.then(hashObject(f.Variants()))
-	rule, present := f.Targeting()
-	h = h.then(hashValue(present)).then(hashValue(rule))
+	rule, present := f.TargetingJSON()
+	h = h.then(hashValue(present)).then(hashString(tagString, string(rule)))
 	return h.then(mc.hash(f.Metadata())).then(hashObject(f.OwnMetadata()))
 }

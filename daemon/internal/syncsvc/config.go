@@ -54,12 +54,8 @@ func FlagConfiguration(snap *store.Snapshot, sel store.Selector) ([]byte, error)
 			Metadata:       f.Metadata(),
 		}
 		wf.Source, _ = snap.FlagSource(sel, key)
-		if rule, present := f.Targeting(); present {
-			b, err := json.Marshal(rule)
-			if err != nil {
-				return nil, err
-			}
-			wf.Targeting = b
+		if rule, present := f.TargetingJSON(); present {
+			wf.Targeting = rule
 		}
 		out[key] = wf
 	}

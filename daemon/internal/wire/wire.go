@@ -196,7 +196,8 @@ func DefaultKind(f *evaluator.Flag) (evaluator.Kind, bool) {
 	if !ok {
 		return evaluator.KindAny, false
 	}
-	switch f.Variants()[name].(type) {
+	v, _ := f.Variant(name)
+	switch v.(type) {
 	case bool:
 		return evaluator.KindBool, true
 	case string:
