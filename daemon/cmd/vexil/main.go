@@ -13,6 +13,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -28,12 +29,19 @@ func main() {
 // run executes the command line with the given arguments and streams and
 // returns the exit code. Tests call it in-process.
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	root := newRootCmd()
+	return execute(context.Background(), args, os.LookupEnv, stdin, stdout, stderr)
+}
+
+// execute is run with a context, which start runs the daemon until, and
+// with the environment looked up through getenv. Tests call it to control
+// both.
+func execute(ctx context.Context, args []string, getenv func(string) (string, bool), stdin io.Reader, stdout, stderr io.Writer) int {
+	root := newRootCmd(getenv)
 	root.SetArgs(args)
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	err := root.Execute()
+	err := root.ExecuteContext(ctx)
 	if err == nil {
 		return 0
 	}
@@ -50,9 +58,10 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	return 2
 }
 
-// newRootCmd builds the command tree. A new subcommand is one file with a
-// newXxxCmd function, added here.
-func newRootCmd() *cobra.Command {
+// newRootCmd builds the command tree; getenv looks up environment
+// variables (os.LookupEnv outside tests). A new subcommand is one file with
+// a newXxxCmd function, added here.
+func newRootCmd(getenv func(string) (string, bool)) *cobra.Command {
 	root := &cobra.Command{
 		Use:   "vexil",
 		Short: "Vexil, a flagd-compatible feature flag daemon",
@@ -65,7 +74,7 @@ func newRootCmd() *cobra.Command {
 	root.AddCommand(
 		newValidateCmd(),
 		newEvalCmd(),
-		newStartCmd(),
+		newStartCmd(getenv),
 	)
 	return root
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"flag"
 	"fmt"
 	"os"
@@ -64,19 +65,29 @@ var cliCases = []struct {
 	// start: only what ends before serving.
 	{name: "start-help", args: []string{"start", "--help"}},
 	{name: "start-bad-log-format", args: []string{"start", "--log-format", "xml"}},
-	{name: "start-unknown-scheme", args: []string{"start", "-z", "json", "--uri", "s3://bucket/flags.json"}},
+	{name: "start-unknown-scheme", args: []string{"start", "-z", "json", "--bind-address", "127.0.0.1", "-p", "0", "-m", "0", "-g", "0", "-r", "0", "--uri", "gopher://bucket/flags.json"}},
 	{name: "start-no-scheme", args: []string{"start", "-f", "flags.json"}},
 	{name: "start-args", args: []string{"start", "flags.json"}},
+	{name: "start-unknown-flag", args: []string{"start", "--frob"}},
+	{name: "start-port-range", args: []string{"start", "-p", "65536"}},
+	{name: "start-same-port", args: []string{"start", "-m", "8013"}},
+	{name: "start-otel", args: []string{"start", "-t", "otel", "-o", "collector:4317"}},
+	{name: "start-sources-unknown-field", args: []string{"start", "-s", `[{"uri":"flags.json","provider":"file","pollInterval":5}]`}},
+	{name: "start-config-unknown-key", args: []string{"start", "--config", "testdata/config/unknown-keys.yaml"}},
+	{name: "start-sources-unsupported-provider", args: []string{"start", "--bind-address", "127.0.0.1", "-p", "0", "-m", "0", "-g", "0", "-r", "0", "-s", `[{"uri":"flags.json","provider":"ftp"}]`}},
 	// The command tree.
 	{name: "unknown-command", args: []string{"frobnicate"}},
 	{name: "unknown-option", args: []string{"eval", "--frob"}},
 }
 
+// noEnv is an empty environment: the tests do not depend on the real one.
+func noEnv(string) (string, bool) { return "", false }
+
 func TestCLI(t *testing.T) {
 	for _, tc := range cliCases {
 		t.Run(tc.name, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
-			code := run(tc.args, strings.NewReader(tc.stdin), &stdout, &stderr)
+			code := execute(context.Background(), tc.args, noEnv, strings.NewReader(tc.stdin), &stdout, &stderr)
 			got := formatGolden(tc.args, code, stdout.String(), stderr.String())
 			path := filepath.Join("testdata", tc.name+".golden")
 			if *update {

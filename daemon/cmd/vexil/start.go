@@ -11,56 +11,91 @@ import (
 	"github.com/vexilhq/vexil/daemon"
 )
 
-func newStartCmd() *cobra.Command {
-	var (
-		port, mgmtPort int
-		syncPort       int
-		ofrepPort      int
-		uris           []string
-		bindAddress    string
-		strict         bool
-		logFormat      string
-	)
+// newStartCmd builds vexil start; getenv looks up its FLAGD_* environment
+// variables.
+func newStartCmd(getenv func(string) (string, bool)) *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "start [--uri URI...]",
+		Use:   "start [--uri URI...] [--sources JSON] [--config FILE]",
 		Short: "Start the flag daemon",
-		Long: `Start runs the flag daemon: it loads the flag sources given with --uri
-(later sources win over earlier ones for the same flag), watches them for
-changes, and serves flagd's evaluation services (Connect, gRPC and gRPC-Web
-over HTTP/1.1 and unencrypted HTTP/2) on --port, flagd.sync.v1 on --sync-port,
-OFREP on --ofrep-port, and /healthz and /readyz on --management-port. Without --uri it serves the bundled example,
-examples/flags/demo.flags.json.
+		Long: `Start runs the flag daemon, a drop-in for flagd start: it takes flagd's
+options, environment variables and config file.
 
-Supported sources: file:PATH (file:relative/path, file:/abs/path,
-file:///abs/path).
+It loads the flag sources given with --uri, then those of --sources (for the
+same flag, a later source wins over an earlier one), watches them for
+changes, and serves:
+  --port             flagd's evaluation services (flagd.evaluation.v1 and v2)
+                     over Connect, gRPC and gRPC-Web, on HTTP/1.1 and HTTP/2
+                     (or on the unix socket --socket-path);
+  --sync-port        flagd.sync.v1, for in-process providers (or on the unix
+                     socket --sync-socket-path);
+  --ofrep-port       OFREP, /ofrep/v1/evaluate/flags;
+  --management-port  /healthz, /readyz, grpc.health.v1 and Prometheus
+                     metrics at /metrics.
+Port 0 picks a free port. With --server-cert-path and --server-key-path the
+evaluation, sync and OFREP ports serve TLS (a renewed certificate is picked
+up without a restart). Without --uri and --sources it serves the bundled
+example, examples/flags/demo.flags.json.
 
+Sources: --uri takes file:PATH (file:relative/path, file:/abs/path,
+file:///abs/path). --sources takes a JSON array of objects with flagd's
+fields: "uri" and "provider" (required), "selector", "providerID",
+"authHeader", "headers" (an object), "interval" (seconds), "tls",
+"certPath", "timeoutS" (seconds), "maxMsgSize" and "oauth" ("clientID",
+"clientSecret", "tokenUrl"). An unknown field is an error.
+
+Where options come from, the first found wins:
+  1. the flag on the command line;
+  2. the environment variable FLAGD_ and the long flag name in capitals,
+     dashes as underscores: FLAGD_PORT, FLAGD_URI, FLAGD_SOURCES,
+     FLAGD_CONTEXT_VALUE. Lists are separated by commas or spaces; maps are
+     KEY=VALUE pairs separated by commas, or a JSON object;
+  3. the --config file, YAML (.yaml, .yml) or JSON (.json), whose keys are
+     the long flag names, such as:
+         port: 9013
+         uri: [file:/etc/vexil/flags.json]
+         context-value: {region: eu}
+         sources:
+           - uri: /etc/vexil/more.json
+             provider: file
+     An unknown key is an error;
+  4. the default.
+
+flagd's other options are accepted where Vexil behaves the same:
+--keep-alive-min-time and --keep-alive-permit-without-stream change nothing
+(the sync server accepts client keepalive pings at any rate, also without an
+open stream), --metrics-exporter takes prometheus only. Vexil does not export
+to OpenTelemetry: --metrics-exporter otel and the --otel-* options are
+errors; scrape /metrics on the management port instead (an OpenTelemetry
+Collector can, with its prometheus receiver).
+
+An option that is invalid or contradicts another (two services on one
+port, a certificate without its key) stops start with exit code 2.
 SIGINT or SIGTERM shuts the daemon down gracefully.`,
 		Example: `  vexil start --uri file:flags.json
-  vexil start -f file:/etc/vexil/base.json -f file:/etc/vexil/override.yaml -p 9013`,
+  vexil start -f file:/etc/vexil/base.json -f file:/etc/vexil/override.yaml -p 9013
+  vexil start --sources '[{"uri":"flags.json","provider":"file"}]' -X region=eu
+  FLAGD_PORT=9013 vexil start --config /etc/vexil/config.yaml`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) > 0 {
-				return usageErrorf("start takes no arguments (sources are given with --uri)")
+				return usageErrorf("start takes no arguments (sources are given with --uri or --sources)")
 			}
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			log, err := newLogger(logFormat, cmd.ErrOrStderr())
+			s, err := startConfig(cmd.Flags(), getenv)
 			if err != nil {
 				return err
 			}
-			cfg := daemon.Config{
-				Port:           port,
-				ManagementPort: mgmtPort,
-				SyncPort:       syncPort,
-				OFREPPort:      ofrepPort,
-				BindAddress:    bindAddress,
-				Strict:         strict,
-				Logger:         log,
+			log := newLogger(s.logFormat, s.debug, cmd.ErrOrStderr())
+			if s.configFile != "" {
+				log.Info("read the config file", "path", s.configFile)
 			}
-			for _, u := range uris {
-				cfg.Sources = append(cfg.Sources, daemon.SourceSpec{URI: u})
+			for _, w := range s.warnings {
+				log.Warn(w)
 			}
-			if len(uris) == 0 {
+			cfg := s.daemon
+			cfg.Logger = log
+			if len(cfg.Sources) == 0 {
 				log.Info("no --uri given: serving the bundled example", "source", daemon.EmbeddedSourceName)
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
@@ -74,26 +109,20 @@ SIGINT or SIGTERM shuts the daemon down gracefully.`,
 			return nil
 		},
 	}
-	f := cmd.Flags()
-	f.IntVarP(&port, "port", "p", daemon.DefaultPort, "port to listen on for evaluation requests")
-	f.IntVarP(&mgmtPort, "management-port", "m", daemon.DefaultManagementPort, "port for the management endpoints (/healthz, /readyz)")
-	f.IntVarP(&syncPort, "sync-port", "g", daemon.DefaultSyncPort, "port for the flag sync service (flagd.sync.v1, for in-process providers)")
-	f.IntVarP(&ofrepPort, "ofrep-port", "r", daemon.DefaultOFREPPort, "port for OFREP (/ofrep/v1/evaluate/flags)")
-	f.StringSliceVarP(&uris, "uri", "f", nil, "flag source URI, such as file:flags.json (repeatable or comma-separated, as in flagd; later sources win)")
-	f.StringVar(&bindAddress, "bind-address", "", "address to listen on (default: all interfaces)")
-	f.BoolVar(&strict, "strict", false, "reject flag documents with the problems flagd only warns about")
-	f.StringVarP(&logFormat, "log-format", "z", "console", "log format: console or json")
+	addStartFlags(cmd.Flags())
+	cmd.Flags().SortFlags = false
 	return cmd
 }
 
-// newLogger builds the daemon's logger for --log-format.
-func newLogger(format string, w io.Writer) (*slog.Logger, error) {
-	switch format {
-	case "console":
-		return slog.New(slog.NewTextHandler(w, nil)), nil
-	case "json":
-		return slog.New(slog.NewJSONHandler(w, nil)), nil
-	default:
-		return nil, usageErrorf("--log-format must be console or json, not %q", format)
+// newLogger builds the daemon's logger for --log-format (console or json,
+// checked before) and --debug.
+func newLogger(format string, debug bool, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{}
+	if debug {
+		opts.Level = slog.LevelDebug
 	}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
 }
