@@ -58,6 +58,8 @@ import (
 	"github.com/vexilhq/vexil/examples"
 	"github.com/vexilhq/vexil/syncsources"
 	"github.com/vexilhq/vexil/syncsources/filesource"
+	"github.com/vexilhq/vexil/syncsources/grpcsource"
+	"github.com/vexilhq/vexil/syncsources/httpsource"
 )
 
 // Default ports, as flagd's.
@@ -197,7 +199,11 @@ type sourceFactory func(spec SourceSpec, log *slog.Logger) (src syncsources.Sour
 // providers is the registry of source kinds, by provider name (the URI
 // scheme). It is never modified.
 var providers = map[string]sourceFactory{
-	"file": newFileSource,
+	"file":  newFileSource,
+	"http":  newHTTPSource,
+	"https": newHTTPSource,
+	"grpc":  newGRPCSource,
+	"grpcs": newGRPCSource,
 }
 
 // supportedProviders lists the registry's provider names, sorted.
@@ -223,6 +229,50 @@ func newFileSource(spec SourceSpec, log *slog.Logger) (syncsources.Source, strin
 	}
 	cfg.Logger = log
 	src, err := filesource.New(cfg)
+	if err != nil {
+		return nil, "", err
+	}
+	return src, src.Name(), nil
+}
+
+func newHTTPSource(spec SourceSpec, _ *slog.Logger) (syncsources.Source, string, error) {
+	cfg, err := httpsource.FromURI(spec.URI)
+	if err != nil {
+		return nil, "", err
+	}
+	cfg.Interval, cfg.Timeout = spec.Interval, spec.Timeout
+	cfg.AuthHeader, cfg.Headers, cfg.CAFile = spec.AuthHeader, spec.Headers, spec.CertPath
+	if o := spec.OAuth; o != nil {
+		cfg.OAuth = &httpsource.OAuthConfig{ClientID: o.ClientID, ClientSecret: o.ClientSecret, TokenURL: o.TokenURL}
+	}
+	src, err := httpsource.New(cfg)
+	if err != nil {
+		return nil, "", err
+	}
+	return src, src.Name(), nil
+}
+
+// newGRPCSource reads a flagd.sync.v1 server: grpc://host:port,
+// grpcs://host:port, or with provider "grpc" a plain host:port, as flagd's
+// --sources takes it (TLS then comes from the "tls" option).
+func newGRPCSource(spec SourceSpec, _ *slog.Logger) (syncsources.Source, string, error) {
+	uri := spec.URI
+	if !strings.Contains(uri, "://") {
+		scheme := "grpc://"
+		if spec.TLS {
+			scheme = "grpcs://"
+		}
+		uri = scheme + uri
+	}
+	cfg, err := grpcsource.FromURI(uri)
+	if err != nil {
+		return nil, "", err
+	}
+	cfg.Name = spec.URI
+	cfg.TLS = cfg.TLS || spec.TLS
+	cfg.CAFile, cfg.Selector, cfg.ProviderID = spec.CertPath, spec.Selector, spec.ProviderID
+	cfg.Headers, cfg.MaxMsgSize = spec.Headers, spec.MaxMsgSize
+	src, err := grpcsource.New(cfg)
 	if err != nil {
 		return nil, "", err
 	}

@@ -37,7 +37,9 @@ up without a restart). Without --uri and --sources it serves the bundled
 example, examples/flags/demo.flags.json.
 
 Sources: --uri takes file:PATH (file:relative/path, file:/abs/path,
-file:///abs/path). --sources takes a JSON array of objects with flagd's
+file:///abs/path; watched), http:// and https:// URLs (polled every 5 s,
+with ETags), and grpc://HOST:PORT or grpcs://HOST:PORT (a flagd.sync.v1
+server: another Vexil, or flagd). --sources takes a JSON array of objects with flagd's
 fields: "uri" and "provider" (required), "selector", "providerID",
 "authHeader", "headers" (an object), "interval" (seconds), "tls",
 "certPath", "timeoutS" (seconds), "maxMsgSize" and "oauth" ("clientID",

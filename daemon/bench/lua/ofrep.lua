@@ -1,0 +1,5 @@
+-- OFREP: the evaluation context of a single-flag or bulk evaluation (the flag is in the URL).
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = '{"context":{"targetingKey":"user-123","email":"ana@example.com","country":"NO","appVersion":"2.1.0","tier":"gold"}}'
+dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "report.lua")

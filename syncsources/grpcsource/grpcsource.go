@@ -1,0 +1,377 @@
+// Package grpcsource is the flag source for flagd's sync protocol:
+// `grpc://host:port` and `grpcs://host:port` URIs, served by flagd, by
+// another Vexil daemon (its sync port) or by any implementation of
+// flagd.sync.v1.FlagSyncService.
+//
+// A [Source] opens a SyncFlags stream, sending its selector and provider
+// id, and delivers each message's flag_configuration, a whole JSON
+// document, when it differs from the one delivered before.
+//
+// When the stream cannot be opened or breaks (the server down or
+// restarting, a message larger than [Config.MaxMsgSize]), the source sends
+// one [syncsources.Update] with Err, an outage, and reconnects, forever,
+// with exponential backoff and jitter between [Config.MinBackoff] and
+// [Config.MaxBackoff]; on reconnection it delivers the server's first
+// message even if the document did not change. A stream that the server
+// ends cleanly (a stream deadline) is reopened at once, and is an outage
+// only if that fails.
+package grpcsource
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/metadata"
+
+	"github.com/vexilhq/vexil/evaluator"
+	syncv1 "github.com/vexilhq/vexil/schemas/gen/flagd/sync/v1"
+	"github.com/vexilhq/vexil/syncsources"
+	"github.com/vexilhq/vexil/syncsources/poll"
+)
+
+// Defaults of Config.
+const (
+	// DefaultMinBackoff is the delay (before jitter) of the first
+	// reconnection attempt after a failure when Config.MinBackoff is 0.
+	DefaultMinBackoff = 250 * time.Millisecond
+	// DefaultMaxBackoff caps the reconnection delay when Config.MaxBackoff
+	// is 0.
+	DefaultMaxBackoff = 30 * time.Second
+	// DefaultMaxMsgSize bounds a received message when Config.MaxMsgSize is
+	// 0: grpc-go's default, as flagd's.
+	DefaultMaxMsgSize = 4 << 20
+)
+
+// syncFlagsMethod is the RPC the source calls.
+const syncFlagsMethod = "/flagd.sync.v1.FlagSyncService/SyncFlags"
+
+// Config configures a Source.
+type Config struct {
+	// Target is the server's address, host:port, or any grpc-go target
+	// ("dns:///flags.internal:8015", "unix:///run/vexil.sock"). Required.
+	Target string
+	// Name is the source's name in updates (Update.Source); empty means
+	// "grpc://" (or "grpcs://" with TLS) followed by Target. FromURI sets
+	// it to the URI as configured.
+	Name string
+	// TLS connects with TLS, verifying the server's certificate against
+	// the system's CAs and CAFile's.
+	TLS bool
+	// CAFile is a PEM file of CA certificates to trust in addition to the
+	// system's. It requires TLS: it is an error without, as in flagd, so
+	// that a configuration meant to be secure never connects in clear.
+	CAFile string
+	// Selector asks the server for one flag set (the request's selector).
+	Selector string
+	// ProviderID identifies this client to the server (the request's
+	// provider_id).
+	ProviderID string
+	// Headers are sent as request metadata. Keys are lower-cased, as gRPC
+	// requires.
+	Headers map[string]string
+	// MaxMsgSize bounds a received message, in bytes; 0 means
+	// DefaultMaxMsgSize.
+	MaxMsgSize int
+	// MinBackoff and MaxBackoff bound the delays between reconnection
+	// attempts, which double after each failure and are jittered; 0 means
+	// DefaultMinBackoff and DefaultMaxBackoff.
+	MinBackoff time.Duration
+	MaxBackoff time.Duration
+	// KeepaliveTime, when positive, pings the server after that much
+	// inactivity, so that a connection lost without notice (a crashed
+	// node) is noticed; 0 disables pings. Servers built on grpc-go refuse
+	// pings more frequent than every five minutes by default.
+	KeepaliveTime time.Duration
+}
+
+// FromURI makes a Config from a `grpc://host:port` or `grpcs://host:port`
+// URI (grpcs meaning TLS). The Config's Name is uri.
+func FromURI(uri string) (Config, error) {
+	u, err := url.Parse(uri)
+	if err != nil {
+		return Config{}, fmt.Errorf("grpcsource: %w", err)
+	}
+	cfg := Config{Name: uri}
+	switch strings.ToLower(u.Scheme) {
+	case "grpc":
+	case "grpcs":
+		cfg.TLS = true
+	default:
+		return Config{}, fmt.Errorf("grpcsource: %q is not a grpc:// or grpcs:// URI", uri)
+	}
+	if u.Opaque != "" || u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
+		return Config{}, fmt.Errorf("grpcsource: %q: write grpc://host:port, with nothing after the port", uri)
+	}
+	host, port, err := net.SplitHostPort(u.Host)
+	if err != nil || host == "" || port == "" {
+		return Config{}, fmt.Errorf("grpcsource: %q has no host:port", uri)
+	}
+	cfg.Target = u.Host
+	return cfg, nil
+}
+
+// Source is a flag source reading a SyncFlags stream. Its Run may be called
+// more than once, one after the other or at the same time; each run is
+// independent, with its own connection.
+type Source struct {
+	target     string
+	name       string
+	creds      credentials.TransportCredentials
+	request    *syncv1.SyncFlagsRequest
+	md         metadata.MD
+	maxMsgSize int
+	minBackoff time.Duration
+	maxBackoff time.Duration
+	keepalive  time.Duration
+
+	// Test hooks: the backoff's clock and jitter.
+	after func(time.Duration) <-chan time.Time
+	rand  func() float64
+}
+
+var _ syncsources.Source = (*Source)(nil)
+
+// New checks cfg, reads the CA file if any, and returns a source. It does
+// not connect: a server that is down is an outage of the running source,
+// not an error.
+func New(cfg Config) (*Source, error) {
+	if cfg.Target == "" {
+		return nil, errors.New("grpcsource: empty target")
+	}
+	s := &Source{
+		target:     cfg.Target,
+		name:       cfg.Name,
+		request:    &syncv1.SyncFlagsRequest{Selector: cfg.Selector, ProviderId: cfg.ProviderID},
+		md:         metadata.MD{},
+		maxMsgSize: cfg.MaxMsgSize,
+		minBackoff: cfg.MinBackoff,
+		maxBackoff: cfg.MaxBackoff,
+		keepalive:  cfg.KeepaliveTime,
+		after:      time.After,
+	}
+	if s.name == "" {
+		s.name = "grpc://" + cfg.Target
+		if cfg.TLS {
+			s.name = "grpcs://" + cfg.Target
+		}
+	}
+	switch {
+	case s.maxMsgSize == 0:
+		s.maxMsgSize = DefaultMaxMsgSize
+	case s.maxMsgSize < 0:
+		return nil, fmt.Errorf("grpcsource: negative max message size %d", cfg.MaxMsgSize)
+	}
+	if s.minBackoff == 0 {
+		s.minBackoff = DefaultMinBackoff
+	}
+	if s.maxBackoff == 0 {
+		s.maxBackoff = max(DefaultMaxBackoff, s.minBackoff)
+	}
+	if s.minBackoff < 0 || s.maxBackoff < 0 || s.minBackoff > s.maxBackoff {
+		return nil, fmt.Errorf("grpcsource: invalid backoff bounds %v..%v", cfg.MinBackoff, cfg.MaxBackoff)
+	}
+	if s.keepalive < 0 {
+		return nil, fmt.Errorf("grpcsource: negative keepalive time %v", cfg.KeepaliveTime)
+	}
+	for k, v := range cfg.Headers {
+		key := strings.ToLower(k)
+		if !validMetadataKey(key) || strings.HasPrefix(key, "grpc-") {
+			return nil, fmt.Errorf("grpcsource: invalid metadata key %q", k)
+		}
+		if !strings.HasSuffix(key, "-bin") && !printable(v) {
+			return nil, fmt.Errorf("grpcsource: metadata %q has a non-printable value", k)
+		}
+		s.md.Append(key, v)
+	}
+	switch {
+	case cfg.TLS:
+		tc := &tls.Config{MinVersion: tls.VersionTLS12}
+		if cfg.CAFile != "" {
+			pem, err := os.ReadFile(cfg.CAFile)
+			if err != nil {
+				return nil, fmt.Errorf("grpcsource: reading the CA file: %w", err)
+			}
+			pool, err := x509.SystemCertPool()
+			if err != nil || pool == nil {
+				pool = x509.NewCertPool()
+			}
+			if !pool.AppendCertsFromPEM(pem) {
+				return nil, fmt.Errorf("grpcsource: no PEM certificate in the CA file %s", cfg.CAFile)
+			}
+			tc.RootCAs = pool
+		}
+		s.creds = credentials.NewTLS(tc)
+	case cfg.CAFile != "":
+		return nil, fmt.Errorf("grpcsource: a CA file (%s) is set but TLS is not; use grpcs:// or enable TLS", cfg.CAFile)
+	default:
+		s.creds = insecure.NewCredentials()
+	}
+	// Check the target now rather than at every attempt.
+	conn, err := s.dial()
+	if err != nil {
+		return nil, fmt.Errorf("grpcsource: target %q: %w", cfg.Target, err)
+	}
+	_ = conn.Close()
+	return s, nil
+}
+
+// validMetadataKey reports whether k is a valid gRPC metadata key:
+// lower-case letters, digits, '-', '_' and '.'.
+func validMetadataKey(k string) bool {
+	if k == "" {
+		return false
+	}
+	for _, c := range []byte(k) {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+// printable reports whether v is a valid ASCII metadata value.
+func printable(v string) bool {
+	for _, c := range []byte(v) {
+		if c < 0x20 || c > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+// Name is the source's name in updates.
+func (s *Source) Name() string { return s.name }
+
+// dial makes a client connection; it does not connect yet.
+func (s *Source) dial() (*grpc.ClientConn, error) {
+	opts := []grpc.DialOption{
+		grpc.WithTransportCredentials(s.creds),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(s.maxMsgSize)),
+	}
+	if s.keepalive > 0 {
+		opts = append(opts, grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: s.keepalive, Timeout: 20 * time.Second}))
+	}
+	return grpc.NewClient(s.target, opts...)
+}
+
+// Run connects and sends the server's document (or an outage) as soon as
+// it can, then a new snapshot whenever the server sends a different one, an
+// outage when the stream breaks or cannot be opened, and a snapshot when it
+// is open again, until ctx ends. It returns ctx's error, and does not send
+// after returning. The Data it sends is never modified afterwards.
+func (s *Source) Run(ctx context.Context, updates chan<- syncsources.Update) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	r := &run{Source: s, updates: updates}
+	b := poll.Backoff{Min: s.minBackoff, Max: s.maxBackoff, Rand: s.rand}
+	for {
+		received, err := r.stream(ctx)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if received {
+			b.Reset() // it was connected: start backing off anew
+		}
+		// A stream the server ended cleanly after serving is reopened
+		// without reporting an outage; anything else is one, reported once.
+		if !(errors.Is(err, io.EOF) && received) && !(r.sent && r.outage) {
+			r.sent, r.outage, r.last = true, true, nil
+			if !r.send(ctx, syncsources.Update{Source: s.name, Format: evaluator.FormatJSON, Err: err}) {
+				return ctx.Err()
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-s.after(b.Next()):
+		}
+	}
+}
+
+// run is the state of one Run.
+type run struct {
+	*Source
+	updates chan<- syncsources.Update
+
+	sent   bool   // a snapshot or an outage was sent
+	outage bool   // the last thing sent was an outage
+	last   []byte // the last snapshot's data
+}
+
+// stream opens one SyncFlags stream and delivers its messages until it
+// ends. It reports whether a message was received, and why the stream
+// ended: io.EOF when the server ended it cleanly.
+func (r *run) stream(ctx context.Context) (received bool, err error) {
+	conn, err := r.dial()
+	if err != nil {
+		return false, err
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if len(r.md) > 0 {
+		ctx = metadata.NewOutgoingContext(ctx, r.md)
+	}
+	cs, err := conn.NewStream(ctx, &grpc.StreamDesc{StreamName: "SyncFlags", ServerStreams: true}, syncFlagsMethod)
+	if err != nil {
+		return false, err
+	}
+	if err := cs.SendMsg(r.request); err != nil {
+		if errors.Is(err, io.EOF) {
+			// The stream failed; RecvMsg tells why.
+			err = cs.RecvMsg(new(syncv1.SyncFlagsResponse))
+		}
+		return false, unEOF(err, false)
+	}
+	if err := cs.CloseSend(); err != nil {
+		return false, err
+	}
+	for {
+		var msg syncv1.SyncFlagsResponse
+		if err := cs.RecvMsg(&msg); err != nil {
+			return received, unEOF(err, received)
+		}
+		received = true
+		data := []byte(msg.GetFlagConfiguration())
+		if r.sent && !r.outage && bytes.Equal(data, r.last) {
+			continue
+		}
+		r.sent, r.outage, r.last = true, false, data
+		if !r.send(ctx, syncsources.Update{Source: r.name, Data: data, Format: evaluator.FormatJSON}) {
+			return received, ctx.Err()
+		}
+	}
+}
+
+// unEOF turns a clean end of a stream that delivered nothing into an
+// error worth reporting.
+func unEOF(err error, received bool) error {
+	if errors.Is(err, io.EOF) && !received {
+		return errors.New("the server ended the stream without sending flags")
+	}
+	return err
+}
+
+func (r *run) send(ctx context.Context, u syncsources.Update) bool {
+	select {
+	case r.updates <- u:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
