@@ -50,6 +50,7 @@ import (
 	"github.com/rs/cors"
 
 	"github.com/vexilhq/vexil/daemon/internal/evalsvc"
+	"github.com/vexilhq/vexil/daemon/internal/metrics"
 	"github.com/vexilhq/vexil/daemon/internal/ofrep"
 	"github.com/vexilhq/vexil/daemon/internal/store"
 	"github.com/vexilhq/vexil/daemon/internal/syncsvc"
@@ -381,6 +382,10 @@ func Run(ctx context.Context, cfg Config, ready func(Addrs)) error {
 		names[i] = s.name
 	}
 	st := store.New(store.Config{Sources: names, Parser: parser})
+	m := metrics.New()
+	for _, name := range names {
+		m.SourceAdded(name)
+	}
 
 	var certs *tlsreload.Reloader
 	if cfg.TLSCertPath != "" {
@@ -407,6 +412,7 @@ func Run(ctx context.Context, cfg Config, ready func(Addrs)) error {
 		ContextFromHeaders: cfg.ContextFromHeaders,
 		StreamDeadline:     cfg.StreamDeadline,
 		Options:            connectOpts,
+		Metrics:            m,
 	})
 	syncSvc := syncsvc.New(syncsvc.Config{
 		Store:               st,
@@ -415,20 +421,29 @@ func Run(ctx context.Context, cfg Config, ready func(Addrs)) error {
 		StreamDeadline:      cfg.StreamDeadline,
 		Logger:              log,
 		Options:             connectOpts,
+		Metrics:             m,
 	})
 	ofrepMux := http.NewServeMux()
 	ofrepMux.Handle(ofrep.Prefix, ofrep.New(ofrep.Config{
 		Store:              st,
 		StaticContext:      cfg.StaticContext,
 		ContextFromHeaders: cfg.ContextFromHeaders,
-		MaxBodyBytes:       cfg.MaxRequestBodyBytes,
+		Metrics:            m,
 	}).Handler())
 
-	var evalHandler http.Handler = svc.Handler()
+	// Measured inside CORS, so that preflights are not; "flagd" is the
+	// service name flagd's metrics carry on both ports.
+	evalHandler := m.HTTP("flagd", svc.Handler())
+	ofrepHandler := m.HTTP("flagd", ofrepMux)
+	// The body limit wraps the measuring: http.MaxBytesReader must see the
+	// server's own ResponseWriter to close the connection after a body it
+	// refused (a wrapped one hides that, and the connection is reused with
+	// the unread rest of the body in it). OFREP answers 413 when its read
+	// fails with the limit's error.
 	if cfg.MaxRequestBodyBytes > 0 {
 		evalHandler = http.MaxBytesHandler(evalHandler, cfg.MaxRequestBodyBytes)
+		ofrepHandler = http.MaxBytesHandler(ofrepHandler, cfg.MaxRequestBodyBytes)
 	}
-	var ofrepHandler http.Handler = ofrepMux
 	if len(cfg.CORSOrigins) > 0 {
 		evalHandler = withCORS(cfg.CORSOrigins, evalHandler)
 		ofrepHandler = withCORS(cfg.CORSOrigins, ofrepHandler)
@@ -439,7 +454,7 @@ func Run(ctx context.Context, cfg Config, ready func(Addrs)) error {
 	// streams told so) before the servers.
 	endpoints := []*endpoint{
 		{name: "evaluation", port: cfg.Port, socket: cfg.SocketPath, handler: evalHandler, h2c: true, tls: certs},
-		{name: "management", port: cfg.ManagementPort, handler: managementHandler(st, health), h2c: true},
+		{name: "management", port: cfg.ManagementPort, handler: managementHandler(st, health, m.Handler()), h2c: true},
 		{name: "sync", port: cfg.SyncPort, socket: cfg.SyncSocketPath, handler: syncSvc.Handler(), h2c: true, tls: certs},
 		{name: "ofrep", port: cfg.OFREPPort, handler: ofrepHandler, tls: certs},
 	}
@@ -487,7 +502,7 @@ func Run(ctx context.Context, cfg Config, ready func(Addrs)) error {
 		})
 		wg.Go(func() {
 			for u := range updates {
-				apply(st, u, log)
+				apply(st, u, log, m)
 				if len(u.Data) >= releaseAfterBytes {
 					// Parsing a large document made garbage many times its
 					// size: give that memory back now rather than keep the
@@ -617,7 +632,7 @@ func withCORS(origins []string, h http.Handler) http.Handler {
 }
 
 // apply applies one update and logs what it did.
-func apply(st *store.Store, u syncsources.Update, log *slog.Logger) {
+func apply(st *store.Store, u syncsources.Update, log *slog.Logger, m *metrics.Metrics) {
 	c, err := st.Apply(u)
 	if err != nil && c.Event != store.EventRejected {
 		log.Error("update not applied", "source", u.Source, "err", err)
@@ -630,6 +645,7 @@ func apply(st *store.Store, u syncsources.Update, log *slog.Logger) {
 			break
 		}
 	}
+	m.SourceUpdate(u.Source, c.Event.String(), state.Flags, state.Updated)
 	problems := make([]string, len(state.Problems))
 	for i, p := range state.Problems {
 		problems[i] = p.String()
@@ -693,11 +709,12 @@ func sourceState(s store.SourceState) string {
 	}
 }
 
-// managementHandler serves /healthz (200 while the daemon runs) and /readyz
+// managementHandler serves /healthz (200 while the daemon runs), /readyz
 // (200 once every source has delivered, 412 before; the body describes
-// each source).
-func managementHandler(st *store.Store, checker grpchealth.Checker) http.Handler {
+// each source), /metrics and grpc.health.v1.
+func managementHandler(st *store.Store, checker grpchealth.Checker, metricsHandler http.Handler) http.Handler {
 	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", metricsHandler)
 	mux.Handle(grpchealth.NewHandler(checker))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")

@@ -182,7 +182,7 @@ func TestRequestLimits(t *testing.T) {
 	}
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
-		t.Fatalf("oversized headers: %s, want 431", resp.Status)
+		t.Fatalf("oversized headers: %s %s, want 431", resp.Status, resp.Proto)
 	}
 }
 

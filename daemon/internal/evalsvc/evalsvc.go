@@ -36,6 +36,7 @@ import (
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/types/known/structpb"
 
+	"github.com/vexilhq/vexil/daemon/internal/metrics"
 	"github.com/vexilhq/vexil/daemon/internal/store"
 	"github.com/vexilhq/vexil/daemon/internal/streams"
 	"github.com/vexilhq/vexil/daemon/internal/wire"
@@ -100,6 +101,9 @@ type Config struct {
 	// (wire.JSONCodec) and a minimum size of 1 KiB for compressed
 	// responses; interceptors, for instance.
 	Options []connect.HandlerOption
+	// Metrics counts every flag evaluation (each Resolve, each flag of
+	// ResolveAll) as an impression and a result reason; nil counts none.
+	Metrics *metrics.Metrics
 }
 
 // Service serves the three evaluation services. It is safe for concurrent
@@ -112,6 +116,7 @@ type Service struct {
 	streamDeadline time.Duration
 	now            func() time.Time
 	options        []connect.HandlerOption
+	metrics        *metrics.Metrics
 
 	streams *streams.Tracker
 }
@@ -135,6 +140,7 @@ func New(cfg Config) *Service {
 		now:            cfg.Now,
 		options:        append([]connect.HandlerOption{wire.JSONCodec(), connect.WithCompressMinBytes(compressMinBytes)}, cfg.Options...),
 		streams:        streams.New(),
+		metrics:        cfg.Metrics,
 	}
 	if s.keepAlive <= 0 {
 		s.keepAlive = DefaultKeepAlive

@@ -101,6 +101,7 @@ func (v *schemaService) ResolveAll(_ context.Context, r *connect.Request[schemav
 	for _, f := range flags {
 		kind, typed := wire.DefaultKind(f)
 		res := snap.Evaluate(sel, f.Key(), kind, ctx)
+		v.s.metrics.Evaluation(&res)
 		value := res.Value
 		if value == nil && typed {
 			value = zeroValue(kind)

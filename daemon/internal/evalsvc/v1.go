@@ -30,7 +30,9 @@ func resolve[Resp any](s *Service, h http.Header, msg request, kind evaluator.Ki
 	if err != nil {
 		return nil, err
 	}
-	out, cerr := toMessage(kind, snap.Evaluate(sel, msg.GetFlagKey(), kind, ctx))
+	res := snap.Evaluate(sel, msg.GetFlagKey(), kind, ctx)
+	s.metrics.Evaluation(&res)
+	out, cerr := toMessage(kind, res)
 	if cerr != nil {
 		return nil, cerr
 	}
@@ -65,7 +67,9 @@ func (v *v1Service) ResolveAll(_ context.Context, r *connect.Request[evaluationv
 		return nil, err
 	}
 	resp := wire.ResolveAllV1Of(snap.Flags(sel), func(key string, kind evaluator.Kind) evaluator.Result {
-		return snap.Evaluate(sel, key, kind, ctx)
+		res := snap.Evaluate(sel, key, kind, ctx)
+		v.s.metrics.Evaluation(&res)
+		return res
 	})
 	meta, err := wire.Struct(snap.Metadata(sel))
 	if err != nil {

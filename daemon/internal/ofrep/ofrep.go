@@ -42,6 +42,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/vexilhq/vexil/daemon/internal/metrics"
 	"github.com/vexilhq/vexil/daemon/internal/store"
 	"github.com/vexilhq/vexil/daemon/internal/wire"
 	"github.com/vexilhq/vexil/evaluator"
@@ -75,6 +76,10 @@ type Config struct {
 	// answered 413 {"errorDetails": "request body too large"}, as flagd
 	// answers when its http.MaxBytesHandler limit is hit.
 	MaxBodyBytes int64
+	// Metrics counts every flag evaluation (single, and each flag of a
+	// bulk evaluation) as an impression and a result reason; nil counts
+	// none.
+	Metrics *metrics.Metrics
 }
 
 // Service serves OFREP. It is safe for concurrent use.
@@ -83,6 +88,7 @@ type Service struct {
 	static  map[string]any
 	headers []headerMapping
 	maxBody int64
+	metrics *metrics.Metrics
 }
 
 // headerMapping is one --context-from-header mapping.
@@ -96,7 +102,7 @@ func New(cfg Config) *Service {
 	if cfg.Store == nil {
 		panic("ofrep: Config.Store is nil")
 	}
-	s := &Service{store: cfg.Store, static: cfg.StaticContext, maxBody: cfg.MaxBodyBytes}
+	s := &Service{store: cfg.Store, static: cfg.StaticContext, maxBody: cfg.MaxBodyBytes, metrics: cfg.Metrics}
 	for h, key := range cfg.ContextFromHeaders {
 		s.headers = append(s.headers, headerMapping{header: http.CanonicalHeaderKey(h), key: key})
 	}
@@ -293,7 +299,9 @@ func (s *Service) single(w http.ResponseWriter, r *http.Request, key string) {
 	if !ok {
 		return
 	}
-	status, out := result(key, s.store.Current().Evaluate(sel, key, evaluator.KindAny, ctx))
+	res := s.store.Current().Evaluate(sel, key, evaluator.KindAny, ctx)
+	s.metrics.Evaluation(&res)
+	status, out := result(key, res)
 	writeJSON(w, status, out)
 }
 
@@ -312,7 +320,9 @@ func (s *Service) bulk(w http.ResponseWriter, r *http.Request) {
 		// default variant's value, and as any type when that is not a
 		// boolean, string, number or object (OFREP lists every flag).
 		kind, _ := wire.DefaultKind(f)
-		_, entry := result(f.Key(), snap.Evaluate(sel, f.Key(), kind, ctx))
+		res := snap.Evaluate(sel, f.Key(), kind, ctx)
+		s.metrics.Evaluation(&res)
+		_, entry := result(f.Key(), res)
 		resp.Flags = append(resp.Flags, entry)
 	}
 	body, err := json.Marshal(resp)

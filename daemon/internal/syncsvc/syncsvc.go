@@ -36,6 +36,7 @@ import (
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/types/known/structpb"
 
+	"github.com/vexilhq/vexil/daemon/internal/metrics"
 	"github.com/vexilhq/vexil/daemon/internal/store"
 	"github.com/vexilhq/vexil/daemon/internal/streams"
 	"github.com/vexilhq/vexil/daemon/internal/wire"
@@ -70,6 +71,8 @@ type Config struct {
 	// Options are added to the handler's options, after flagd's JSON codec
 	// (wire.JSONCodec); interceptors, for instance.
 	Options []connect.HandlerOption
+	// Metrics counts the open SyncFlags streams; nil counts none.
+	Metrics *metrics.Metrics
 }
 
 // Service serves flagd.sync.v1.FlagSyncService. It is safe for concurrent
@@ -84,6 +87,7 @@ type Service struct {
 	now            func() time.Time
 	log            *slog.Logger
 	options        []connect.HandlerOption
+	metrics        *metrics.Metrics
 
 	cache configCache
 
@@ -104,6 +108,7 @@ func New(cfg Config) *Service {
 		log:            cfg.Logger,
 		options:        append([]connect.HandlerOption{wire.JSONCodec()}, cfg.Options...),
 		streams:        streams.New(),
+		metrics:        cfg.Metrics,
 	}
 	if s.static == nil {
 		s.static = map[string]any{}
@@ -197,6 +202,8 @@ func (h *handler) SyncFlags(ctx context.Context, req *connect.Request[syncv1.Syn
 		return errShutdown()
 	}
 	defer s.streams.Close()
+	s.metrics.SyncStreamStarted()
+	defer s.metrics.SyncStreamEnded()
 	log := s.log.With("selector", expr, "provider_id", req.Msg.GetProviderId(), "peer", req.Peer().Addr)
 	log.Debug("sync stream opened")
 	defer log.Debug("sync stream closed")

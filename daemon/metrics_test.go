@@ -1,0 +1,63 @@
+package daemon_test
+
+import (
+	"net/http"
+	"path/filepath"
+	"testing"
+
+	"github.com/vexilhq/vexil/daemon"
+	"github.com/vexilhq/vexil/daemon/internal/metrics/metricstest"
+)
+
+func (d *daemonUnderTest) scrape(t *testing.T) *metricstest.Scrape {
+	t.Helper()
+	resp, err := d.client.Get("http://" + d.addrs.Management + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("/metrics: %s", resp.Status)
+	}
+	s, err := metricstest.Parse(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// TestMetrics: the management port serves flagd's metrics for evaluations
+// and requests, and Vexil's for sources, including a rejected update.
+func TestMetrics(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "flags.json")
+	writeAtomic(t, path, flagsDoc(true))
+	uri := "file:" + path
+	d := startDaemon(t, daemon.Config{Sources: []daemon.SourceSpec{{URI: uri}}})
+	d.waitReady(t)
+	for range 3 {
+		d.resolveBoolean(t, "my-flag", "{}")
+	}
+	s := d.scrape(t)
+	if v := s.Sum("feature_flag_flagd_impression_total", "feature_flag_key", "my-flag", "feature_flag_result_variant", "on", "feature_flag_reason", "STATIC"); v != 3 {
+		t.Errorf("impressions of my-flag: %v, want 3", v)
+	}
+	if v := s.Sum("http_server_request_duration_seconds_count", "http_route", "/flagd.evaluation.v1.Service/ResolveBoolean", "http_response_status_code", "200"); v != 3 {
+		t.Errorf("ResolveBoolean requests measured: %v, want 3", v)
+	}
+	if v, _ := s.Value("vexil_source_up", "source", uri); v != 1 {
+		t.Errorf("vexil_source_up: %v, want 1", v)
+	}
+	if v, _ := s.Value("vexil_source_flags", "source", uri); v != 1 {
+		t.Errorf("vexil_source_flags: %v, want 1", v)
+	}
+
+	writeAtomic(t, path, `{"flags":`)
+	d.waitReadyz(t, "the rejection", func(_ int, r readyz) bool { return len(r.Sources) == 1 && r.Sources[0].Rejected > 0 })
+	s = d.scrape(t)
+	if v := s.Sum("vexil_source_updates_total", "source", uri, "result", "rejected"); v != 1 {
+		t.Errorf("rejected updates: %v, want 1", v)
+	}
+	if v, _ := s.Value("vexil_source_up", "source", uri); v != 0 {
+		t.Errorf("vexil_source_up after a rejection: %v, want 0", v)
+	}
+}
