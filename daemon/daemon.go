@@ -61,6 +61,7 @@ import (
 	"github.com/vexilhq/vexil/syncsources/filesource"
 	"github.com/vexilhq/vexil/syncsources/grpcsource"
 	"github.com/vexilhq/vexil/syncsources/httpsource"
+	"github.com/vexilhq/vexil/syncsources/kubesource"
 )
 
 // Default ports, as flagd's.
@@ -205,6 +206,9 @@ var providers = map[string]sourceFactory{
 	"https": newHTTPSource,
 	"grpc":  newGRPCSource,
 	"grpcs": newGRPCSource,
+	// FeatureFlag custom resources: core.openfeature.dev/NAMESPACE/NAME,
+	// or with this provider NAMESPACE/NAME, as flagd takes them.
+	"kubernetes": newKubeSource,
 }
 
 // supportedProviders lists the registry's provider names, sorted.
@@ -280,6 +284,33 @@ func newGRPCSource(spec SourceSpec, _ *slog.Logger) (syncsources.Source, string,
 	return src, src.Name(), nil
 }
 
+func newKubeSource(spec SourceSpec, log *slog.Logger) (syncsources.Source, string, error) {
+	cfg, err := kubesource.FromURI(spec.URI)
+	if err != nil {
+		return nil, "", err
+	}
+	cfg.Logger = log
+	src, err := kubesource.New(cfg)
+	if err != nil {
+		return nil, "", err
+	}
+	return src, spec.URI, nil
+}
+
+// providerOf returns the provider of a spec: its own, else the URI's
+// scheme, else "kubernetes" for a FeatureFlag's core.openfeature.dev/
+// path (which has no scheme, as in flagd).
+func providerOf(spec SourceSpec) (string, bool) {
+	if spec.Provider != "" {
+		return spec.Provider, true
+	}
+	if len(spec.URI) > len(kubesource.URIPrefix) && strings.EqualFold(spec.URI[:len(kubesource.URIPrefix)], kubesource.URIPrefix) {
+		return "kubernetes", true
+	}
+	scheme, _, ok := strings.Cut(spec.URI, ":")
+	return scheme, ok && scheme != ""
+}
+
 // namedSource is a source and the name of its updates.
 type namedSource struct {
 	name string
@@ -302,14 +333,10 @@ func buildSources(specs []SourceSpec, log *slog.Logger) ([]namedSource, error) {
 	var out []namedSource
 	seen := map[string]bool{}
 	for _, spec := range specs {
-		provider := spec.Provider
-		if provider == "" {
-			scheme, _, ok := strings.Cut(spec.URI, ":")
-			if !ok || scheme == "" {
-				return nil, fmt.Errorf("daemon: source %q has no URI scheme (supported: %s; a file is written file:PATH)",
-					spec.URI, strings.Join(supportedProviders(), ", "))
-			}
-			provider = scheme
+		provider, ok := providerOf(spec)
+		if !ok {
+			return nil, fmt.Errorf("daemon: source %q has no URI scheme (supported: %s; a file is written file:PATH, a FeatureFlag %sNAMESPACE/NAME)",
+				spec.URI, strings.Join(supportedProviders(), ", "), kubesource.URIPrefix)
 		}
 		factory, ok := providers[strings.ToLower(provider)]
 		if !ok {

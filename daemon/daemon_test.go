@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -26,7 +27,16 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	code := m.Run()
+	cluster.Close()
+	if code == 0 {
+		// client-go's klog starts a flush daemon that never ends.
+		if err := goleak.Find(goleak.IgnoreAnyFunction("k8s.io/klog/v2.(*flushDaemon).run.func1")); err != nil {
+			fmt.Fprintf(os.Stderr, "goleak: %v\n", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
 }
 
 // timeout bounds every wait of these tests.
@@ -325,7 +335,7 @@ func TestUnknownScheme(t *testing.T) {
 	for _, spec := range []daemon.SourceSpec{
 		{URI: "s3://bucket/flags.json"},
 		{URI: "flags.json"},
-		{URI: "/etc/flags.json", Provider: "kubernetes"},
+		{URI: "/etc/flags.json", Provider: "gcs"},
 	} {
 		called := false
 		err := daemon.Run(context.Background(), daemon.Config{
@@ -339,6 +349,15 @@ func TestUnknownScheme(t *testing.T) {
 		if called {
 			t.Errorf("%+v: ready was called", spec)
 		}
+	}
+	// A known provider with a URI it cannot take fails at start too.
+	err := daemon.Run(context.Background(), daemon.Config{
+		Sources:     []daemon.SourceSpec{{URI: "/etc/flags.json", Provider: "kubernetes"}},
+		BindAddress: "127.0.0.1",
+		Logger:      slog.New(slog.DiscardHandler),
+	}, nil)
+	if err == nil || !strings.Contains(err.Error(), "core.openfeature.dev/NAMESPACE/NAME") {
+		t.Errorf("a kubernetes source with a path: %v", err)
 	}
 }
 

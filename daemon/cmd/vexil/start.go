@@ -7,6 +7,7 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+	"k8s.io/klog/v2"
 
 	"github.com/vexilhq/vexil/daemon"
 )
@@ -89,6 +90,9 @@ SIGINT or SIGTERM shuts the daemon down gracefully.`,
 				return err
 			}
 			log := newLogger(s.logFormat, s.debug, cmd.ErrOrStderr())
+			// client-go (the Kubernetes source) logs through klog's global
+			// logger: send it to ours, in our format.
+			klog.SetSlogLogger(log)
 			if s.configFile != "" {
 				log.Info("read the config file", "path", s.configFile)
 			}
