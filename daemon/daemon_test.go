@@ -51,7 +51,7 @@ func flagsDoc(value bool) string {
 }
 
 // writeAtomic replaces path's content by a rename, as editors do.
-func writeAtomic(t *testing.T, path, content string) {
+func writeAtomic(t testing.TB, path, content string) {
 	t.Helper()
 	tmp := path + ".tmp"
 	if err := os.WriteFile(tmp, []byte(content), 0o644); err != nil {
@@ -73,7 +73,7 @@ type daemonUnderTest struct {
 
 // startDaemon runs the daemon on free ports of 127.0.0.1 and waits until it
 // listens. It stops the daemon when the test ends.
-func startDaemon(t *testing.T, cfg daemon.Config) *daemonUnderTest {
+func startDaemon(t testing.TB, cfg daemon.Config) *daemonUnderTest {
 	t.Helper()
 	cfg.BindAddress = "127.0.0.1"
 	logs := &syncBuffer{}
@@ -101,7 +101,7 @@ func startDaemon(t *testing.T, cfg daemon.Config) *daemonUnderTest {
 }
 
 // stop ends the daemon and checks that Run returns nil.
-func (d *daemonUnderTest) stop(t *testing.T) {
+func (d *daemonUnderTest) stop(t testing.TB) {
 	t.Helper()
 	if d.cancel == nil {
 		return
@@ -126,7 +126,7 @@ type boolAnswer struct {
 }
 
 // resolveBoolean calls ResolveBoolean over Connect's JSON protocol.
-func (d *daemonUnderTest) resolveBoolean(t *testing.T, key, ctxJSON string) boolAnswer {
+func (d *daemonUnderTest) resolveBoolean(t testing.TB, key, ctxJSON string) boolAnswer {
 	t.Helper()
 	body := `{"flagKey":"` + key + `","context":` + ctxJSON + `}`
 	resp, err := d.client.Post("http://"+d.addrs.Evaluation+"/flagd.evaluation.v1.Service/ResolveBoolean",
@@ -159,7 +159,7 @@ type readyz struct {
 	Sources []readyzSource `json:"sources"`
 }
 
-func (d *daemonUnderTest) readyz(t *testing.T) (int, readyz) {
+func (d *daemonUnderTest) readyz(t testing.TB) (int, readyz) {
 	t.Helper()
 	resp, err := d.client.Get("http://" + d.addrs.Management + "/readyz")
 	if err != nil {
@@ -174,7 +174,7 @@ func (d *daemonUnderTest) readyz(t *testing.T) (int, readyz) {
 }
 
 // waitReadyz polls /readyz until cond holds, failing after timeout.
-func (d *daemonUnderTest) waitReadyz(t *testing.T, what string, cond func(int, readyz) bool) readyz {
+func (d *daemonUnderTest) waitReadyz(t testing.TB, what string, cond func(int, readyz) bool) readyz {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	tick := time.NewTicker(5 * time.Millisecond)

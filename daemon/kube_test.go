@@ -20,7 +20,7 @@ var cluster k8stest.Shared
 
 // writeKubeconfig writes a kubeconfig for the control plane and points
 // KUBECONFIG at it, as a daemon outside the cluster is configured.
-func writeKubeconfig(t *testing.T, cp *k8stest.ControlPlane) {
+func writeKubeconfig(t testing.TB, cp *k8stest.ControlPlane) {
 	t.Helper()
 	cfg := map[string]any{
 		"apiVersion":      "v1",
@@ -41,7 +41,7 @@ func writeKubeconfig(t *testing.T, cp *k8stest.ControlPlane) {
 	t.Setenv("KUBECONFIG", path)
 }
 
-func featureFlag(t *testing.T, ns, doc string) *unstructured.Unstructured {
+func featureFlag(t testing.TB, ns, doc string) *unstructured.Unstructured {
 	t.Helper()
 	var spec map[string]any
 	if err := json.Unmarshal([]byte(doc), &spec); err != nil {

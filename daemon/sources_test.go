@@ -13,7 +13,7 @@ import (
 
 // waitValue polls ResolveBoolean until my-flag answers want: the change
 // travels through sources the test does not control the timing of.
-func (d *daemonUnderTest) waitValue(t *testing.T, want bool) {
+func (d *daemonUnderTest) waitValue(t testing.TB, want bool) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
