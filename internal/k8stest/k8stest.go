@@ -21,7 +21,6 @@ import (
 	"crypto/rsa"
 	"crypto/tls"
 	"crypto/x509"
-	_ "embed"
 	"encoding/hex"
 	"encoding/pem"
 	"errors"
@@ -45,6 +44,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
+
+	"github.com/vexilhq/vexil/examples"
 )
 
 // Versions of the binaries, as the build script names its cache directory.
@@ -56,12 +57,16 @@ const (
 // BinDirEnv names the environment variable holding the binaries' directory.
 const BinDirEnv = "VEXIL_K8S_BIN_DIR"
 
-// FeatureFlagCRD is the FeatureFlag CustomResourceDefinition that Start
-// installs, as YAML: group core.openfeature.dev, version v1beta1, with an
-// open spec.flagSpec.
-//
-//go:embed featureflag-crd.yaml
-var FeatureFlagCRD []byte
+// FeatureFlagCRD returns the FeatureFlag CustomResourceDefinition that
+// Start installs, as YAML: the one users apply from examples/kubernetes
+// (group core.openfeature.dev, version v1beta1, an open spec.flagSpec).
+func FeatureFlagCRD() []byte {
+	data, err := examples.Kubernetes.ReadFile(examples.FeatureFlagCRDPath)
+	if err != nil {
+		panic("k8stest: the embedded CRD is missing: " + err.Error())
+	}
+	return data
+}
 
 // FeatureFlags is the FeatureFlag resource.
 var FeatureFlags = schema.GroupVersionResource{Group: "core.openfeature.dev", Version: "v1beta1", Resource: "featureflags"}
@@ -364,7 +369,7 @@ func (cp *ControlPlane) waitReady(timeout time.Duration) error {
 
 func (cp *ControlPlane) installCRD() error {
 	obj := &unstructured.Unstructured{}
-	if err := yaml.NewYAMLOrJSONDecoder(bytes.NewReader(FeatureFlagCRD), 4096).Decode(&obj.Object); err != nil {
+	if err := yaml.NewYAMLOrJSONDecoder(bytes.NewReader(FeatureFlagCRD()), 4096).Decode(&obj.Object); err != nil {
 		return fmt.Errorf("k8stest: decoding the CRD: %w", err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
