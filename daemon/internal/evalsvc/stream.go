@@ -17,7 +17,8 @@ type sendFunc func(typ string, data *structpb.Struct) error
 // eventStream runs an EventStream as flagd's does (eventing.go and the
 // EventStream methods of flag_evaluator*.go):
 //
-//   - provider_ready first, with empty data;
+//   - provider_ready first, with empty data, once the store is ready
+//     (every source has delivered);
 //   - configuration_change when an update changes a flag the stream's
 //     selector sees, with {"flags": {key: {"type": "write|update|delete"}}};
 //     an update that changes nothing the selector sees sends nothing;
@@ -44,8 +45,28 @@ func (s *Service) eventStream(ctx context.Context, h http.Header, versioned bool
 	}
 	subCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	_, changes := s.store.Subscribe(subCtx)
+	snap, changes := s.store.Subscribe(subCtx)
 
+	// provider_ready only once the flags are servable, so that a provider
+	// that is ready finds them (flagd sends it at once, and its providers
+	// can see FLAG_NOT_FOUND while it still loads).
+	for !snap.Ready() {
+		select {
+		case c, ok := <-changes:
+			if !ok {
+				changes = nil
+				continue
+			}
+			snap = c.New
+		case <-s.streams.Done():
+			return send(EventProviderShutdown, emptyStruct())
+		case <-ctx.Done():
+			if versioned && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				return errDeadline()
+			}
+			return nil
+		}
+	}
 	if err := send(EventProviderReady, emptyStruct()); err != nil {
 		return err
 	}

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/vexilhq/vexil/daemon/internal/evalsvc"
+	"github.com/vexilhq/vexil/daemon/internal/store"
 	"github.com/vexilhq/vexil/daemon/internal/storetest"
 	evaluationv1 "github.com/vexilhq/vexil/schemas/gen/flagd/evaluation/v1"
 	"github.com/vexilhq/vexil/schemas/gen/flagd/evaluation/v1/evaluationv1connect"
@@ -264,4 +265,52 @@ func TestNewWithoutStore(t *testing.T) {
 		}
 	}()
 	evalsvc.New(evalsvc.Config{})
+}
+
+// TestEventStreamReadyWaitsForTheStore: provider_ready is sent only once
+// every source has delivered, so a provider that is ready finds its flags.
+func TestEventStreamReadyWaitsForTheStore(t *testing.T) {
+	st := store.New(store.Config{Sources: []string{"late"}})
+	srv := startServer(t, evalsvc.Config{Store: st})
+	p := protocols(t)[0]
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c := evaluationv2connect.NewServiceClient(p.client, srv.URL, p.opts...)
+	// The client returns from EventStream once the first event's headers
+	// arrive, so the stream is opened in its own goroutine.
+	got := make(chan string, 1)
+	go func() {
+		defer close(got)
+		stream, err := c.EventStream(ctx, connect.NewRequest(&evaluationv2.EventStreamRequest{}))
+		if err != nil {
+			return
+		}
+		defer stream.Close()
+		if stream.Receive() {
+			got <- stream.Msg().GetType()
+		}
+	}()
+	for len(srv.requests("/flagd.evaluation.v2.Service/EventStream")) == 0 {
+		<-time.After(time.Millisecond) // until the server has the request
+	}
+	// Nothing is sent while the store is not ready. (A stream that sent
+	// provider_ready at once would be seen here, the HTTP round trip
+	// having had the time of the flag load below.)
+	c2 := evaluationv2connect.NewServiceClient(p.client, srv.URL, p.opts...)
+	if _, err := c2.ResolveBoolean(ctx, connect.NewRequest(&evaluationv2.ResolveBooleanRequest{FlagKey: "f"})); connect.CodeOf(err) != connect.CodeNotFound {
+		t.Fatalf("before the load: %v, want NotFound", err)
+	}
+	select {
+	case typ := <-got:
+		t.Fatalf("event %q before the store was ready", typ)
+	default:
+	}
+	storetest.Apply(t, st, "late", []byte(`{"flags":{"f":{"state":"ENABLED","variants":{"on":true},"defaultVariant":"on"}}}`))
+	if typ := <-got; typ != evalsvc.EventProviderReady {
+		t.Fatalf("first event %q, want provider_ready", typ)
+	}
+	resp, err := c2.ResolveBoolean(ctx, connect.NewRequest(&evaluationv2.ResolveBooleanRequest{FlagKey: "f"}))
+	if err != nil || !resp.Msg.GetValue() {
+		t.Fatalf("after provider_ready: %v, %v", resp, err)
+	}
 }
