@@ -409,8 +409,16 @@ func TestShutdownLeavesNoGoroutines(t *testing.T) {
 	before := goleak.IgnoreCurrent()
 	path := filepath.Join(t.TempDir(), "flags.json")
 	writeAtomic(t, path, flagsDoc(true))
-	d := startDaemon(t, daemon.Config{Sources: []daemon.SourceSpec{{URI: "file:" + path}, {URI: "file:" + path + ".missing"}}})
-	d.waitReadyz(t, "the first source loaded", func(_ int, r readyz) bool { return len(r.Sources) == 2 && r.Sources[0].State == "loaded" })
+	// The second source goes out (its file removed) before the shutdown:
+	// a source in an outage must not hold the shutdown up either.
+	second := path + ".second.json"
+	writeAtomic(t, second, flagsDoc(false))
+	d := startDaemon(t, daemon.Config{Sources: []daemon.SourceSpec{{URI: "file:" + path}, {URI: "file:" + second}}})
+	d.waitReadyz(t, "ready", func(code int, _ readyz) bool { return code == http.StatusOK })
+	if err := os.Remove(second); err != nil {
+		t.Fatal(err)
+	}
+	d.waitReadyz(t, "the outage", func(_ int, r readyz) bool { return len(r.Sources) == 2 && r.Sources[1].State == "outage" })
 	d.resolveBoolean(t, "my-flag", "{}")
 
 	// An open event stream must not hold the shutdown up.
