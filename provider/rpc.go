@@ -1,0 +1,319 @@
+package provider
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"connectrpc.com/connect"
+	"github.com/open-feature/go-sdk/openfeature"
+	"google.golang.org/protobuf/types/known/structpb"
+
+	"github.com/vexilhq/vexil/evaluator"
+	evaluationv2 "github.com/vexilhq/vexil/schemas/gen/flagd/evaluation/v2"
+	"github.com/vexilhq/vexil/schemas/gen/flagd/evaluation/v2/evaluationv2connect"
+)
+
+// The event types of flagd.evaluation's EventStream.
+const (
+	eventProviderReady = "provider_ready"
+	eventConfigChange  = "configuration_change"
+)
+
+// rpc evaluates every flag with the daemon's flagd.evaluation.v2 service.
+type rpc struct {
+	p         *Provider
+	transport *http.Transport
+	client    evaluationv2connect.ServiceClient
+	cache     *cache // nil when disabled
+	online    atomic.Bool
+}
+
+// hostRoundTripper names the authority of a target URI in every request.
+type hostRoundTripper struct {
+	host string
+	next http.RoundTripper
+}
+
+func (h hostRoundTripper) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Host = h.host
+	return h.next.RoundTrip(r)
+}
+
+func newRPC(p *Provider) (*rpc, error) {
+	ep, err := p.cfg.endpoint()
+	if err != nil {
+		return nil, err
+	}
+	tlsCfg, err := p.cfg.tlsConfig()
+	if err != nil {
+		return nil, err
+	}
+	dialer := &net.Dialer{Timeout: p.cfg.Deadline, KeepAlive: p.cfg.KeepAlive}
+	if p.cfg.KeepAlive == 0 {
+		dialer.KeepAlive = -1
+	}
+	tr := &http.Transport{
+		DialContext:         dialer.DialContext,
+		TLSClientConfig:     tlsCfg,
+		MaxIdleConns:        256,
+		MaxIdleConnsPerHost: 256,
+		IdleConnTimeout:     90 * time.Second,
+	}
+	scheme := "http"
+	if tlsCfg != nil {
+		scheme = "https"
+	}
+	base := scheme + "://" + ep.addr
+	if ep.socket != "" {
+		socket := ep.socket
+		tr.DialContext = func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return dialer.DialContext(ctx, "unix", socket)
+		}
+		base = scheme + "://localhost"
+	}
+	var rt http.RoundTripper = tr
+	if ep.authority != "" {
+		rt = hostRoundTripper{host: ep.authority, next: tr}
+	}
+	b := &rpc{
+		p:         p,
+		transport: tr,
+		client:    evaluationv2connect.NewServiceClient(&http.Client{Transport: rt}, base),
+	}
+	switch p.cfg.Cache {
+	case CacheLRU:
+		b.cache = newCache(p.cfg.MaxCacheSize)
+	case CacheMem:
+		b.cache = newCache(0)
+	}
+	return b, nil
+}
+
+func (b *rpc) run(ctx context.Context) {
+	defer b.transport.CloseIdleConnections()
+	defer b.online.Store(false)
+	b.p.reconnect(ctx, b.session)
+}
+
+// session opens one event stream and follows it until it ends; it reports
+// whether the daemon said it was ready.
+func (b *rpc) session(ctx context.Context) (bool, error) {
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if d := b.p.cfg.StreamDeadline; d > 0 {
+		sctx, cancel = context.WithTimeout(sctx, d)
+		defer cancel()
+	}
+	req := connect.NewRequest(&evaluationv2.EventStreamRequest{})
+	b.header(req.Header())
+	st, err := b.client.EventStream(sctx, req)
+	if err != nil {
+		return false, err
+	}
+	defer st.Close()
+	defer b.online.Store(false)
+	connected := false
+	for st.Receive() {
+		m := st.Msg()
+		switch m.GetType() {
+		case eventProviderReady:
+			// Whatever was cached may have changed while disconnected.
+			b.cache.purge()
+			b.online.Store(true)
+			connected = true
+			b.p.connected(ctx, nil)
+		case eventConfigChange:
+			keys := changedFlags(m.GetData())
+			b.cache.evict(keys)
+			b.p.connected(ctx, keys)
+		}
+	}
+	err = st.Err()
+	if ctx.Err() == nil && errors.Is(sctx.Err(), context.DeadlineExceeded) {
+		err = errStreamDeadline
+	}
+	if err == nil {
+		err = errors.New("event stream ended")
+	}
+	return connected, err
+}
+
+// changedFlags returns the keys of a configuration_change event's
+// {"flags": {key: {...}}}.
+func changedFlags(data *structpb.Struct) []string {
+	flags := data.GetFields()["flags"].GetStructValue().GetFields()
+	keys := make([]string, 0, len(flags))
+	for k := range flags {
+		keys = append(keys, k)
+	}
+	return keys
+}
+
+// lost purges the cache when the provider turns ERROR.
+func (b *rpc) lost() { b.cache.purge() }
+
+func (b *rpc) header(h http.Header) {
+	if sel := b.p.cfg.Selector; sel != "" {
+		h.Set(selectorHeader, sel)
+	}
+}
+
+// evaluate calls Resolve<Type>, or answers from the cache.
+func (b *rpc) evaluate(ctx context.Context, key string, kind evaluator.Kind, flat openfeature.FlattenedContext) result {
+	ck := cacheKey{key: key, kind: kind}
+	if r, ok := b.cache.get(ck); ok {
+		r.reason = openfeature.CachedReason
+		return r
+	}
+	evalCtx, err := contextStruct(flat)
+	if err != nil {
+		return failed(openfeature.NewInvalidContextResolutionError(err.Error()))
+	}
+	ctx, cancel := context.WithTimeout(ctx, b.p.cfg.Deadline)
+	defer cancel()
+	r, err := b.call(ctx, key, kind, evalCtx)
+	if err != nil {
+		return failed(rpcError(err))
+	}
+	if r.reason == openfeature.StaticReason && b.online.Load() {
+		b.cache.put(ck, r)
+	}
+	return r
+}
+
+func (b *rpc) call(ctx context.Context, key string, kind evaluator.Kind, evalCtx *structpb.Struct) (result, error) {
+	var r result
+	switch kind {
+	case evaluator.KindBool:
+		req := connect.NewRequest(&evaluationv2.ResolveBooleanRequest{FlagKey: key, Context: evalCtx})
+		b.header(req.Header())
+		resp, err := b.client.ResolveBoolean(ctx, req)
+		if err != nil {
+			return r, err
+		}
+		m := resp.Msg
+		r = rpcResult(m.Reason, m.Variant, m.Metadata)
+		if m.Value != nil {
+			r.value, r.hasValue = *m.Value, true
+		}
+	case evaluator.KindString:
+		req := connect.NewRequest(&evaluationv2.ResolveStringRequest{FlagKey: key, Context: evalCtx})
+		b.header(req.Header())
+		resp, err := b.client.ResolveString(ctx, req)
+		if err != nil {
+			return r, err
+		}
+		m := resp.Msg
+		r = rpcResult(m.Reason, m.Variant, m.Metadata)
+		if m.Value != nil {
+			r.value, r.hasValue = *m.Value, true
+		}
+	case evaluator.KindInt:
+		req := connect.NewRequest(&evaluationv2.ResolveIntRequest{FlagKey: key, Context: evalCtx})
+		b.header(req.Header())
+		resp, err := b.client.ResolveInt(ctx, req)
+		if err != nil {
+			return r, err
+		}
+		m := resp.Msg
+		r = rpcResult(m.Reason, m.Variant, m.Metadata)
+		if m.Value != nil {
+			r.value, r.hasValue = *m.Value, true
+		}
+	case evaluator.KindFloat:
+		req := connect.NewRequest(&evaluationv2.ResolveFloatRequest{FlagKey: key, Context: evalCtx})
+		b.header(req.Header())
+		resp, err := b.client.ResolveFloat(ctx, req)
+		if err != nil {
+			return r, err
+		}
+		m := resp.Msg
+		r = rpcResult(m.Reason, m.Variant, m.Metadata)
+		if m.Value != nil {
+			r.value, r.hasValue = *m.Value, true
+		}
+	case evaluator.KindObject:
+		req := connect.NewRequest(&evaluationv2.ResolveObjectRequest{FlagKey: key, Context: evalCtx})
+		b.header(req.Header())
+		resp, err := b.client.ResolveObject(ctx, req)
+		if err != nil {
+			return r, err
+		}
+		m := resp.Msg
+		r = rpcResult(m.Reason, m.Variant, m.Metadata)
+		if m.Value != nil {
+			r.value, r.hasValue = m.Value.AsMap(), true
+		}
+	default:
+		return r, fmt.Errorf("no rpc for kind %s", kind)
+	}
+	if !r.hasValue {
+		r.variant = ""
+	}
+	return r, nil
+}
+
+func rpcResult(reason string, variant *string, meta *structpb.Struct) result {
+	r := result{reason: openfeature.Reason(reason)}
+	if variant != nil {
+		r.variant = *variant
+	}
+	if meta != nil && len(meta.Fields) > 0 {
+		r.metadata = openfeature.FlagMetadata(meta.AsMap())
+	}
+	return r
+}
+
+// rpcError maps a Resolve call's error to an OpenFeature error, as flagd
+// sends them: the Connect code, and for InvalidArgument the message.
+func rpcError(err error) openfeature.ResolutionError {
+	var ce *connect.Error
+	if !errors.As(err, &ce) {
+		return openfeature.NewGeneralResolutionError(err.Error())
+	}
+	msg := ce.Message()
+	switch ce.Code() {
+	case connect.CodeNotFound:
+		return openfeature.NewFlagNotFoundResolutionError(msg)
+	case connect.CodeInvalidArgument:
+		switch msg {
+		case "Invalid context provided":
+			return openfeature.NewInvalidContextResolutionError(msg)
+		case "Targeting key missing":
+			return openfeature.NewTargetingKeyMissingResolutionError(msg)
+		}
+		return openfeature.NewTypeMismatchResolutionError(msg)
+	case connect.CodeDataLoss:
+		return openfeature.NewParseErrorResolutionError(msg)
+	}
+	return openfeature.NewGeneralResolutionError(err.Error())
+}
+
+// contextStruct converts an evaluation context to a protobuf Struct;
+// values structpb does not take (time.Time, structs, typed slices) are
+// converted as their JSON encoding.
+func contextStruct(flat openfeature.FlattenedContext) (*structpb.Struct, error) {
+	if len(flat) == 0 {
+		return nil, nil
+	}
+	s, err := structpb.NewStruct(flat)
+	if err == nil {
+		return s, nil
+	}
+	data, err := json.Marshal(flat)
+	if err != nil {
+		return nil, fmt.Errorf("evaluation context: %w", err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(data, &m); err != nil {
+		return nil, fmt.Errorf("evaluation context: %w", err)
+	}
+	return structpb.NewStruct(m)
+}
