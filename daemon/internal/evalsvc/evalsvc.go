@@ -31,6 +31,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"connectrpc.com/connect"
@@ -104,6 +105,14 @@ type Config struct {
 	// Metrics counts every flag evaluation (each Resolve, each flag of
 	// ResolveAll) as an impression and a result reason; nil counts none.
 	Metrics *metrics.Metrics
+	// DisableFastPath turns off the fast path (fastpath.go), which answers
+	// the ordinary Connect-protocol HTTP/JSON calls of flagd.evaluation.v1
+	// and v2 Resolve<Type> without connect-go, byte for byte as connect-go
+	// would, and hands every other request to connect-go. The fast path
+	// runs no interceptor of Options and does not know their read limit
+	// (connect.WithReadMaxBytes): with such options, bound request bodies
+	// with http.MaxBytesHandler too (as the daemon does), or disable it.
+	DisableFastPath bool
 }
 
 // Service serves the three evaluation services. It is safe for concurrent
@@ -117,6 +126,8 @@ type Service struct {
 	now            func() time.Time
 	options        []connect.HandlerOption
 	metrics        *metrics.Metrics
+	fastPath       bool
+	fastHits       atomic.Uint64 // requests the fast path answered
 
 	streams *streams.Tracker
 }
@@ -141,6 +152,7 @@ func New(cfg Config) *Service {
 		options:        append([]connect.HandlerOption{wire.JSONCodec(), connect.WithCompressMinBytes(compressMinBytes)}, cfg.Options...),
 		streams:        streams.New(),
 		metrics:        cfg.Metrics,
+		fastPath:       !cfg.DisableFastPath,
 	}
 	if s.keepAlive <= 0 {
 		s.keepAlive = DefaultKeepAlive
@@ -170,7 +182,7 @@ func (s *Service) Handlers() []Handler {
 	p1, h1 := evaluationv1connect.NewServiceHandler(&v1Service{s}, s.options...)
 	p2, h2 := evaluationv2connect.NewServiceHandler(&v2Service{s}, s.options...)
 	p0, h0 := schemav1connect.NewServiceHandler(&schemaService{s}, s.options...)
-	return []Handler{{p1, h1}, {p2, h2}, {p0, h0}}
+	return []Handler{{p1, s.withFastPath(h1)}, {p2, s.withFastPath(h2)}, {p0, h0}}
 }
 
 // Mount registers the handlers on mux and returns their path prefixes.
@@ -211,7 +223,12 @@ func selector(h http.Header) (store.Selector, error) {
 // MergeContextsAndHeaders does: the request's, then the static context,
 // then (when withHeaders) the mapped headers, each over the previous.
 func (s *Service) evalContext(req *structpb.Struct, h http.Header, withHeaders bool) map[string]any {
-	ctx := req.AsMap()
+	return s.mergeContext(req.AsMap(), h, withHeaders)
+}
+
+// mergeContext overlays ctx, the request's context, with the static
+// context and (when withHeaders) the mapped headers, as evalContext says.
+func (s *Service) mergeContext(ctx map[string]any, h http.Header, withHeaders bool) map[string]any {
 	if len(s.static) == 0 && (!withHeaders || len(s.headers) == 0) {
 		return ctx
 	}

@@ -41,6 +41,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync/atomic"
 
 	"github.com/vexilhq/vexil/daemon/internal/metrics"
 	"github.com/vexilhq/vexil/daemon/internal/store"
@@ -80,6 +81,11 @@ type Config struct {
 	// bulk evaluation) as an impression and a result reason; nil counts
 	// none.
 	Metrics *metrics.Metrics
+	// DisableFastPath turns off the fast path of single-flag evaluation
+	// (fastpath.go): a strict reader of plain request bodies and an encoder
+	// of success answers that give what encoding/json gives, and leave
+	// everything else to it.
+	DisableFastPath bool
 }
 
 // Service serves OFREP. It is safe for concurrent use.
@@ -89,6 +95,9 @@ type Service struct {
 	headers []headerMapping
 	maxBody int64
 	metrics *metrics.Metrics
+	fast    bool
+
+	fastReads, fastWrites atomic.Uint64 // bodies read, answers written by the fast path
 }
 
 // headerMapping is one --context-from-header mapping.
@@ -102,7 +111,7 @@ func New(cfg Config) *Service {
 	if cfg.Store == nil {
 		panic("ofrep: Config.Store is nil")
 	}
-	s := &Service{store: cfg.Store, static: cfg.StaticContext, maxBody: cfg.MaxBodyBytes, metrics: cfg.Metrics}
+	s := &Service{store: cfg.Store, static: cfg.StaticContext, maxBody: cfg.MaxBodyBytes, metrics: cfg.Metrics, fast: !cfg.DisableFastPath}
 	for h, key := range cfg.ContextFromHeaders {
 		s.headers = append(s.headers, headerMapping{header: http.CanonicalHeaderKey(h), key: key})
 	}
@@ -235,6 +244,15 @@ func (s *Service) readContext(w http.ResponseWriter, r *http.Request) (map[strin
 		}
 		return nil, err
 	}
+	if s.fast {
+		if ctx, ok := decodeFastContext(data); ok {
+			s.fastReads.Add(1)
+			if err := wire.CheckValueDepth(ctx); err != nil {
+				return nil, err
+			}
+			return ctx, nil
+		}
+	}
 	var req struct {
 		Context any `json:"context"`
 	}
@@ -302,6 +320,15 @@ func (s *Service) single(w http.ResponseWriter, r *http.Request, key string) {
 	res := s.store.Current().Evaluate(sel, key, evaluator.KindAny, ctx)
 	s.metrics.Evaluation(&res)
 	status, out := result(key, res)
+	if succ, isSuccess := out.(success); s.fast && isSuccess {
+		if body, ok := appendSuccess(make([]byte, 0, 256), succ); ok {
+			s.fastWrites.Add(1)
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(status)
+			_, _ = w.Write(body)
+			return
+		}
+	}
 	writeJSON(w, status, out)
 }
 
