@@ -268,6 +268,14 @@ func JSONUnmarshalOptions() protojson.UnmarshalOptions {
 // [JSONMarshalOptions]; int64 values are strings), without the random
 // whitespace protojson adds, so that the output is stable.
 func MarshalJSON(m proto.Message) ([]byte, error) {
+	if out, ok := AppendJSON(nil, m); ok {
+		return out, nil
+	}
+	return marshalJSONSlow(m)
+}
+
+// marshalJSONSlow is MarshalJSON by protojson, for every message.
+func marshalJSONSlow(m proto.Message) ([]byte, error) {
 	raw, err := JSONMarshalOptions().Marshal(m)
 	if err != nil {
 		return nil, err
