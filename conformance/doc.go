@@ -10,6 +10,22 @@
 // gherkin/targeting.feature are also run against the evaluator, since the
 // evaluator features carry none.
 //
+// TestProviderConformance runs the provider-level features
+// (gherkin/*.feature) against package provider once per mode, with the
+// tags "@MODE && ~@deprecated && ~@fractional-v1 && ~@fractional-v3", and
+// fails unless every selected scenario passes and at least as many pass as
+// the testbed selects (rpc 219, in-process 229, file 160). No container is
+// involved: a harness plays the testbed launchpad's part. It lays out a
+// working directory as the launchpad does (rawflags/ is the testbed's
+// flags/, flags/allFlags.json the merge of those not named selector*), runs
+// the daemon in-process with the launchpad's named configs on loopback
+// ports that stay the same across restarts, and cuts the connection (stops
+// the daemon and removes allFlags.json for the scenario's seconds), flips
+// changing-flag, and serves TLS (@customCert), unix sockets (@unixsocket),
+// a listener that answers 403 (@forbidden) and a router by authority
+// (@targetURI). VEXIL_CONFORMANCE_MODES selects modes (comma-separated:
+// file, in-process, rpc, or all; default all, only file with -short).
+//
 // The testbed is open-feature/flagd-testbed v3.9.0. The tests look for it in
 // the directory named by FLAGD_TESTBED_DIR, or else in ../../shared/flagd-testbed
 // relative to this package, and skip when neither is present:
