@@ -38,6 +38,7 @@ import (
 	"net/http"
 	"os"
 	"runtime/debug"
+	rtmetrics "runtime/metrics"
 	"slices"
 	"strconv"
 	"strings"
@@ -98,6 +99,9 @@ type Config struct {
 	BindAddress string
 	// Strict rejects documents with the problems flagd only warns about.
 	Strict bool
+	// FractionalCBOR buckets "fractional" with the CBOR-hashed algorithm
+	// (the testbed's @fractional-v3) instead of flagd's v2 bucketing.
+	FractionalCBOR bool
 	// Logger receives the daemon's logs; nil means slog.Default().
 	Logger *slog.Logger
 	// ShutdownTimeout bounds the graceful shutdown of the event streams and
@@ -400,7 +404,7 @@ func Run(ctx context.Context, cfg Config, ready func(Addrs)) error {
 	if err != nil {
 		return err
 	}
-	parser, err := evaluator.NewParser(evaluator.Options{Strict: cfg.Strict})
+	parser, err := evaluator.NewParser(evaluator.Options{Strict: cfg.Strict, FractionalCBOR: cfg.FractionalCBOR})
 	if err != nil {
 		return fmt.Errorf("daemon: building the parser: %w", err)
 	}
@@ -535,6 +539,7 @@ func Run(ctx context.Context, cfg Config, ready func(Addrs)) error {
 					// size: give that memory back now rather than keep the
 					// peak (the runtime returns it only slowly).
 					debug.FreeOSMemory()
+					limitMemory()
 				}
 			}
 		})
@@ -598,6 +603,33 @@ func Run(ctx context.Context, cfg Config, ready func(Addrs)) error {
 // releaseAfterBytes is the size of a document after whose update the
 // daemon returns free memory to the operating system at once.
 const releaseAfterBytes = 4 << 20
+
+// limitMemory sets a soft memory limit from the live heap, measured just
+// after the forced collection of debug.FreeOSMemory: with GOGC=100 alone
+// the heap of a daemon serving a large document grows back, under load, to
+// twice the live heap and more (the collector marks for hundreds of
+// milliseconds on one core, and what the requests allocate meanwhile counts
+// as live). The limit keeps GOGC's pacing below it and makes the collector
+// run earlier as the heap nears it. It is live×1.5, and at least live+64 MiB
+// so that a small live heap does not make the collector run constantly.
+// A GOMEMLIMIT set by the operator wins: the daemon then leaves the limit
+// alone. It is recomputed after every large document.
+func limitMemory() {
+	if _, set := os.LookupEnv("GOMEMLIMIT"); set {
+		return
+	}
+	sample := []rtmetrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	rtmetrics.Read(sample)
+	if sample[0].Value.Kind() != rtmetrics.KindUint64 {
+		return
+	}
+	live := int64(sample[0].Value.Uint64())
+	debug.SetMemoryLimit(max(live+live/2, live+memoryLimitSlack))
+}
+
+// memoryLimitSlack is the least room limitMemory leaves above the live
+// heap.
+const memoryLimitSlack = 64 << 20
 
 // Server timeouts. There is no read timeout: event and sync streams are
 // long-lived, and request bodies are bounded by MaxRequestBodyBytes.

@@ -24,8 +24,8 @@ type Flag struct {
 	defaultInt     any // int64, boxed once
 	// variants are sorted by name: a slice is a fraction of a map's size,
 	// and flags have a handful of variants.
-	variants       []variant
-	variantType    ValueType
+	variants    []variant
+	variantType ValueType
 	// targetingJSON is the rule with $refs replaced by their evaluators,
 	// as flagd serves it to in-process providers, encoded as
 	// encoding/json encodes it (keys sorted); hasTargetingKey tells an
@@ -39,6 +39,10 @@ type Flag struct {
 	// variant, for the kinds in staticKinds (a bit per Kind).
 	static      *Result
 	staticKinds uint8
+	// reusable says that a parse may reuse the flag when its source hash
+	// src is unchanged (see lazy.go).
+	reusable bool
+	src      srcHash
 }
 
 // prepare computes what evaluation can know in advance.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"io"
 	"strconv"
 	"strings"
@@ -55,6 +56,9 @@ func FormatForPath(path string) Format {
 type Parser struct {
 	opts   Options
 	schema *schemas.Validator
+	// seeds key the flags' source hashes (see lazy.go): a flag is reused
+	// only by the parser that compiled it.
+	seeds [2]maphash.Seed
 }
 
 // NewParser compiles the flag-definition schemas and returns a parser.
@@ -66,14 +70,25 @@ func NewParser(opts Options) (*Parser, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Parser{opts: opts, schema: v}, nil
+	return &Parser{opts: opts, schema: v, seeds: [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}}, nil
 }
 
 // Parse parses, validates and compiles one document. source names it in
 // problems. On success it returns the flag set and any warnings; when the
 // document is rejected it returns a *LoadError holding every problem.
 func (p *Parser) Parse(source string, data []byte, format Format) (*FlagSet, []Problem, error) {
-	b := &builder{parser: p, source: source}
+	return p.ParseReusing(source, data, format, nil)
+}
+
+// ParseReusing is Parse, reusing compiled flags of a previous document of
+// the same source: previous returns the flag the previous document defined
+// under a key, or nil (a nil previous reuses nothing). A flag is reused
+// when its definition, its document's "metadata" and "$evaluators" are
+// byte for byte what they were, this parser compiled it, and that parse
+// reported no problem about it; the result is the same as Parse's.
+// previous is called during the call only.
+func (p *Parser) ParseReusing(source string, data []byte, format Format, previous func(key string) *Flag) (*FlagSet, []Problem, error) {
+	b := &builder{parser: p, source: source, prev: previous}
 	set := b.build(data, format)
 	problems := b.finish()
 	for _, pr := range problems {
@@ -93,6 +108,7 @@ type builder struct {
 	own            []Problem
 	keysByIndex    map[string]string // "/flags/3" -> key, for array documents
 	refs           *refResolver
+	prev           func(key string) *Flag
 }
 
 func (b *builder) add(sev Severity, key, ptr, format string, args ...any) {
@@ -220,6 +236,9 @@ func position(data []byte, offset int64) (line, col int) {
 }
 
 func (b *builder) build(data []byte, format Format) *FlagSet {
+	if set, ok := b.buildLazy(data, format); ok {
+		return set
+	}
 	raw, err := decode(data, format)
 	if err != nil {
 		b.add(SeverityError, "", "", "%v", err)
@@ -230,6 +249,88 @@ func (b *builder) build(data []byte, format Format) *FlagSet {
 		b.add(SeverityError, "", "", "the document must be an object with \"flags\", not %s", jsonType(raw))
 		return nil
 	}
+	return b.buildDoc(doc, nil)
+}
+
+// buildLazy builds a JSON (or converted YAML) object document flag by flag,
+// reusing unchanged flags (see lazy.go). It returns false, having reported
+// nothing, when the document needs the whole-document path.
+func (b *builder) buildLazy(data []byte, format Format) (*FlagSet, bool) {
+	trimmed := bytes.TrimLeft(data, " \t\r\n")
+	if len(bytes.TrimLeft(trimmed, "\ufeff")) != len(trimmed) {
+		return nil, false // a byte-order mark: decode's business
+	}
+	if format == FormatAuto {
+		format = FormatYAML
+		if len(trimmed) > 0 && (trimmed[0] == '{' || trimmed[0] == '[') {
+			format = FormatJSON
+		}
+	}
+	if format == FormatYAML {
+		if len(bytes.TrimSpace(trimmed)) == 0 {
+			return nil, false
+		}
+		j, err := yamlToJSON(data)
+		if err != nil {
+			return nil, false
+		}
+		data = j
+	}
+	ld, ok := b.scanDocument(data)
+	if !ok {
+		return nil, false
+	}
+	flags := map[string]any{}
+	lf := &lazyFlags{hashes: make(map[string]srcHash, len(ld.flags))}
+	if b.prev == nil {
+		// Nothing to reuse: one call decodes the flags faster than one
+		// call per flag.
+		if gojson.Unmarshal(ld.span, &flags) != nil {
+			return nil, false
+		}
+		for i := len(ld.flags) - 1; i >= 0; i-- {
+			fl := ld.flags[i]
+			if _, dup := lf.hashes[fl.key]; !dup {
+				lf.hashes[fl.key] = b.hashFlag(ld.ctx, fl.key, fl.span)
+			}
+		}
+		ld.top["flags"] = flags
+		return b.buildDoc(ld.top, lf), true
+	}
+	// The last definition of a repeated key wins, as in decoding.
+	for i := len(ld.flags) - 1; i >= 0; i-- {
+		fl := ld.flags[i]
+		if _, dup := lf.hashes[fl.key]; dup {
+			continue
+		}
+		h := b.hashFlag(ld.ctx, fl.key, fl.span)
+		lf.hashes[fl.key] = h
+		if b.prev != nil {
+			if pf := b.prev(fl.key); pf != nil && pf.reusable && pf.src == h && pf.key == fl.key {
+				lf.reused = append(lf.reused, pf)
+				continue
+			}
+		}
+		var v any
+		if gojson.Unmarshal(fl.span, &v) != nil {
+			return nil, false
+		}
+		flags[fl.key] = v
+	}
+	ld.top["flags"] = flags
+	return b.buildDoc(ld.top, lf), true
+}
+
+// lazyFlags is what buildLazy adds to a document: the flags reused, and
+// the source hash of every flag.
+type lazyFlags struct {
+	reused []*Flag
+	hashes map[string]srcHash
+}
+
+// buildDoc builds a decoded document; lf, when not nil, adds the flags
+// reused and the flags' source hashes.
+func (b *builder) buildDoc(doc map[string]any, lf *lazyFlags) *FlagSet {
 	b.validateSchema(doc)
 
 	set := &FlagSet{flags: map[string]*Flag{}, now: b.parser.opts.Now}
@@ -282,6 +383,28 @@ func (b *builder) build(data []byte, format Format) *FlagSet {
 	// key in several flag sets. A key looked up without its flag set finds
 	// the definition written last.
 	type identity struct{ set, key string }
+	if lf != nil {
+		// An object: one flag per key, so no duplicates to look for.
+		all := make([]*Flag, 0, len(entries)+len(lf.reused))
+		set.flags = make(map[string]*Flag, cap(all))
+		for _, e := range entries {
+			if f := b.flag(e.key, e.ptr, e.v, set.metadata); f != nil {
+				all = append(all, f)
+			}
+		}
+		built := all
+		all = append(all, lf.reused...)
+		for _, f := range all {
+			set.flags[f.key] = f
+		}
+		set.all = all
+		set.index()
+		for i := range b.schemaProblems {
+			b.schemaProblems[i].FlagKey = b.flagKeyAt(b.schemaProblems[i].Pointer)
+		}
+		b.markReusable(built, lf.hashes)
+		return set
+	}
 	seen := make(map[identity]string, len(entries))
 	byID := make(map[identity]*Flag, len(entries))
 	for _, e := range entries {
@@ -312,6 +435,29 @@ func (b *builder) build(data []byte, format Format) *FlagSet {
 		b.schemaProblems[i].FlagKey = b.flagKeyAt(b.schemaProblems[i].Pointer)
 	}
 	return set
+}
+
+// markReusable records the source hash of each flag built from an object
+// document, and makes the ones no problem is about reusable.
+func (b *builder) markReusable(built []*Flag, hashes map[string]srcHash) {
+	dirty := map[string]bool{}
+	for _, list := range [][]Problem{b.own, b.schemaProblems} {
+		for _, p := range list {
+			rest, ok := strings.CutPrefix(p.Pointer, "/flags/")
+			if !ok {
+				continue
+			}
+			tok, _, _ := strings.Cut(rest, "/")
+			dirty[tok] = true
+		}
+	}
+	for _, f := range built {
+		h, ok := hashes[f.key]
+		if !ok || (len(dirty) > 0 && dirty[escapeToken(f.key)]) {
+			continue
+		}
+		f.src, f.reusable = h, true
+	}
 }
 
 func (b *builder) validateSchema(doc map[string]any) {

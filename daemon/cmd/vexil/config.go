@@ -75,6 +75,7 @@ const (
 	optLogFormat           = "log-format"
 	optDebug               = "debug"
 	optStrict              = "strict"
+	optFractionalCBOR      = "fractional-cbor"
 	optMaxRequestBody      = "max-request-body"
 	optMaxRequestHeader    = "max-request-header"
 	optStreamDeadline      = "stream-deadline"
@@ -120,6 +121,7 @@ func startOptions() []option {
 		{optLogFormat, "z", kindString, "console", "log format: console or json"},
 		{optDebug, "x", kindBool, false, "log at debug level"},
 		{optStrict, "", kindBool, false, "reject flag documents with the problems flagd only warns about"},
+		{optFractionalCBOR, "", kindBool, false, "bucket \"fractional\" with the CBOR-hashed algorithm (the testbed's fractional-v3) instead of flagd's"},
 		{optMaxRequestBody, "B", kindInt64, int64(defaultMaxRequestBytes), "largest request body in bytes (larger: 413 for OFREP, resource_exhausted for Connect and gRPC); 0 disables the limit"},
 		{optMaxRequestHeader, "R", kindInt64, int64(defaultMaxRequestBytes), "largest request header in bytes (larger: 431); 0 means Go's default of 1 MiB"},
 		{optStreamDeadline, "", kindDuration, time.Duration(0), "end every event and sync stream this long after it opened; 0 means never"},
@@ -290,6 +292,7 @@ func resolveStart(fs *pflag.FlagSet, getenv func(string) (string, bool)) (startS
 	s.logFormat = r.str(optLogFormat)
 	s.debug = r.bool(optDebug)
 	d.Strict = r.bool(optStrict)
+	d.FractionalCBOR = r.bool(optFractionalCBOR)
 	d.MaxRequestBodyBytes = r.int(optMaxRequestBody)
 	s.maxRequestHeader = r.int(optMaxRequestHeader)
 	d.StreamDeadline = r.duration(optStreamDeadline)

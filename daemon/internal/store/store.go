@@ -146,7 +146,19 @@ func (s *Store) prepare(u syncsources.Update, idx int) pending {
 	case u.Removed:
 		p.ev = EventRemoved
 	default:
-		set, problems, err := s.parser.Parse(u.Source, u.Data, u.Format)
+		// The parser reuses the compiled flags of the source's current
+		// document whose definitions did not change, and buildEntries then
+		// recognises them by pointer, without fingerprinting them.
+		var previous func(string) *evaluator.Flag
+		if prev := s.cur.Load().srcs[idx]; len(prev.byKey) > 0 {
+			previous = func(key string) *evaluator.Flag {
+				if e := prev.byKey[key]; e != nil {
+					return e.flag
+				}
+				return nil
+			}
+		}
+		set, problems, err := s.parser.ParseReusing(u.Source, u.Data, u.Format, previous)
 		if err != nil {
 			return pending{ev: EventRejected, problems: problems, loadErr: err}
 		}
@@ -165,10 +177,28 @@ func buildEntries(base map[flagID]*entry, flags []*evaluator.Flag, idx int) (map
 	entries := make(map[flagID]*entry, len(flags))
 	var ids []flagID
 	kept := 0 // flags of base that are still there
-	fps := fingerprints(flags)
-	for i, f := range flags {
-		id, fp := flagID{set: f.FlagSetID(), key: f.Key()}, fps[i]
+	// A flag the parser reused is the compiled flag of base: only the
+	// others need a fingerprint.
+	var fresh []*evaluator.Flag
+	for _, f := range flags {
+		if o := base[flagID{set: f.FlagSetID(), key: f.Key()}]; o == nil || o.flag != f {
+			fresh = append(fresh, f)
+		}
+	}
+	fps := fingerprints(fresh)
+	if len(fresh) < len(flags)/8 && len(flags) >= 64 {
+		return editEntries(base, flags, fps, idx)
+	}
+	for _, f := range flags {
+		id := flagID{set: f.FlagSetID(), key: f.Key()}
 		o := base[id]
+		if o != nil && o.flag == f {
+			kept++
+			entries[id] = o
+			continue
+		}
+		fp := fps[0]
+		fps = fps[1:]
 		if o != nil {
 			kept++
 			if o.fp == fp {
@@ -191,6 +221,78 @@ func buildEntries(base map[flagID]*entry, flags []*evaluator.Flag, idx int) (map
 	}
 	sortIDs(ids)
 	return entries, ids
+}
+
+// editEntries is buildEntries for an update that reuses most of base's
+// flags (the parser reused them): it copies base and changes what changed,
+// rather than build the map anew. fps are the fingerprints of the flags
+// that are not base's, in order.
+func editEntries(base map[flagID]*entry, flags []*evaluator.Flag, fps []fingerprint, idx int) (map[flagID]*entry, []flagID) {
+	var ids []flagID
+	var entries map[flagID]*entry // base, copied at the first change
+	present := 0                  // flags of base that are still there
+	for _, f := range flags {
+		id := flagID{set: f.FlagSetID(), key: f.Key()}
+		o := base[id]
+		if o != nil {
+			present++
+			if o.flag == f {
+				continue
+			}
+		}
+		fp := fps[0]
+		fps = fps[1:]
+		if o != nil && o.fp == fp {
+			continue
+		}
+		if entries == nil {
+			entries = maps.Clone(base)
+		}
+		entries[id] = &entry{flag: f, key: id.key, set: id.set, src: idx, fp: fp}
+		ids = append(ids, id)
+	}
+	if present < len(base) {
+		now := make(map[flagID]bool, len(flags))
+		for _, f := range flags {
+			now[flagID{set: f.FlagSetID(), key: f.Key()}] = true
+		}
+		for id := range base {
+			if !now[id] {
+				if entries == nil {
+					entries = maps.Clone(base)
+				}
+				delete(entries, id)
+				ids = append(ids, id)
+			}
+		}
+	}
+	if len(ids) == 0 {
+		return base, nil
+	}
+	sortIDs(ids)
+	return entries, ids
+}
+
+// keyIndexEdit is keyIndex(entries) for entries that differ from those of
+// prev (their keyIndex) only in ids: a copy of prev with those keys
+// recomputed, when they are few.
+func keyIndexEdit(prev map[string]*entry, entries map[flagID]*entry, ids []flagID) map[string]*entry {
+	if prev == nil || len(ids) > len(entries)/8 {
+		return keyIndex(entries)
+	}
+	out := maps.Clone(prev)
+	for _, id := range ids {
+		cur := out[id.key]
+		e := entries[id]
+		switch {
+		case e != nil && (cur == nil || cur.set <= id.set):
+			out[id.key] = e
+		case e == nil && cur != nil && cur.set == id.set:
+			// The winner of the key went: look for the next one.
+			return keyIndex(entries)
+		}
+	}
+	return out
 }
 
 // keyIndex returns the entry of each key that a lookup by key alone finds
@@ -266,7 +368,7 @@ func (s *Store) commit(source string, idx int, p pending) (Change, error) {
 		}
 		if len(p.ids) > 0 {
 			next.entries, next.version, ids = p.entries, prev.version+1, p.ids
-			next.byKey = keyIndex(next.entries)
+			next.byKey = keyIndexEdit(prev.byKey, next.entries, ids)
 		}
 		st.Delivered = true
 		st.Outage = false
