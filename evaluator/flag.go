@@ -104,10 +104,17 @@ func (r *refResolver) resolve(v any, flagKey string) (out any, changed, ok bool)
 			return e, true, ok
 		}
 		var copied map[string]any
+		// In key order: resolution stops at the first cycle, so the problems
+		// reported must not depend on map order.
+		keys := make([]string, 0, len(x))
 		for k, e := range x {
-			if !mayHoldRef(e) {
-				continue
+			if mayHoldRef(e) {
+				keys = append(keys, k)
 			}
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			e := x[k]
 			r.path = append(r.path, k)
 			ne, ch, ok := r.resolve(e, flagKey)
 			r.path = r.path[:len(r.path)-1]
