@@ -51,6 +51,7 @@ type harness struct {
 	toggled  bool               // changing-flag's default variant is flipped
 	restart  *time.Timer        // a pending restart after a cut
 	lastSpec daemonSpec
+	cbor     bool // the daemon buckets "fractional" with CBOR (fractional v3)
 }
 
 // daemonSpec is a named config and how to serve it.
@@ -196,6 +197,18 @@ func (h *harness) currentAll() []byte {
 	return data
 }
 
+// setCBOR selects the daemon's fractional bucketing for the daemons
+// started from now on: CBOR (fractional v3) or not (v2). A change makes the
+// next start a fresh one.
+func (h *harness) setCBOR(on bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.cbor != on {
+		h.cbor = on
+		h.dirty = true
+	}
+}
+
 // toggle flips changing-flag's default variant in allFlags.json.
 func (h *harness) toggle() {
 	h.mu.Lock()
@@ -257,6 +270,7 @@ func (h *harness) startLocked(spec daemonSpec) error {
 		ShutdownTimeout:     50 * time.Millisecond,
 		StaticContext:       lc.ContextValue,
 		DisableSyncMetadata: lc.DisableSyncMetadata,
+		FractionalCBOR:      h.cbor,
 	}
 	for _, s := range lc.Sources {
 		// The URIs stay as written: relative to the working directory,

@@ -37,6 +37,7 @@ var domainSeq atomic.Int64
 type pscenario struct {
 	h    *harness
 	mode provider.Resolver
+	cbor bool // bucket "fractional" with CBOR (fractional v3)
 
 	opts []provider.Option  // the scenario's options
 	env  map[string]string  // the scenario's environment variables
@@ -317,6 +318,7 @@ func (s *pscenario) aProvider(kind string) error {
 		provider.WithRetryBackoff(harnessBackoff),
 		provider.WithRetryBackoffMax(harnessBackoffMax),
 		provider.WithRetryGracePeriod(harnessGrace),
+		provider.WithFractionalCBOR(s.cbor),
 	}
 	port := h.ports[0]
 	if s.mode == provider.ResolverInProcess {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -29,16 +30,64 @@ var providerModes = []struct {
 	{provider.ResolverRPC, "rpc", 219},
 }
 
-// modesEnv selects the provider modes to run, comma-separated, or "all";
+// cborModes are the runs with CBOR fractional bucketing ("fractional v3":
+// the daemon's FractionalCBOR for rpc, provider.WithFractionalCBOR for
+// in-process and file), selected as "@MODE && ~@deprecated &&
+// ~@fractional-v1 && ~@fractional-v2", and how many scenarios must pass.
+// The counts are the default runs' minus the mode's @fractional-v2
+// scenarios plus its @fractional-v3 ones, counted with godog (a suite
+// whose Before hook counts the scenarios, over the testbed's features,
+// with those tag expressions, outlines' examples counted one by one):
+//
+//	file:       160 - 21 + 132 = 271
+//	in-process: 229 - 21 + 132 = 340
+//	rpc:        219 - 21 + 132 = 330
+//
+// By default each runs the 149 of them tagged @fractional or @fractional-v3
+// and counts the rest (122, 191, 181) without running them: see cborFullEnv.
+var cborModes = []struct {
+	mode provider.Resolver
+	tag  string
+	want int
+}{
+	{provider.ResolverFile, "file", 271},
+	{provider.ResolverInProcess, "in-process", 340},
+	{provider.ResolverRPC, "rpc", 330},
+}
+
+// cborFullEnv, set to 1, makes the CBOR runs run every scenario of their
+// selection. By default they run only the scenarios whose outcome the
+// bucketing can change, tagged @fractional or @fractional-v3 (those with
+// neither tag run, unchanged, in the default runs); the others are
+// counted without running, and the count check covers both.
+const cborFullEnv = "VEXIL_CONFORMANCE_CBOR_FULL"
+
+// cborOnly narrows a CBOR run to the scenarios the bucketing can change,
+// in godog's tag syntax ("," is or); cborOthers selects the rest.
+const (
+	cborOnly   = "@fractional,@fractional-v3"
+	cborOthers = "~@fractional && ~@fractional-v3"
+)
+
+// cborSuffix names the CBOR runs: "file-cbor", "in-process-cbor",
+// "rpc-cbor", both as subtests and in modesEnv.
+const cborSuffix = "-cbor"
+
+// modesEnv selects the provider runs, comma-separated: file, in-process,
+// rpc, their CBOR variants file-cbor, in-process-cbor, rpc-cbor, or "all";
 // unset means defaultModes.
 const modesEnv = "VEXIL_CONFORMANCE_MODES"
 
-// defaultModes are the modes that run when modesEnv is unset: all of
-// them, or only file (the quickest) with -short.
-var defaultModes = []string{"file", "in-process", "rpc"}
+// allModes are every run's name.
+var allModes = []string{"file", "in-process", "rpc", "file-cbor", "in-process-cbor", "rpc-cbor"}
+
+// defaultModes are the runs when modesEnv is unset: all of them, or only
+// file (the quickest) with -short.
+var defaultModes = allModes
 
 // TestProviderConformance runs the testbed's provider features
-// (gherkin/*.feature) once per provider mode, against our daemon run
+// (gherkin/*.feature) once per provider mode, with the default fractional
+// bucketing (v2) and again with the CBOR one (v3), against our daemon run
 // in-process by a harness that plays the launchpad's part.
 func TestProviderConformance(t *testing.T) {
 	dir := testbedDir(t)
@@ -51,7 +100,7 @@ func TestProviderConformance(t *testing.T) {
 		selected = nil
 		for m := range strings.SplitSeq(v, ",") {
 			if m = strings.TrimSpace(m); m == "all" {
-				selected = []string{"file", "in-process", "rpc"}
+				selected = allModes
 			} else if m != "" {
 				selected = append(selected, m)
 			}
@@ -61,29 +110,58 @@ func TestProviderConformance(t *testing.T) {
 	// working directory: so does the harness, in its own.
 	h := newHarness(t, dir)
 	t.Chdir(h.dir)
+	type run struct {
+		mode provider.Resolver
+		tag  string
+		want int
+		cbor bool
+	}
+	var runs []run
 	for _, m := range providerModes {
-		t.Run(m.tag, func(t *testing.T) {
-			if !slices.Contains(selected, m.tag) {
-				t.Skipf("mode %s not selected (%s=%q)", m.tag, modesEnv, os.Getenv(modesEnv))
+		runs = append(runs, run{m.mode, m.tag, m.want, false})
+	}
+	for _, m := range cborModes {
+		runs = append(runs, run{m.mode, m.tag, m.want, true})
+	}
+	for _, r := range runs {
+		name := r.tag
+		if r.cbor {
+			name += cborSuffix
+		}
+		t.Run(name, func(t *testing.T) {
+			if !slices.Contains(selected, name) {
+				t.Skipf("run %s not selected (%s=%q)", name, modesEnv, os.Getenv(modesEnv))
 			}
 			h.setT(t)
-			runProviderMode(t, h, features, m.mode, m.tag, m.want)
+			h.setCBOR(r.cbor)
+			runProviderMode(t, h, features, r.mode, r.tag, r.cbor, r.want)
 		})
 	}
 }
 
-func runProviderMode(t *testing.T, h *harness, features []string, mode provider.Resolver, tag string, want int) {
+func runProviderMode(t *testing.T, h *harness, features []string, mode provider.Resolver, tag string, cbor bool, want int) {
 	var (
 		out                       bytes.Buffer
 		passed, failed, undefined int
 		failures                  []string
 	)
 	tags := "@" + tag + " && ~@deprecated && ~@fractional-v1 && ~@fractional-v3"
+	name := tag
+	if cbor {
+		tags = "@" + tag + " && ~@deprecated && ~@fractional-v1 && ~@fractional-v2"
+		name += cborSuffix
+	}
+	skipped := 0 // scenarios of the selection not run (CBOR runs)
+	selection := tags
+	if cbor && os.Getenv(cborFullEnv) != "1" {
+		skipped = countScenarios(features, tags+" && "+cborOthers)
+		tags += " && " + cborOnly
+	}
 	start := time.Now()
 	suite := godog.TestSuite{
-		Name: "provider-" + tag,
+		Name: "provider-" + name,
 		ScenarioInitializer: func(sc *godog.ScenarioContext) {
-			s := &pscenario{h: h, mode: mode}
+			s := &pscenario{h: h, mode: mode, cbor: cbor}
 			s.register(sc)
 			sc.After(func(ctx context.Context, p *godog.Scenario, err error) (context.Context, error) {
 				switch {
@@ -113,18 +191,38 @@ func runProviderMode(t *testing.T, h *harness, features []string, mode provider.
 	status := suite.Run()
 	elapsed := time.Since(start).Round(time.Millisecond)
 
-	t.Logf("provider %s: %d passed, %d failed, %d undefined or pending, in %v", tag, passed, failed, undefined, elapsed)
-	fmt.Printf("conformance provider %s: %d passed, %d failed, %d undefined, %v\n", tag, passed, failed, undefined, elapsed)
+	t.Logf("provider %s: %d passed, %d failed, %d undefined or pending, in %v", name, passed, failed, undefined, elapsed)
+	fmt.Printf("conformance provider %s: %d passed, %d failed, %d undefined, %v\n", name, passed, failed, undefined, elapsed)
 	for _, f := range failures {
 		t.Errorf("failed: %s", f)
 	}
 	if status != 0 {
 		t.Errorf("godog exit status %d", status)
 	}
-	if passed < want {
-		t.Errorf("%d scenarios passed, want at least %d", passed, want)
+	if skipped > 0 {
+		t.Logf("provider %s: %d scenarios of %q not run (they run in the default run)", name, skipped, selection)
+	}
+	if passed+skipped < want {
+		t.Errorf("%d scenarios passed and %d not run, want at least %d", passed, skipped, want)
 	}
 	if t.Failed() {
 		t.Logf("godog output:\n%s", out.String())
 	}
+}
+
+// countScenarios counts the scenarios (each example of an outline) of
+// features that tags selects, without running them.
+func countScenarios(features []string, tags string) int {
+	n := 0
+	godog.TestSuite{
+		Name: "count",
+		ScenarioInitializer: func(sc *godog.ScenarioContext) {
+			sc.Before(func(ctx context.Context, _ *godog.Scenario) (context.Context, error) {
+				n++
+				return ctx, godog.ErrSkip
+			})
+		},
+		Options: &godog.Options{Format: "progress", Output: io.Discard, Tags: tags, Paths: features},
+	}.Run()
+	return n
 }

@@ -113,6 +113,7 @@ type settings struct {
 	offlinePoll      *time.Duration
 	fatalStatusCodes []string
 	fatalSet         bool
+	fractionalCBOR   bool
 	enricher         ContextEnricher
 	logger           *slog.Logger
 	lookupEnv        func(string) (string, bool)
@@ -223,6 +224,15 @@ func WithFatalStatusCodes(codes ...string) Option {
 	return func(s *settings) { s.fatalStatusCodes, s.fatalSet = codes, true }
 }
 
+// WithFractionalCBOR makes the in-process and file resolvers bucket the
+// "fractional" operation with the CBOR-hashed algorithm (the testbed's
+// "fractional v3", as the daemon's --fractional-cbor does) instead of the
+// default high-precision integer bucketing ("fractional v2"). It has no
+// effect on the rpc resolver, which evaluates in the daemon: start the
+// daemon with --fractional-cbor for that. No flagd environment variable
+// sets it. Default: false.
+func WithFractionalCBOR(on bool) Option { return func(s *settings) { s.fractionalCBOR = on } }
+
 // WithContextEnricher maps the sync_context of the in-process resolver's
 // sync messages to the context local evaluations start from. Default: the
 // sync context as it is.
@@ -265,6 +275,7 @@ type config struct {
 	OfflinePath      string
 	OfflinePoll      time.Duration
 	FatalStatusCodes []string
+	FractionalCBOR   bool
 	Enricher         ContextEnricher
 	Logger           *slog.Logger
 }
@@ -405,6 +416,7 @@ func resolveConfig(s settings) (config, error) {
 			c.FatalStatusCodes = splitList(v)
 		}
 	}
+	c.FractionalCBOR = s.fractionalCBOR
 	c.Enricher = s.enricher
 	c.Logger = s.logger
 	if c.Deadline <= 0 {

@@ -28,7 +28,7 @@ type local struct {
 }
 
 func newLocal(p *Provider) (*local, error) {
-	parser, err := evaluator.NewParser(evaluator.Options{})
+	parser, err := evaluator.NewParser(evaluator.Options{FractionalCBOR: p.cfg.FractionalCBOR})
 	if err != nil {
 		return nil, err
 	}
