@@ -8,7 +8,8 @@
 //   - The selector is the Flagd-Selector header's when the request has the
 //     header at all (even empty), else the request's selector field
 //     (getSelectorExpression). An invalid one is InvalidArgument.
-//   - SyncFlags sends the selection's flags at once, then again, in full,
+//   - SyncFlags sends the selection's flags once every source has
+//     delivered (at once when they have), then again, in full,
 //     whenever an update changes a flag the stream's selector sees. Each
 //     message carries the static context (--context-value) as sync_context.
 //   - FetchAllFlags answers the selection's flags once, without context.
@@ -186,7 +187,8 @@ type handler struct{ s *Service }
 
 var _ syncv1connect.FlagSyncServiceHandler = (*handler)(nil)
 
-// SyncFlags streams the selection's flags: at once, then after every
+// SyncFlags streams the selection's flags: once the store is ready, then
+// after every
 // update that changes a flag the selector sees (flagd sends whenever its
 // store's watch on the selection fires).
 func (h *handler) SyncFlags(ctx context.Context, req *connect.Request[syncv1.SyncFlagsRequest], stream *connect.ServerStream[syncv1.SyncFlagsResponse]) error {
@@ -224,6 +226,26 @@ func (h *handler) SyncFlags(ctx context.Context, req *connect.Request[syncv1.Syn
 			return connect.NewError(connect.CodeDataLoss, errors.New("error marshalling flags"))
 		}
 		return stream.Send(&syncv1.SyncFlagsResponse{FlagConfiguration: conf, SyncContext: s.syncCtx})
+	}
+	// The first snapshot once every source has delivered: a provider that
+	// took an empty or partial one for the flags would answer
+	// FLAG_NOT_FOUND while the daemon still loads.
+	for !snap.Ready() {
+		select {
+		case c, ok := <-changes:
+			if !ok {
+				changes = nil
+				continue
+			}
+			snap = c.New
+		case <-s.streams.Done():
+			return errShutdown()
+		case <-ctx.Done():
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				return errDeadline()
+			}
+			return nil
+		}
 	}
 	if err := send(snap); err != nil {
 		return err
