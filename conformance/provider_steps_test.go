@@ -551,32 +551,7 @@ func (s *pscenario) metadataShouldContain(table *godog.Table) error {
 	if err != nil {
 		return err
 	}
-	if len(table.Rows) < 2 {
-		return errors.New("metadata table has no rows")
-	}
-	var errs []error
-	for _, row := range table.Rows[1:] {
-		if len(row.Cells) != 3 {
-			return fmt.Errorf("metadata table row has %d cells, want 3", len(row.Cells))
-		}
-		key, typ, raw := row.Cells[0].Value, row.Cells[1].Value, row.Cells[2].Value
-		want, err := parseTyped(typ, raw)
-		if err != nil {
-			return fmt.Errorf("metadata %q: %w", key, err)
-		}
-		got, ok := d.metadata[key]
-		if !ok {
-			errs = append(errs, fmt.Errorf("metadata %q missing", key))
-			continue
-		}
-		if !sameScalar(got, want) {
-			errs = append(errs, fmt.Errorf("metadata %q: got %#v, want %#v", key, got, want))
-		}
-	}
-	if len(errs) > 0 {
-		return fmt.Errorf("%w (%s; metadata %v)", errors.Join(errs...), s.describe(), d.metadata)
-	}
-	return nil
+	return checkMetadata(table, d.metadata, s.describe())
 }
 
 func (s *pscenario) metadataIsEmpty() error {

@@ -196,6 +196,12 @@ func (s *scenario) metadataShouldContain(table *godog.Table) error {
 	if err != nil {
 		return err
 	}
+	return checkMetadata(table, res.Metadata, s.describe())
+}
+
+// checkMetadata checks a result's metadata against a scenario's table of
+// key, type and value rows; describe names the evaluation in the error.
+func checkMetadata(table *godog.Table, metadata map[string]any, describe string) error {
 	if len(table.Rows) < 2 {
 		return errors.New("metadata table has no rows")
 	}
@@ -209,7 +215,7 @@ func (s *scenario) metadataShouldContain(table *godog.Table) error {
 		if err != nil {
 			return fmt.Errorf("metadata %q: %w", key, err)
 		}
-		got, ok := res.Metadata[key]
+		got, ok := metadata[key]
 		if !ok {
 			errs = append(errs, fmt.Errorf("metadata %q missing", key))
 			continue
@@ -219,7 +225,7 @@ func (s *scenario) metadataShouldContain(table *godog.Table) error {
 		}
 	}
 	if len(errs) > 0 {
-		return fmt.Errorf("%w (%s; metadata %v)", errors.Join(errs...), s.describe(), res.Metadata)
+		return fmt.Errorf("%w (%s; metadata %v)", errors.Join(errs...), describe, metadata)
 	}
 	return nil
 }
