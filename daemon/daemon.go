@@ -400,6 +400,7 @@ func Run(ctx context.Context, cfg Config, ready func(Addrs)) error {
 		return errors.New("daemon: TLS needs both a certificate and a key path")
 	}
 
+	tuneGC()
 	sources, err := buildSources(cfg.Sources, log)
 	if err != nil {
 		return err
@@ -534,10 +535,12 @@ func Run(ctx context.Context, cfg Config, ready func(Addrs)) error {
 		wg.Go(func() {
 			for u := range updates {
 				apply(st, u, log, m)
-				if len(u.Data) >= releaseAfterBytes {
-					// Parsing a large document made garbage many times its
-					// size: give that memory back now rather than keep the
-					// peak (the runtime returns it only slowly).
+				if u.Data != nil || u.Removed {
+					// A collection now, so that the memory limit is computed
+					// from the live heap of the flags just loaded; it also
+					// gives back the garbage of parsing (many times a large
+					// document's size), which the runtime returns only
+					// slowly.
 					debug.FreeOSMemory()
 					limitMemory()
 				}
@@ -600,12 +603,24 @@ func Run(ctx context.Context, cfg Config, ready func(Addrs)) error {
 	return runErr
 }
 
-// releaseAfterBytes is the size of a document after whose update the
-// daemon returns free memory to the operating system at once.
-const releaseAfterBytes = 4 << 20
+
+// gcPercent is the daemon's GOGC. Requests allocate little that lives, and
+// the flags are a small heap for most documents: a collection every time
+// the heap doubles is several a second under load. 400 makes them four
+// times rarer (measured: OFREP single 54,775 → 64,365 req/s, HTTP/JSON
+// static 47,548 → 61,563 on one core), and limitMemory caps the growth it
+// allows. A GOGC set by the operator wins.
+const gcPercent = 400
+
+// tuneGC applies gcPercent unless GOGC is set.
+func tuneGC() {
+	if _, set := os.LookupEnv("GOGC"); !set {
+		debug.SetGCPercent(gcPercent)
+	}
+}
 
 // limitMemory sets a soft memory limit from the live heap, measured just
-// after the forced collection of debug.FreeOSMemory: with GOGC=100 alone
+// after the forced collection of debug.FreeOSMemory: with GOGC alone
 // the heap of a daemon serving a large document grows back, under load, to
 // twice the live heap and more (the collector marks for hundreds of
 // milliseconds on one core, and what the requests allocate meanwhile counts
@@ -613,7 +628,7 @@ const releaseAfterBytes = 4 << 20
 // run earlier as the heap nears it. It is live×1.5, and at least live+64 MiB
 // so that a small live heap does not make the collector run constantly.
 // A GOMEMLIMIT set by the operator wins: the daemon then leaves the limit
-// alone. It is recomputed after every large document.
+// alone. It is recomputed after every update.
 func limitMemory() {
 	if _, set := os.LookupEnv("GOMEMLIMIT"); set {
 		return
