@@ -603,7 +603,6 @@ func Run(ctx context.Context, cfg Config, ready func(Addrs)) error {
 	return runErr
 }
 
-
 // gcPercent is the daemon's GOGC. Requests allocate little that lives, and
 // the flags are a small heap for most documents: a collection every time
 // the heap doubles is several a second under load. 400 makes them four
