@@ -189,73 +189,62 @@ func (b *rpc) evaluate(ctx context.Context, key string, kind evaluator.Kind, fla
 }
 
 func (b *rpc) call(ctx context.Context, key string, kind evaluator.Kind, evalCtx *structpb.Struct) (result, error) {
-	var r result
+	var (
+		r   result
+		err error
+	)
 	switch kind {
 	case evaluator.KindBool:
-		req := connect.NewRequest(&evaluationv2.ResolveBooleanRequest{FlagKey: key, Context: evalCtx})
-		b.header(req.Header())
-		resp, err := b.client.ResolveBoolean(ctx, req)
-		if err != nil {
-			return r, err
-		}
-		m := resp.Msg
-		r = rpcResult(m.Reason, m.Variant, m.Metadata)
-		if m.Value != nil {
-			r.value, r.hasValue = *m.Value, true
-		}
+		r, err = resolve(ctx, b, b.client.ResolveBoolean, &evaluationv2.ResolveBooleanRequest{FlagKey: key, Context: evalCtx},
+			func(m *evaluationv2.ResolveBooleanResponse) (result, any, bool) {
+				return rpcResult(m.Reason, m.Variant, m.Metadata), m.GetValue(), m.Value != nil
+			})
 	case evaluator.KindString:
-		req := connect.NewRequest(&evaluationv2.ResolveStringRequest{FlagKey: key, Context: evalCtx})
-		b.header(req.Header())
-		resp, err := b.client.ResolveString(ctx, req)
-		if err != nil {
-			return r, err
-		}
-		m := resp.Msg
-		r = rpcResult(m.Reason, m.Variant, m.Metadata)
-		if m.Value != nil {
-			r.value, r.hasValue = *m.Value, true
-		}
+		r, err = resolve(ctx, b, b.client.ResolveString, &evaluationv2.ResolveStringRequest{FlagKey: key, Context: evalCtx},
+			func(m *evaluationv2.ResolveStringResponse) (result, any, bool) {
+				return rpcResult(m.Reason, m.Variant, m.Metadata), m.GetValue(), m.Value != nil
+			})
 	case evaluator.KindInt:
-		req := connect.NewRequest(&evaluationv2.ResolveIntRequest{FlagKey: key, Context: evalCtx})
-		b.header(req.Header())
-		resp, err := b.client.ResolveInt(ctx, req)
-		if err != nil {
-			return r, err
-		}
-		m := resp.Msg
-		r = rpcResult(m.Reason, m.Variant, m.Metadata)
-		if m.Value != nil {
-			r.value, r.hasValue = *m.Value, true
-		}
+		r, err = resolve(ctx, b, b.client.ResolveInt, &evaluationv2.ResolveIntRequest{FlagKey: key, Context: evalCtx},
+			func(m *evaluationv2.ResolveIntResponse) (result, any, bool) {
+				return rpcResult(m.Reason, m.Variant, m.Metadata), m.GetValue(), m.Value != nil
+			})
 	case evaluator.KindFloat:
-		req := connect.NewRequest(&evaluationv2.ResolveFloatRequest{FlagKey: key, Context: evalCtx})
-		b.header(req.Header())
-		resp, err := b.client.ResolveFloat(ctx, req)
-		if err != nil {
-			return r, err
-		}
-		m := resp.Msg
-		r = rpcResult(m.Reason, m.Variant, m.Metadata)
-		if m.Value != nil {
-			r.value, r.hasValue = *m.Value, true
-		}
+		r, err = resolve(ctx, b, b.client.ResolveFloat, &evaluationv2.ResolveFloatRequest{FlagKey: key, Context: evalCtx},
+			func(m *evaluationv2.ResolveFloatResponse) (result, any, bool) {
+				return rpcResult(m.Reason, m.Variant, m.Metadata), m.GetValue(), m.Value != nil
+			})
 	case evaluator.KindObject:
-		req := connect.NewRequest(&evaluationv2.ResolveObjectRequest{FlagKey: key, Context: evalCtx})
-		b.header(req.Header())
-		resp, err := b.client.ResolveObject(ctx, req)
-		if err != nil {
-			return r, err
-		}
-		m := resp.Msg
-		r = rpcResult(m.Reason, m.Variant, m.Metadata)
-		if m.Value != nil {
-			r.value, r.hasValue = m.Value.AsMap(), true
-		}
+		r, err = resolve(ctx, b, b.client.ResolveObject, &evaluationv2.ResolveObjectRequest{FlagKey: key, Context: evalCtx},
+			func(m *evaluationv2.ResolveObjectResponse) (result, any, bool) {
+				return rpcResult(m.Reason, m.Variant, m.Metadata), m.GetValue().AsMap(), m.Value != nil
+			})
 	default:
 		return r, fmt.Errorf("no rpc for kind %s", kind)
 	}
+	if err != nil {
+		return r, err
+	}
 	if !r.hasValue {
 		r.variant = ""
+	}
+	return r, nil
+}
+
+// resolve makes one Resolve call with the provider's headers and reads its
+// answer with read: the result, the value, and whether there is one.
+func resolve[Req, Resp any](ctx context.Context, b *rpc,
+	call func(context.Context, *connect.Request[Req]) (*connect.Response[Resp], error),
+	msg *Req, read func(*Resp) (result, any, bool)) (result, error) {
+	req := connect.NewRequest(msg)
+	b.header(req.Header())
+	resp, err := call(ctx, req)
+	if err != nil {
+		return result{}, err
+	}
+	r, v, ok := read(resp.Msg)
+	if ok {
+		r.value, r.hasValue = v, true
 	}
 	return r, nil
 }
