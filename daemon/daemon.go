@@ -4,7 +4,10 @@
 //
 //   - evaluation: flagd.evaluation.v1, flagd.evaluation.v2 and schema.v1
 //     over Connect, gRPC and gRPC-Web (HTTP/1.1 and HTTP/2: h2c without
-//     TLS, ALPN with it), or on a unix socket (Config.SocketPath);
+//     TLS, ALPN with it), or on a unix socket (Config.SocketPath). The
+//     connections of native gRPC clients are served by grpc-go, all others
+//     by net/http and connect-go, with the same handlers (see
+//     Config.DisableNativeGRPC and daemon/internal/grpcsplit);
 //   - management: /healthz, /readyz and grpc.health.v1 (and /metrics);
 //   - sync: flagd.sync.v1 for in-process providers (or a unix socket);
 //   - OFREP: /ofrep/v1/evaluate/flags.
@@ -49,8 +52,11 @@ import (
 	connectcors "connectrpc.com/cors"
 	"connectrpc.com/grpchealth"
 	"github.com/rs/cors"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/keepalive"
 
 	"github.com/vexilhq/vexil/daemon/internal/evalsvc"
+	"github.com/vexilhq/vexil/daemon/internal/grpcsplit"
 	"github.com/vexilhq/vexil/daemon/internal/metrics"
 	"github.com/vexilhq/vexil/daemon/internal/ofrep"
 	"github.com/vexilhq/vexil/daemon/internal/store"
@@ -144,6 +150,15 @@ type Config struct {
 	// DisableSyncMetadata turns off the sync service's GetMetadata (flagd's
 	// --disable-sync-metadata).
 	DisableSyncMetadata bool
+	// DisableNativeGRPC serves every connection of the evaluation port with
+	// net/http and connect-go. By default the connections of native gRPC
+	// clients (grpc-go, grpc-java, grpc-js...: a first request with
+	// content-type application/grpc from a client that is not a Connect
+	// client) are served by a grpc-go server, which answers a call with
+	// half the CPU; the answers are the same. A connection is routed by its
+	// first request, so set this behind a proxy that sends gRPC and other
+	// requests over one HTTP/2 connection.
+	DisableNativeGRPC bool
 }
 
 // SourceSpec is one configured flag source.
@@ -481,11 +496,15 @@ func Run(ctx context.Context, cfg Config, ready func(Addrs)) error {
 		ofrepHandler = withCORS(cfg.CORSOrigins, ofrepHandler)
 	}
 	health := newHealth(st)
+	var newEvalGRPC func(...grpc.ServerOption) *grpc.Server
+	if !cfg.DisableNativeGRPC {
+		newEvalGRPC = svc.NewGRPCServer
+	}
 
 	// The ports, each an HTTP server; the services are shut down (their
 	// streams told so) before the servers.
 	endpoints := []*endpoint{
-		{name: "evaluation", port: cfg.Port, socket: cfg.SocketPath, handler: evalHandler, h2c: true, tls: certs},
+		{name: "evaluation", port: cfg.Port, socket: cfg.SocketPath, handler: evalHandler, h2c: true, tls: certs, newGRPC: newEvalGRPC},
 		{name: "management", port: cfg.ManagementPort, handler: managementHandler(st, health, m.Handler()), h2c: true},
 		{name: "sync", port: cfg.SyncPort, socket: cfg.SyncSocketPath, handler: syncSvc.Handler(), h2c: true, tls: certs},
 		{name: "ofrep", port: cfg.OFREPPort, handler: ofrepHandler, tls: certs},
@@ -514,6 +533,9 @@ func Run(ctx context.Context, cfg Config, ready func(Addrs)) error {
 			protocols.SetUnencryptedHTTP2(true)
 		}
 		e.srv.Protocols = &protocols
+		if e.newGRPC != nil {
+			e.setUpGRPC(cfg, m)
+		}
 	}
 
 	// The sources: one goroutine runs each, another applies its updates.
@@ -556,9 +578,12 @@ func Run(ctx context.Context, cfg Config, ready func(Addrs)) error {
 	for _, e := range endpoints {
 		servers.Go(func() {
 			var err error
-			if e.tls != nil {
+			switch {
+			case e.split != nil:
+				err = e.serveSplit()
+			case e.tls != nil:
 				err = e.srv.ServeTLS(e.ln, "", "")
-			} else {
+			default:
 				err = e.srv.Serve(e.ln)
 			}
 			if err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -590,12 +615,21 @@ func Run(ctx context.Context, cfg Config, ready func(Addrs)) error {
 			log.Warn("streams did not end in time", "err", err)
 		}
 	}
+	var stopping sync.WaitGroup
 	for _, e := range endpoints {
+		if e.split != nil {
+			stopping.Go(func() {
+				if err := stopGRPC(shCtx, e.grpcSrv); err != nil {
+					log.Warn("gRPC server did not stop in time; closing it", "port", e.name, "err", err)
+				}
+			})
+		}
 		if err := e.srv.Shutdown(shCtx); err != nil {
 			log.Warn("server did not shut down in time; closing it", "port", e.name, "err", err)
 			e.srv.Close()
 		}
 	}
+	stopping.Wait()
 	servers.Wait()
 	stopSources()
 	wg.Wait()
@@ -662,6 +696,105 @@ type endpoint struct {
 	tls     *tlsreload.Reloader // serve TLS with its certificate
 	ln      net.Listener
 	srv     *http.Server
+
+	// newGRPC, when set, returns a grpc-go server of the endpoint's
+	// services, to serve native gRPC clients' connections (grpcsplit);
+	// grpcSrv and split are then set by Run.
+	newGRPC func(...grpc.ServerOption) *grpc.Server
+	grpcSrv *grpc.Server
+	split   *grpcsplit.Split
+}
+
+// setUpGRPC makes the endpoint serve native gRPC clients' connections
+// with a grpc-go server, and the others with its HTTP server.
+func (e *endpoint) setUpGRPC(cfg Config, m *metrics.Metrics) {
+	var tlsConf *tls.Config
+	if e.srv.TLSConfig != nil {
+		tlsConf = e.srv.TLSConfig.Clone()
+		tlsConf.NextProtos = []string{"h2", "http/1.1"}
+		// The split decrypts: the HTTP server sees HTTP/2 over TLS as
+		// unencrypted HTTP/2 (with Request.TLS set, see grpcsplit).
+		e.srv.TLSConfig = nil
+		e.srv.Protocols.SetUnencryptedHTTP2(true)
+		e.srv.ConnContext = func(ctx context.Context, c net.Conn) context.Context {
+			if st, ok := grpcsplit.TLSState(c); ok {
+				return context.WithValue(ctx, tlsStateKey{}, st)
+			}
+			return ctx
+		}
+		next := e.srv.Handler
+		e.srv.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if st, ok := r.Context().Value(tlsStateKey{}).(*tls.ConnectionState); ok && r.TLS == nil {
+				r.TLS = st
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+	e.split = grpcsplit.New(e.ln, grpcsplit.Config{TLS: tlsConf, HandshakeTimeout: readHeaderTimeout, Routed: func(native bool) {
+		if native {
+			m.Connection(metrics.ServerGRPC)
+		} else {
+			m.Connection(metrics.ServerHTTP)
+		}
+	}})
+	opts := []grpc.ServerOption{
+		// Client keepalive pings at any rate, also between calls, as
+		// net/http's HTTP/2 server accepts them (grpc-go's default policy
+		// answers pings more often than every 5 minutes with GOAWAY).
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: time.Nanosecond, PermitWithoutStream: true}),
+		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: idleTimeout}),
+		grpc.MaxRecvMsgSize(math.MaxInt32),
+	}
+	if cfg.MaxRequestBodyBytes > 0 {
+		// The limit counts the 5-byte prefix of the message, as the HTTP
+		// body limit does.
+		opts = append(opts, grpc.MaxRecvMsgSize(int(min(max(cfg.MaxRequestBodyBytes-5, 0), math.MaxInt32))))
+	}
+	if cfg.MaxRequestHeaderBytes > 0 {
+		opts = append(opts, grpc.MaxHeaderListSize(uint32(min(cfg.MaxRequestHeaderBytes, math.MaxUint32))))
+	}
+	if sh := m.GRPCStats("flagd", tlsConf != nil); sh != nil {
+		opts = append(opts, grpc.StatsHandler(sh))
+	}
+	e.grpcSrv = e.newGRPC(opts...)
+}
+
+// tlsStateKey is the context key of the TLS state of a connection that the
+// split decrypted.
+type tlsStateKey struct{}
+
+// serveSplit serves the endpoint's split listener: its HTTP server, its
+// gRPC server and the split that feeds them, until the HTTP server shuts
+// down; the gRPC server is stopped by stopGRPC.
+func (e *endpoint) serveSplit() error {
+	var wg sync.WaitGroup
+	splitErr := make(chan error, 1)
+	wg.Go(func() { splitErr <- e.split.Run() })
+	wg.Go(func() { _ = e.grpcSrv.Serve(e.split.GRPC()) })
+	err := e.srv.Serve(e.split.HTTP())
+	e.split.Close()
+	wg.Wait()
+	if serr := <-splitErr; serr != nil && err == nil {
+		err = serr
+	}
+	return err
+}
+
+// stopGRPC stops s gracefully, or at once when ctx ends first.
+func stopGRPC(ctx context.Context, s *grpc.Server) error {
+	done := make(chan struct{})
+	go func() {
+		s.GracefulStop()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		s.Stop()
+		<-done
+		return ctx.Err()
+	}
 }
 
 // listen opens the endpoint's listener: its unix socket when it has one,

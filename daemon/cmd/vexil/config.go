@@ -80,6 +80,7 @@ const (
 	optMaxRequestHeader    = "max-request-header"
 	optStreamDeadline      = "stream-deadline"
 	optDisableSyncMetadata = "disable-sync-metadata"
+	optDisableNativeGRPC   = "disable-native-grpc"
 	optKeepAliveMinTime    = "keep-alive-min-time"
 	optKeepAliveNoStream   = "keep-alive-permit-without-stream"
 	optMetricsExporter     = "metrics-exporter"
@@ -126,6 +127,7 @@ func startOptions() []option {
 		{optMaxRequestHeader, "R", kindInt64, int64(defaultMaxRequestBytes), "largest request header in bytes (larger: 431); 0 means Go's default of 1 MiB"},
 		{optStreamDeadline, "", kindDuration, time.Duration(0), "end every event and sync stream this long after it opened; 0 means never"},
 		{optDisableSyncMetadata, "", kindBool, false, "turn off the sync service's GetMetadata"},
+		{optDisableNativeGRPC, "", kindBool, false, "serve gRPC clients' connections to the evaluation port with connect-go like the others, not with grpc-go (for proxies that mix gRPC and other requests on one HTTP/2 connection)"},
 		{optKeepAliveMinTime, "", kindDuration, defaultKeepAliveMin, "accepted for flagd compatibility; Vexil's sync server accepts client keepalive pings at any rate"},
 		{optKeepAliveNoStream, "", kindBool, true, "accepted for flagd compatibility; Vexil's sync server accepts keepalive pings also without an open stream"},
 		{optMetricsExporter, "t", kindString, "", "metrics exporter: prometheus (the default and only one: /metrics on the management port); otel is not supported"},
@@ -297,6 +299,7 @@ func resolveStart(fs *pflag.FlagSet, getenv func(string) (string, bool)) (startS
 	s.maxRequestHeader = r.int(optMaxRequestHeader)
 	d.StreamDeadline = r.duration(optStreamDeadline)
 	d.DisableSyncMetadata = r.bool(optDisableSyncMetadata)
+	d.DisableNativeGRPC = r.bool(optDisableNativeGRPC)
 	s.keepAliveMinTime = r.duration(optKeepAliveMinTime)
 	r.bool(optKeepAliveNoStream) // checked, and nothing to do
 	s.metricsExporter = r.str(optMetricsExporter)

@@ -76,7 +76,7 @@ func TestStartConfig(t *testing.T) {
 				"--log-format", "json", "--debug", "--strict",
 				"--max-request-body", "0", "--max-request-header", "2048", "--stream-deadline", "1m",
 				"--disable-sync-metadata", "--keep-alive-min-time", "1s", "--keep-alive-permit-without-stream=false",
-				"--metrics-exporter", "prometheus", "--otel-reload-interval", "1h",
+				"--metrics-exporter", "prometheus", "--otel-reload-interval", "1h", "--disable-native-grpc",
 			},
 			want: func(c *daemon.Config) {
 				c.Port, c.ManagementPort, c.SyncPort, c.OFREPPort = 1, 2, 3, 4
@@ -91,6 +91,7 @@ func TestStartConfig(t *testing.T) {
 				c.MaxRequestBodyBytes, c.MaxRequestHeaderBytes = 0, 2048
 				c.StreamDeadline = time.Minute
 				c.DisableSyncMetadata = true
+				c.DisableNativeGRPC = true
 			},
 			logFormat: "json",
 			debug:     true,
@@ -336,7 +337,7 @@ func TestStartConfigErrors(t *testing.T) {
 		{"config file invalid YAML", []string{"--config", cfgDir + "invalid.yaml"}, nil, "--config testdata/config/invalid.yaml: not valid YAML: yaml: line 1: did not find expected ',' or ']'"},
 		{"config file invalid JSON", []string{"--config", cfgDir + "invalid.json"}, nil, "--config testdata/config/invalid.json: not valid JSON: invalid character '}' looking for beginning of object key string"},
 		{"config file unknown keys", []string{"--config", cfgDir + "unknown-keys.yaml"}, nil, `--config testdata/config/unknown-keys.yaml: unknown keys "prot", "uris" (the keys are the long option names: ` +
-			"bind-address, context-from-header, context-value, cors-origin, debug, disable-sync-metadata, fractional-cbor, keep-alive-min-time, keep-alive-permit-without-stream, " +
+			"bind-address, context-from-header, context-value, cors-origin, debug, disable-native-grpc, disable-sync-metadata, fractional-cbor, keep-alive-min-time, keep-alive-permit-without-stream, " +
 			"log-format, management-port, max-request-body, max-request-header, metrics-exporter, ofrep-port, otel-ca-path, otel-cert-path, otel-collector-uri, " +
 			"otel-key-path, otel-reload-interval, port, server-cert-path, server-key-path, socket-path, sources, stream-deadline, strict, sync-port, sync-socket-path, uri)"},
 		// --sources.

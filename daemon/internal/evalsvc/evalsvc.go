@@ -1,7 +1,8 @@
 // Package evalsvc serves flagd's evaluation RPCs from the daemon's flag
 // store: flagd.evaluation.v1.Service, flagd.evaluation.v2.Service and the
 // deprecated schema.v1.Service, each over the Connect protocol (HTTP/JSON
-// and binary), gRPC and gRPC-Web, on one mux.
+// and binary), gRPC and gRPC-Web, on one mux; and the same handlers on a
+// grpc-go server ([Service.NewGRPCServer]), for native gRPC clients.
 //
 // Every RPC answers as flagd's does (flagd/pkg/service/flag-evaluation):
 //

@@ -83,6 +83,11 @@
 //	vexil_source_up{source}                     1 when its latest update loaded, else 0
 //	vexil_source_last_update_timestamp_seconds{source}
 //
+// and of the evaluation port's connections:
+//
+//	vexil_evaluation_connections_total{server}  server: "grpc-go" (native gRPC
+//	                                            clients) or "net/http" (the others)
+//
 // Every method of a nil *Metrics does nothing (HTTP returns its handler
 // unchanged), so the services work without metrics.
 package metrics
@@ -149,6 +154,8 @@ type Metrics struct {
 	sourceFlags   *prometheus.GaugeVec
 	sourceUp      *prometheus.GaugeVec
 	sourceLast    *prometheus.GaugeVec
+
+	connections *prometheus.CounterVec
 }
 
 // scopeLabels are the constant labels of flagd's instruments.
@@ -217,6 +224,10 @@ func New() *Metrics {
 			Name: "vexil_source_last_update_timestamp_seconds",
 			Help: "When the source last sent an update, in seconds since the Unix epoch.",
 		}, []string{labelSource}),
+		connections: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vexil_evaluation_connections_total",
+			Help: "Connections to the evaluation port, by the server that serves them: grpc-go for native gRPC clients, net/http for the others.",
+		}, []string{"server"}),
 	}
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
@@ -225,6 +236,7 @@ func New() *Metrics {
 		m.httpDuration, m.httpReqSize, m.httpRespSize, m.httpActive,
 		m.syncStreams,
 		m.sourceUpdates, m.sourceFlags, m.sourceUp, m.sourceLast,
+		m.connections,
 	)
 	return m
 }
