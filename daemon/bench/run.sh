@@ -3,11 +3,12 @@
 #
 #   daemon/bench/run.sh
 #
-# It installs wrk if missing, builds vexil and the helpers (loadgen,
-# nullserver, scale) into a temporary directory, starts vexil pinned to one
-# core (taskset -c $SERVER_CPU) on the bench flag files in testdata/, and
-# drives it from another core (taskset -c $CLIENT_CPU): wrk for HTTP/JSON and
-# OFREP, loadgen for gRPC and for the open-loop constant-rate latency test.
+# It installs wrk and h2load if missing, builds vexil and the helpers
+# (loadgen, nullserver, scale) into a temporary directory, starts vexil
+# pinned to one core (taskset -c $SERVER_CPU) on the bench flag files in
+# testdata/, and drives it from another core (taskset -c $CLIENT_CPU): wrk
+# for HTTP/JSON and OFREP, h2load for gRPC (h2load-grpc.sh), loadgen for the
+# open-loop constant-rate latency test.
 # Each scenario runs $RUNS times; the report gives the median req/s, p50 and
 # p99, and the ratio to a do-nothing net/http handler (nullserver) measured
 # the same way. It ends with a markdown table for daemon/BENCHMARKS.md.
@@ -15,7 +16,7 @@
 # Knobs (environment):
 #   DURATION=20s      length of each run (wrk and loadgen syntax: 2s, 20s, 1m)
 #   RUNS=3            runs per scenario (the median is reported)
-#   CONNECTIONS=50    wrk connections / gRPC callers
+#   CONNECTIONS=50    wrk and h2load connections
 #   RATE=2000         requests/s of the open-loop scenarios
 #   SCENARIOS=all     space- or comma-separated names; "all" stands for
 #                     every scenario but scale (ALL_SCENARIOS below). "scale" runs
@@ -92,10 +93,14 @@ for s in $SCENARIOS; do
 done
 want() { [[ " $SCENARIOS " == *" $1 "* ]]; }
 
-if ! command -v wrk >/dev/null; then
-	echo "== installing wrk" >&2
-	apt-get install -y wrk >/dev/null || { apt-get update >/dev/null && apt-get install -y wrk >/dev/null; }
-fi
+install() { # COMMAND PACKAGE
+	if ! command -v "$1" >/dev/null; then
+		echo "== installing $2" >&2
+		apt-get install -y "$2" >/dev/null || { apt-get update >/dev/null && apt-get install -y "$2" >/dev/null; }
+	fi
+}
+install wrk wrk
+install h2load nghttp2-client
 for tool in taskset curl go; do
 	command -v $tool >/dev/null || { echo "run.sh: $tool is needed" >&2; exit 1; }
 done
@@ -212,6 +217,9 @@ run_wrk() { # NAME LUA URL
 RESOLVE=/flagd.evaluation.v1.Service
 BODY_STATIC='{"flagKey":"static-bool","context":{"targetingKey":"user-123","email":"ana@example.com"}}'
 BODY_TARGETING='{"flagKey":"targeting-bool","context":{"targetingKey":"user-123","email":"ana@example.com"}}'
+H2LOAD_GRPC=$ROOT/daemon/bench/h2load-grpc.sh
+GRPC_BODY=$TMP/grpc-static.bin
+"$TMP/loadgen" -mode grpc-body -flag static-bool -context '{"targetingKey":"user-123","email":"ana@example.com"}' >"$GRPC_BODY"
 
 echo "== machine: nproc $(nproc), load average $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -227,8 +235,13 @@ for s in $SCENARIOS; do
 	ofrep-single) start_vexil "$DATA/bench.flags.json"; run_wrk ofrep-single ofrep.lua "$OFREP/ofrep/v1/evaluate/flags/static-bool" ;;
 	ofrep-bulk13) start_vexil "$DATA/bench.flags.json"; run_wrk ofrep-bulk13 ofrep.lua "$OFREP/ofrep/v1/evaluate/flags" ;;
 	ofrep-bulk100) start_vexil "$DATA/bench100.flags.json"; run_wrk ofrep-bulk100 ofrep.lua "$OFREP/ofrep/v1/evaluate/flags" ;;
-	grpc-null) start_null; measure grpc-null "$TMP/loadgen" -mode grpc -addr "127.0.0.1:$NULL_PORT" -c "$CONNECTIONS" -d "$DURATION" ;;
-	grpc) start_vexil "$DATA/bench.flags.json"; measure grpc "$TMP/loadgen" -mode grpc -addr "127.0.0.1:$EVAL_PORT" -flag static-bool -c "$CONNECTIONS" -d "$DURATION" ;;
+	grpc-null) start_null; measure grpc-null "$H2LOAD_GRPC" "$NULL$RESOLVE/ResolveBoolean" "$GRPC_BODY" "$CONNECTIONS" "$DURATION" ;;
+	grpc)
+		start_vexil "$DATA/bench.flags.json"
+		# h2load does not read the answers' gRPC status: check one with grpc-go.
+		"$TMP/loadgen" -mode grpc -addr "127.0.0.1:$EVAL_PORT" -flag static-bool -c 1 -d 100ms >/dev/null
+		measure grpc "$H2LOAD_GRPC" "$EVAL$RESOLVE/ResolveBoolean" "$GRPC_BODY" "$CONNECTIONS" "$DURATION"
+		;;
 	rate-null) start_null; measure rate-null "$TMP/loadgen" -mode rate -url "$NULL$RESOLVE/ResolveBoolean" -body "$BODY_STATIC" -rate "$RATE" -d "$DURATION" ;;
 	rate-static) start_vexil "$DATA/bench.flags.json"; measure rate-static "$TMP/loadgen" -mode rate -url "$EVAL$RESOLVE/ResolveBoolean" -body "$BODY_STATIC" -rate "$RATE" -d "$DURATION" ;;
 	rate-targeting) start_vexil "$DATA/bench.flags.json"; measure rate-targeting "$TMP/loadgen" -mode rate -url "$EVAL$RESOLVE/ResolveBoolean" -body "$BODY_TARGETING" -rate "$RATE" -d "$DURATION" ;;
@@ -248,7 +261,7 @@ echo "## Vexil load benchmark"
 echo
 echo "- command: \`DURATION=$DURATION RUNS=$RUNS CONNECTIONS=$CONNECTIONS RATE=$RATE SCENARIOS=\"${SCENARIOS}\" daemon/bench/run.sh\`"
 echo "- machine: nproc $(nproc), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), load average $LOAD_BEFORE before, $LOAD_AFTER after"
-echo "- vexil pinned to core $SERVER_CPU, load generator to core $CLIENT_CPU; medians of $RUNS runs of $DURATION; wrk -t1 -c$CONNECTIONS; gRPC: loadgen, $CONNECTIONS callers on one connection"
+echo "- vexil pinned to core $SERVER_CPU, load generator to core $CLIENT_CPU; medians of $RUNS runs of $DURATION; wrk -t1 -c$CONNECTIONS; gRPC: h2load -t1 -c$CONNECTIONS -m1 (daemon/bench/h2load-grpc.sh)"
 
 closed=0
 for s in $SCENARIOS; do if [[ $s != rate-* && $s != scale ]]; then closed=1; fi; done

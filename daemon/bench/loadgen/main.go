@@ -3,6 +3,9 @@
 //   - -mode grpc: closed-loop gRPC load, -c callers each calling
 //     flagd.evaluation.v1.Service/ResolveBoolean back to back over -conns
 //     shared connections (as ghz does), for -d;
+//   - -mode grpc-body: no load; writes the gRPC request body of the
+//     ResolveBoolean call that -mode grpc makes (the 5-byte prefix and the
+//     message) to stdout, for h2load (daemon/bench/h2load-grpc.sh);
 //   - -mode rate: open-loop HTTP load at a constant -rate of POST requests
 //     (HTTP/JSON, such as Connect's ResolveBoolean), for -d. Latency is
 //     measured from each request's scheduled start, not from when it was
@@ -23,6 +26,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -36,6 +40,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/vexilhq/vexil/daemon/bench/internal/stats"
@@ -49,7 +54,7 @@ const resolveBooleanMethod = "/flagd.evaluation.v1.Service/ResolveBoolean"
 
 func main() {
 	var (
-		mode     = flag.String("mode", "grpc", "grpc (closed-loop gRPC ResolveBoolean) or rate (open-loop HTTP POST at -rate)")
+		mode     = flag.String("mode", "grpc", "grpc (closed-loop gRPC ResolveBoolean), grpc-body (print its request body) or rate (open-loop HTTP POST at -rate)")
 		duration = flag.Duration("d", 20*time.Second, "how long to apply load")
 		callers  = flag.Int("c", 50, "grpc: concurrent callers")
 		conns    = flag.Int("conns", 1, "grpc: connections shared by the callers")
@@ -68,6 +73,16 @@ func main() {
 		err error
 	)
 	switch *mode {
+	case "grpc-body":
+		req, err := resolveRequest(*flagKey, *evalCtx)
+		if err == nil {
+			_, err = os.Stdout.Write(grpcBody(req))
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "loadgen:", err)
+			os.Exit(1)
+		}
+		return
 	case "grpc":
 		res, err = runGRPC(*addr, *flagKey, *evalCtx, *callers, *conns, *duration)
 	case "rate":
@@ -143,16 +158,34 @@ func (r *recorder) result(elapsed time.Duration) result {
 	}
 }
 
-func runGRPC(addr, flagKey, evalCtx string, callers, conns int, d time.Duration) (result, error) {
+// resolveRequest is the ResolveBoolean request of -flag and -context.
+func resolveRequest(flagKey, evalCtx string) (*evalv1.ResolveBooleanRequest, error) {
 	var m map[string]any
 	if err := json.Unmarshal([]byte(evalCtx), &m); err != nil {
-		return result{}, fmt.Errorf("-context: %w", err)
+		return nil, fmt.Errorf("-context: %w", err)
 	}
 	sctx, err := structpb.NewStruct(m)
 	if err != nil {
-		return result{}, fmt.Errorf("-context: %w", err)
+		return nil, fmt.Errorf("-context: %w", err)
 	}
-	req := &evalv1.ResolveBooleanRequest{FlagKey: flagKey, Context: sctx}
+	return &evalv1.ResolveBooleanRequest{FlagKey: flagKey, Context: sctx}, nil
+}
+
+// grpcBody is the body of a gRPC call sending msg: a 5-byte prefix (not
+// compressed, the length) and the message.
+func grpcBody(msg proto.Message) []byte {
+	b, err := proto.Marshal(msg)
+	if err != nil {
+		panic(err) // a ResolveBooleanRequest always marshals
+	}
+	return append(binary.BigEndian.AppendUint32([]byte{0}, uint32(len(b))), b...)
+}
+
+func runGRPC(addr, flagKey, evalCtx string, callers, conns int, d time.Duration) (result, error) {
+	req, err := resolveRequest(flagKey, evalCtx)
+	if err != nil {
+		return result{}, err
+	}
 
 	clients := make([]*grpc.ClientConn, max(conns, 1))
 	for i := range clients {

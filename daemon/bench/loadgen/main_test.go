@@ -1,11 +1,15 @@
 package main
 
 import (
+	"encoding/binary"
 	"strings"
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/vexilhq/vexil/daemon/bench/internal/stats"
+	evalv1 "github.com/vexilhq/vexil/schemas/gen/flagd/evaluation/v1"
 )
 
 // TestResultLine: the BENCH line carries what daemon/bench/run.sh parses.
@@ -26,5 +30,28 @@ func TestResultLine(t *testing.T) {
 	line := "BENCH rps=2.5 p50_us=2000 p99_us=4000 max_us=4000 requests=5 errors=1\n"
 	if !strings.HasSuffix(b.String(), line) {
 		t.Errorf("output ends\n%s\nwant\n%s", b.String(), line)
+	}
+}
+
+// TestGRPCBody: the body h2load sends is a gRPC frame of the request the
+// grpc mode sends.
+func TestGRPCBody(t *testing.T) {
+	req, err := resolveRequest("static-bool", `{"targetingKey":"user-123"}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := grpcBody(req)
+	if len(body) < 5 || body[0] != 0 || int(binary.BigEndian.Uint32(body[1:5])) != len(body)-5 {
+		t.Fatalf("prefix of %x", body)
+	}
+	got := new(evalv1.ResolveBooleanRequest)
+	if err := proto.Unmarshal(body[5:], got); err != nil {
+		t.Fatal(err)
+	}
+	if !proto.Equal(got, req) || got.GetContext().AsMap()["targetingKey"] != "user-123" {
+		t.Fatalf("message %v, want %v", got, req)
+	}
+	if _, err := resolveRequest("x", `[1]`); err == nil {
+		t.Fatal("a context that is not an object was accepted")
 	}
 }
