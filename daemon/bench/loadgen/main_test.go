@@ -31,6 +31,14 @@ func TestResultLine(t *testing.T) {
 	if !strings.HasSuffix(b.String(), line) {
 		t.Errorf("output ends\n%s\nwant\n%s", b.String(), line)
 	}
+	// The rate mode adds the latencies from the time due.
+	res.fromDue = stats.Summary{N: 4, P50: 3 * time.Millisecond, P99: 5 * time.Millisecond, Max: 5 * time.Millisecond}
+	b.Reset()
+	res.print(&b)
+	line = "BENCH rps=2.5 p50_us=2000 p99_us=4000 max_us=4000 requests=5 errors=1 due_p50_us=3000 due_p99_us=5000\n"
+	if !strings.HasSuffix(b.String(), line) {
+		t.Errorf("output ends\n%s\nwant\n%s", b.String(), line)
+	}
 }
 
 // TestGRPCBody: the body h2load sends is a gRPC frame of the request the
