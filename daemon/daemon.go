@@ -563,8 +563,9 @@ func Run(ctx context.Context, cfg Config, ready func(Addrs)) error {
 					// gives back the garbage of parsing (many times a large
 					// document's size), which the runtime returns only
 					// slowly.
+					allocs := heapAllocs()
 					debug.FreeOSMemory()
-					limitMemory()
+					limitMemory(allocs)
 				}
 			}
 		})
@@ -658,21 +659,45 @@ func tuneGC() {
 // twice the live heap and more (the collector marks for hundreds of
 // milliseconds on one core, and what the requests allocate meanwhile counts
 // as live). The limit keeps GOGC's pacing below it and makes the collector
-// run earlier as the heap nears it. It is live×1.5, and at least live+64 MiB
-// so that a small live heap does not make the collector run constantly.
+// run earlier as the heap nears it. It is live×1.5, and at least
+// live+memoryLimitSlack so that a small live heap does not make the
+// collector run constantly.
+//
+// The flags are servable before the collection ends, so requests may
+// allocate during it, and the collector counts what is allocated while it
+// marks as live: allocsBefore, the heap's cumulative allocations read
+// before the collection, lets limitMemory take what was allocated since
+// out of the live heap it reads. (Measured at 100,000 flags under load,
+// the uncorrected live heap was 243 MB for 98 MB of flags.)
+//
 // A GOMEMLIMIT set by the operator wins: the daemon then leaves the limit
 // alone. It is recomputed after every update.
-func limitMemory() {
+func limitMemory(allocsBefore uint64) {
 	if _, set := os.LookupEnv("GOMEMLIMIT"); set {
 		return
 	}
-	sample := []rtmetrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	sample := []rtmetrics.Sample{{Name: "/gc/heap/live:bytes"}, {Name: "/gc/heap/allocs:bytes"}}
 	rtmetrics.Read(sample)
-	if sample[0].Value.Kind() != rtmetrics.KindUint64 {
+	if sample[0].Value.Kind() != rtmetrics.KindUint64 || sample[1].Value.Kind() != rtmetrics.KindUint64 {
 		return
 	}
-	live := int64(sample[0].Value.Uint64())
-	debug.SetMemoryLimit(max(live+live/2, live+memoryLimitSlack))
+	live := sample[0].Value.Uint64()
+	// What was allocated during the collection was not all live, but some
+	// of it may be: keep at least a quarter of what the collector found.
+	during := sample[1].Value.Uint64() - allocsBefore
+	live = max(live-min(during, live), live/4)
+	l := int64(live)
+	debug.SetMemoryLimit(max(l+l/2, l+memoryLimitSlack))
+}
+
+// heapAllocs is the heap's cumulative allocations, in bytes.
+func heapAllocs() uint64 {
+	sample := []rtmetrics.Sample{{Name: "/gc/heap/allocs:bytes"}}
+	rtmetrics.Read(sample)
+	if sample[0].Value.Kind() != rtmetrics.KindUint64 {
+		return 0
+	}
+	return sample[0].Value.Uint64()
 }
 
 // memoryLimitSlack is the least room limitMemory leaves above the live

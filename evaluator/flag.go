@@ -214,10 +214,14 @@ func (b *builder) flag(key, ptr string, v any, setMeta Metadata) *Flag {
 	}
 	str("key")
 	str("source")
-	f.state = str("state")
-	f.defaultVariant = str("defaultVariant")
+	f.state = b.intern(str("state"))
+	f.defaultVariant = b.intern(str("defaultVariant"))
 	variants := obj("variants")
 	f.variants = compactVariants(variants)
+	for i := range f.variants {
+		f.variants[i].name = b.intern(f.variants[i].name)
+		f.variants[i].value = b.internValue(f.variants[i].value)
+	}
 	f.ownMetadata = Metadata(obj("metadata"))
 	if bad {
 		return nil
@@ -242,11 +246,11 @@ func (b *builder) flag(key, ptr string, v any, setMeta Metadata) *Flag {
 	f.variantType = b.variantType(key, ptr, variants)
 	f.metadata = overlay(setMeta, f.ownMetadata)
 	if id, ok := f.metadata["flagSetId"].(string); ok {
-		f.flagSetID = id
+		f.flagSetID = b.intern(id)
 	}
 	if dv, ok := variants[f.defaultVariant]; ok && f.defaultVariant != "" {
 		f.hasDefault = true
-		f.defaultValue = dv
+		f.defaultValue = b.internValue(dv)
 		if n, ok := dv.(float64); ok {
 			f.defaultInt = any(int64(n))
 		}
@@ -261,7 +265,7 @@ func (b *builder) flag(key, ptr string, v any, setMeta Metadata) *Flag {
 			return nil
 		}
 		t = resolved
-		prog, diags := logic.Compile(resolved, logic.Config{FractionalCBOR: b.parser.opts.FractionalCBOR})
+		prog, diags := logic.Compile(resolved, logic.Config{FractionalCBOR: b.parser.opts.FractionalCBOR, Roots: b.parser.roots})
 		for _, d := range diags {
 			if strings.HasSuffix(d.Pointer, "/$ref") {
 				continue // reported above as a reference to a missing evaluator

@@ -14,6 +14,7 @@ import (
 	gojson "github.com/goccy/go-json"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/vexilhq/vexil/evaluator/internal/logic"
 	"github.com/vexilhq/vexil/schemas"
 )
 
@@ -59,6 +60,8 @@ type Parser struct {
 	// seeds key the flags' source hashes (see lazy.go): a flag is reused
 	// only by the parser that compiled it.
 	seeds [2]maphash.Seed
+	// roots is shared by the targeting rules the parser compiles.
+	roots *logic.Roots
 }
 
 // NewParser compiles the flag-definition schemas and returns a parser.
@@ -70,7 +73,7 @@ func NewParser(opts Options) (*Parser, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Parser{opts: opts, schema: v, seeds: [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}}, nil
+	return &Parser{opts: opts, schema: v, seeds: [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}, roots: new(logic.Roots)}, nil
 }
 
 // Parse parses, validates and compiles one document. source names it in
@@ -109,6 +112,39 @@ type builder struct {
 	keysByIndex    map[string]string // "/flags/3" -> key, for array documents
 	refs           *refResolver
 	prev           func(key string) *Flag
+	// interned holds one copy of each short string the flags keep (states,
+	// variant names, string values), boxed: a document of many flags
+	// repeats a few of them (ENABLED, on, off...) thousands of times, and
+	// the decoder allocates each anew.
+	interned map[string]any
+}
+
+// internMax is the longest string the builder interns.
+const internMax = 64
+
+// internValue returns v with a string of at most internMax bytes replaced
+// by the builder's one copy of it (boxed once); other values as they are.
+func (b *builder) internValue(v any) any {
+	s, ok := v.(string)
+	if !ok || len(s) > internMax {
+		return v
+	}
+	if c, ok := b.interned[s]; ok {
+		return c
+	}
+	if b.interned == nil {
+		b.interned = map[string]any{}
+	}
+	b.interned[s] = v
+	return v
+}
+
+// intern returns the builder's one copy of a short string.
+func (b *builder) intern(s string) string {
+	if len(s) > internMax {
+		return s
+	}
+	return b.internValue(s).(string)
 }
 
 func (b *builder) add(sev Severity, key, ptr, format string, args ...any) {

@@ -48,12 +48,12 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	utilnet "k8s.io/apimachinery/pkg/util/net"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/dynamic/dynamicinformer"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/clientcmd"
@@ -188,12 +188,30 @@ func (s *Source) Run(ctx context.Context, updates chan<- syncsources.Update) err
 		return fmt.Errorf("kubesource: %w", err)
 	}
 
-	informer := dynamicinformer.NewFilteredDynamicInformer(
-		observed{Interface: client, st: st}, Resource, s.namespace, s.resync, cache.Indexers{},
-		func(o *metav1.ListOptions) {
-			o.FieldSelector = fields.OneTermEqualSelector("metadata.name", s.name).String()
-		},
-	).Informer()
+	// The informer dynamicinformer.NewFilteredDynamicInformer would build,
+	// without that package: it imports client-go's typed informers, and
+	// with them every built-in API group, whose init functions cost the
+	// daemon about 15 MiB of resident memory (measured: vexil idle, 37 MiB
+	// RSS before).
+	observedClient := observed{Interface: client, st: st}
+	byName := func(o *metav1.ListOptions) {
+		o.FieldSelector = fields.OneTermEqualSelector("metadata.name", s.name).String()
+	}
+	resource := observedClient.Resource(Resource).Namespace(s.namespace)
+	informer := cache.NewSharedIndexInformerWithOptions(
+		cache.ToListWatcherWithWatchListSemantics(&cache.ListWatch{
+			ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+				byName(&o)
+				return resource.List(ctx, o)
+			},
+			WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+				byName(&o)
+				return resource.Watch(ctx, o)
+			},
+		}, observedClient),
+		&unstructured.Unstructured{},
+		cache.SharedIndexInformerOptions{ResyncPeriod: s.resync, Indexers: cache.Indexers{}, ObjectDescription: Resource.String()},
+	)
 	if err := informer.SetWatchErrorHandlerWithContext(func(_ context.Context, _ *cache.Reflector, err error) {
 		st.watchError(err)
 	}); err != nil {
