@@ -114,8 +114,8 @@ type result struct {
 	// fromDue (rate mode) measures each request from the time it was due
 	// rather than sent: it adds the generator's own lateness, which on an
 	// idle core is mostly the wake-up of its timer.
-	fromDue stats.Summary
-	firstErr         error
+	fromDue  stats.Summary
+	firstErr error
 }
 
 func (r result) rps() float64 {
