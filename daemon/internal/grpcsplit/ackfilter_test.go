@@ -54,3 +54,58 @@ func TestAckFilter(t *testing.T) {
 		}
 	}
 }
+
+// withoutFirstAck is what ackFilter should give for in: the bytes as they
+// are, less the first complete SETTINGS frame with the ACK flag and an
+// empty payload that starts at a frame boundary after the preface.
+func withoutFirstAck(in []byte) []byte {
+	pre := len(http2.ClientPreface)
+	if len(in) <= pre {
+		return in
+	}
+	for off := pre; off+frameHeaderLen <= len(in); {
+		h := in[off : off+frameHeaderLen]
+		n := int(h[0])<<16 | int(h[1])<<8 | int(h[2])
+		if n == 0 && h[3] == frameSettings && h[4]&flagSettingsAck != 0 {
+			return append(append([]byte{}, in[:off]...), in[off+frameHeaderLen:]...)
+		}
+		off += frameHeaderLen + n
+	}
+	return in
+}
+
+// FuzzAckFilter: for any byte stream after the preface and any read
+// sizes, the filter passes every byte but the first SETTINGS ACK.
+func FuzzAckFilter(f *testing.F) {
+	f.Add(append(frame(0x4, 0, ""), frame(0x4, 1, "")...), uint8(1))
+	f.Add(append(frame(0x0, 0, string(frame(0x4, 1, ""))), frame(0x4, 1, "")...), uint8(3))
+	f.Add([]byte{0, 0, 0, 4, 1}, uint8(9))
+	f.Add([]byte{}, uint8(0))
+	f.Fuzz(func(t *testing.T, data []byte, chunk uint8) {
+		in := append([]byte(http2.ClientPreface), data...)
+		var r io.Reader = bytes.NewReader(in)
+		if chunk > 0 {
+			r = &chunkReader{r: r, n: int(chunk)}
+		}
+		got, err := io.ReadAll(&ackFilter{r: r, pass: len(http2.ClientPreface)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := withoutFirstAck(in); !bytes.Equal(got, want) {
+			t.Fatalf("chunk %d:\ngot  %x\nwant %x", chunk, got, want)
+		}
+	})
+}
+
+// chunkReader reads at most n bytes at a time.
+type chunkReader struct {
+	r io.Reader
+	n int
+}
+
+func (c *chunkReader) Read(p []byte) (int, error) {
+	if len(p) > c.n {
+		p = p[:c.n]
+	}
+	return c.r.Read(p)
+}
