@@ -23,6 +23,9 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/encoding"
+	// gzip, as connect-go accepts it: grpc-go answers a compressed call
+	// with Unimplemented unless the compressor is registered.
+	_ "google.golang.org/grpc/encoding/gzip"
 	grpcproto "google.golang.org/grpc/encoding/proto"
 	"google.golang.org/grpc/mem"
 	"google.golang.org/grpc/metadata"

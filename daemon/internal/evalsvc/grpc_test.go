@@ -1,7 +1,10 @@
 package evalsvc_test
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
+	"encoding/binary"
 	"errors"
 	"io"
 	"net"
@@ -234,6 +237,66 @@ func TestGRPCContextMerge(t *testing.T) {
 		if got != c.want {
 			t.Errorf("%s with %v: %q, want %q", c.service, c.h, got, c.want)
 		}
+	}
+}
+
+// TestGRPCCompression: a gzip-compressed call is answered, as connect-go
+// answers it. The call is made by hand over HTTP/2 (grpc-go's client would
+// register the compressor in this process itself).
+func TestGRPCCompression(t *testing.T) {
+	srv := startServer(t, evalsvc.Config{})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gs := srv.Svc.NewGRPCServer()
+	go func() { _ = gs.Serve(ln) }()
+	defer gs.Stop()
+
+	msg, err := proto.Marshal(&evaluationv1.ResolveBooleanRequest{FlagKey: "bool-flag"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var z bytes.Buffer
+	zw := gzip.NewWriter(&z)
+	_, _ = zw.Write(msg)
+	_ = zw.Close()
+	body := append(binary.BigEndian.AppendUint32([]byte{1}, uint32(z.Len())), z.Bytes()...)
+	req, err := http.NewRequestWithContext(testContext(t), http.MethodPost, "http://"+ln.Addr().String()+"/flagd.evaluation.v1.Service/ResolveBoolean", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/grpc")
+	req.Header.Set("Grpc-Encoding", "gzip")
+	req.Header.Set("Te", "trailers")
+	resp, err := h2cClient(t).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	out, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := resp.Trailer.Get("Grpc-Status"); st != "0" {
+		t.Fatalf("grpc-status %q (%s)", st, resp.Trailer.Get("Grpc-Message"))
+	}
+	if len(out) < 5 {
+		t.Fatalf("answer %x", out)
+	}
+	payload := out[5:]
+	if out[0] == 1 {
+		zr, err := gzip.NewReader(bytes.NewReader(payload))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if payload, err = io.ReadAll(zr); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := new(evaluationv1.ResolveBooleanResponse)
+	if err := proto.Unmarshal(payload, got); err != nil || !got.GetValue() {
+		t.Fatalf("answer %v, %v", got, err)
 	}
 }
 
