@@ -165,3 +165,21 @@ func TestNativeGRPCShutdown(t *testing.T) {
 	}
 	<-stopped
 }
+
+// TestNativeGRPCBodyLimit: a gRPC call larger than MaxRequestBodyBytes is
+// ResourceExhausted, as connect-go answers it; one under it is served.
+func TestNativeGRPCBodyLimit(t *testing.T) {
+	d := startDaemon(t, daemon.Config{Sources: e2eSources(t), MaxRequestBodyBytes: 1000})
+	d.waitReady(t)
+	conn := grpcClient(t, d.addrs.Evaluation, nil)
+	call := func(size int) error {
+		req := &evaluationv1.ResolveBooleanRequest{FlagKey: "bool", Context: mustStruct(t, map[string]any{"pad": strings.Repeat("x", size)})}
+		return conn.Invoke(context.Background(), "/flagd.evaluation.v1.Service/ResolveBoolean", req, new(evaluationv1.ResolveBooleanResponse))
+	}
+	if err := call(900); err != nil {
+		t.Fatalf("a call under the limit: %v", err)
+	}
+	if err := call(2000); status.Code(err) != codes.ResourceExhausted {
+		t.Fatalf("a call over the limit: %v, want ResourceExhausted", err)
+	}
+}
