@@ -153,11 +153,12 @@ type Config struct {
 	// DisableNativeGRPC serves every connection of the evaluation port with
 	// net/http and connect-go. By default the connections of native gRPC
 	// clients (grpc-go, grpc-java, grpc-js...: a first request with
-	// content-type application/grpc from a client that is not a Connect
-	// client) are served by a grpc-go server, which answers a call with
-	// half the CPU; the answers are the same. A connection is routed by its
-	// first request, so set this behind a proxy that sends gRPC and other
-	// requests over one HTTP/2 connection.
+	// content-type application/grpc from a client that is neither a
+	// Connect client nor a proxy that says so, see grpcsplit.IsNativeGRPC)
+	// are served by a grpc-go server, which answers a call with half the
+	// CPU; the answers are the same. A connection is routed by its first
+	// request, so set this behind a proxy that does not identify itself and
+	// sends gRPC and other requests over one HTTP/2 connection.
 	DisableNativeGRPC bool
 }
 

@@ -19,8 +19,8 @@
 //     setting at its default) is written, since gRPC clients wait for it
 //     before their first request, and the client's frames are read up to
 //     the first HEADERS frame. If its content-type is gRPC's with the
-//     protobuf codec ("application/grpc" or "application/grpc+proto") and
-//     its user-agent is not a Connect client's (IsNativeGRPC), the
+//     protobuf codec and it comes neither from a Connect client nor
+//     through a proxy (IsNativeGRPC), the
 //     connection goes to the gRPC server, otherwise to the HTTP server. A
 //     connection that sends the preface but no request within the sniff
 //     window (a gRPC channel connecting ahead of its first call) goes to
@@ -41,6 +41,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/http"
 	"strings"
 	"sync"
 	"time"
@@ -76,19 +77,38 @@ type Config struct {
 	Routed func(grpc bool)
 }
 
-// IsNativeGRPC reports whether a request with these content-type and
-// user-agent headers is a gRPC library's protobuf call, whose connection
-// the gRPC server can serve whole: gRPC with the protobuf codec, from a
-// client whose user-agent's product is not a Connect client's (connect-go
-// speaking gRPC calls itself "grpc-go-connect/...", its Connect protocol
-// "connect-go/...", connect-es "connect-es/...").
-func IsNativeGRPC(contentType, userAgent string) bool {
-	ct := strings.ToLower(strings.TrimSpace(contentType))
+// IsNativeGRPC reports whether a first request with these headers (as
+// http.Header keys them) is a gRPC library's own protobuf call, whose
+// connection the gRPC server can serve whole: gRPC with the protobuf codec
+// (content-type "application/grpc" or "application/grpc+proto"),
+//
+//   - from a client whose user-agent's product is not a Connect client's
+//     (connect-go speaking gRPC calls itself "grpc-go-connect/...", its
+//     Connect protocol "connect-go/...", connect-es "connect-es/..."):
+//     Connect clients may send other protocols on the same connection;
+//   - and not through a proxy that says so (Via, Forwarded,
+//     X-Forwarded-For, X-Forwarded-Proto, X-Request-Id, or a header of
+//     Envoy's "X-Envoy-" or Linkerd's "L5d-"): a proxy may send the
+//     requests of many clients, gRPC and others, over one connection.
+func IsNativeGRPC(h http.Header) bool {
+	ct := strings.ToLower(strings.TrimSpace(h.Get("Content-Type")))
 	if ct != "application/grpc" && ct != "application/grpc+proto" {
 		return false
 	}
-	product, _, _ := strings.Cut(strings.ToLower(strings.TrimSpace(userAgent)), "/")
-	return !strings.HasPrefix(product, "connect-") && !strings.HasSuffix(product, "-connect")
+	product, _, _ := strings.Cut(strings.ToLower(strings.TrimSpace(h.Get("User-Agent"))), "/")
+	if strings.HasPrefix(product, "connect-") || strings.HasSuffix(product, "-connect") {
+		return false
+	}
+	for name := range h {
+		switch name {
+		case "Via", "Forwarded", "X-Forwarded-For", "X-Forwarded-Proto", "X-Request-Id":
+			return false
+		}
+		if strings.HasPrefix(name, "X-Envoy-") || strings.HasPrefix(name, "L5d-") {
+			return false
+		}
+	}
+	return true
 }
 
 // Split routes the connections of a listener. Run accepts them; HTTP and
@@ -278,7 +298,7 @@ func (s *Split) sniff(c net.Conn) (net.Conn, *connListener) {
 		}
 		if h, ok := f.(*http2.MetaHeadersFrame); ok {
 			to := s.http
-			if IsNativeGRPC(headerValue(h, "content-type"), headerValue(h, "user-agent")) {
+			if IsNativeGRPC(regularHeader(h)) {
 				to = s.grpc
 			}
 			return s.handOff(c, wrap(rec.buf, true), to)
@@ -295,14 +315,14 @@ func (s *Split) handOff(c, wrapped net.Conn, to *connListener) (net.Conn, *connL
 	return wrapped, to
 }
 
-// headerValue is the first value of a regular header field.
-func headerValue(h *http2.MetaHeadersFrame, name string) string {
-	for _, f := range h.RegularFields() {
-		if f.Name == name {
-			return f.Value
-		}
+// regularHeader is the header fields of a HEADERS frame, pseudo-headers
+// left out.
+func regularHeader(f *http2.MetaHeadersFrame) http.Header {
+	h := http.Header{}
+	for _, hf := range f.RegularFields() {
+		h.Add(hf.Name, hf.Value)
 	}
-	return ""
+	return h
 }
 
 func isTimeout(err error) bool {

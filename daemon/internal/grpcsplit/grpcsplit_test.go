@@ -21,6 +21,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/stats"
 
 	"github.com/vexilhq/vexil/daemon/internal/grpcsplit"
@@ -233,10 +234,16 @@ func TestRouting(t *testing.T) {
 			if resp, err := hc.Check(ctx(t), &healthpb.HealthCheckRequest{Service: "grpc"}); err != nil || resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
 				t.Errorf("grpc-go: %v, %v", resp, err)
 			}
-			// ...unless it says it is a Connect client.
+			// ...unless it says it is a Connect client, or comes through a
+			// proxy.
 			hc = healthpb.NewHealthClient(s.grpcConn(t, grpc.WithUserAgent("connect-es/1.0")))
 			if resp, err := hc.Check(ctx(t), &healthpb.HealthCheckRequest{Service: "http"}); err != nil || resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
-				t.Errorf("grpc-go as connect-go: %v, %v", resp, err)
+				t.Errorf("grpc-go as connect-es: %v, %v", resp, err)
+			}
+			hc = healthpb.NewHealthClient(s.grpcConn(t))
+			viaProxy := metadata.AppendToOutgoingContext(ctx(t), "x-request-id", "42")
+			if resp, err := hc.Check(viaProxy, &healthpb.HealthCheckRequest{Service: "http"}); err != nil || resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+				t.Errorf("grpc-go through a proxy: %v, %v", resp, err)
 			}
 		})
 	}
@@ -292,23 +299,37 @@ func TestConnectionAheadOfCall(t *testing.T) {
 func TestIsNativeGRPC(t *testing.T) {
 	for _, c := range []struct {
 		ct, ua string
+		more   []string // more header names, each with the value "x"
 		want   bool
 	}{
-		{"application/grpc", "grpc-go/1.85.0", true},
-		{"application/grpc+proto", "grpc-java-netty/1.70.0", true},
-		{"Application/GRPC", "grpc-node-js/1.12.0", true},
-		{"application/grpc", "", true},
-		{"application/grpc", "h2load nghttp2/1.52.0", true},
-		{"application/grpc", "connect-go/1.18.1 (go1.26.8)", false},
-		{"application/grpc", "grpc-go-connect/1.18.1 (go1.26.8)", false},
-		{"application/grpc", "connect-es/2.0.0", false},
-		{"application/grpc+json", "grpc-go/1.85.0", false},
-		{"application/grpc-web+proto", "grpc-web-javascript/0.1", false},
-		{"application/proto", "grpc-go/1.85.0", false},
-		{"application/json", "", false},
+		{"application/grpc", "grpc-go/1.85.0", nil, true},
+		{"application/grpc+proto", "grpc-java-netty/1.70.0", nil, true},
+		{"Application/GRPC", "grpc-node-js/1.12.0", nil, true},
+		{"application/grpc", "", nil, true},
+		{"application/grpc", "h2load nghttp2/1.52.0", []string{"Grpc-Timeout", "Flagd-Selector"}, true},
+		{"application/grpc", "connect-go/1.18.1 (go1.26.8)", nil, false},
+		{"application/grpc", "grpc-go-connect/1.18.1 (go1.26.8)", nil, false},
+		{"application/grpc", "connect-es/2.0.0", nil, false},
+		{"application/grpc", "grpc-go/1.85.0", []string{"X-Envoy-Expected-Rq-Timeout-Ms"}, false},
+		{"application/grpc", "grpc-go/1.85.0", []string{"X-Request-Id"}, false},
+		{"application/grpc", "grpc-go/1.85.0", []string{"Via"}, false},
+		{"application/grpc", "grpc-go/1.85.0", []string{"x-forwarded-for"}, false},
+		{"application/grpc", "grpc-go/1.85.0", []string{"l5d-dst-canonical"}, false},
+		{"application/grpc+json", "grpc-go/1.85.0", nil, false},
+		{"application/grpc-web+proto", "grpc-web-javascript/0.1", nil, false},
+		{"application/proto", "grpc-go/1.85.0", nil, false},
+		{"application/json", "", nil, false},
 	} {
-		if got := grpcsplit.IsNativeGRPC(c.ct, c.ua); got != c.want {
-			t.Errorf("IsNativeGRPC(%q, %q) = %v, want %v", c.ct, c.ua, got, c.want)
+		h := http.Header{}
+		h.Set("Content-Type", c.ct)
+		if c.ua != "" {
+			h.Set("User-Agent", c.ua)
+		}
+		for _, name := range c.more {
+			h.Add(name, "x")
+		}
+		if got := grpcsplit.IsNativeGRPC(h); got != c.want {
+			t.Errorf("IsNativeGRPC(%v) = %v, want %v", h, got, c.want)
 		}
 	}
 }
