@@ -265,7 +265,7 @@ func (b *builder) flag(key, ptr string, v any, setMeta Metadata) *Flag {
 			return nil
 		}
 		t = resolved
-		prog, diags := logic.Compile(resolved, logic.Config{FractionalCBOR: b.parser.opts.FractionalCBOR, Roots: b.parser.roots})
+		prog, diags := logic.Compile(resolved, logic.Config{FractionalCBOR: b.parser.opts.FractionalCBOR, Roots: b.parser.roots, InternValue: b.internValue, InternString: b.intern})
 		for _, d := range diags {
 			if strings.HasSuffix(d.Pointer, "/$ref") {
 				continue // reported above as a reference to a missing evaluator

@@ -144,6 +144,9 @@ func (b *builder) intern(s string) string {
 	if len(s) > internMax {
 		return s
 	}
+	if c, ok := b.interned[s]; ok {
+		return c.(string)
+	}
 	return b.internValue(s).(string)
 }
 

@@ -23,6 +23,12 @@ type Config struct {
 	// FractionalCBOR selects the newer fractional bucketing that hashes the
 	// CBOR encoding of the bucketing value (testbed tag @fractional-v3).
 	FractionalCBOR bool
+	// InternValue and InternString, when set, are given every string
+	// constant and every variable path of the rule, and what they return
+	// is kept instead: a parser compiling many rules keeps one copy of the
+	// strings they share. The program does not keep them.
+	InternValue  func(any) any
+	InternString func(string) string
 	// Roots, when set, recycles the programs' per-evaluation data holders;
 	// nil allocates one per evaluation. Share one among many programs: a
 	// pool of its own per program would keep a holder (and the pool's
@@ -61,10 +67,27 @@ type Diagnostic struct {
 // that the library would reject when reached fail when reached. The
 // diagnostics name the unknown operators.
 func Compile(rule any, cfg Config) (*Program, []Diagnostic) {
-	c := &compiler{cfg: cfg}
+	// The nodes keep the configuration that changes what they compute.
+	c := &compiler{cfg: Config{FractionalCBOR: cfg.FractionalCBOR}, internValue: cfg.InternValue, internString: cfg.InternString}
 	n := c.compile(rule)
 	sort.Slice(c.diags, func(i, j int) bool { return c.diags[i].Pointer < c.diags[j].Pointer })
-	return &Program{root: n, cfg: cfg, clock: c.clock}, c.diags
+	return &Program{root: n, cfg: Config{FractionalCBOR: cfg.FractionalCBOR, Roots: cfg.Roots}, clock: c.clock}, c.diags
+}
+
+// interned is c.internValue's copy of a string value, or v.
+func (c *compiler) interned(v any) any {
+	if _, ok := v.(string); ok && c.internValue != nil {
+		return c.internValue(v)
+	}
+	return v
+}
+
+// internedString is c.internString's copy of s, or s.
+func (c *compiler) internedString(s string) string {
+	if c.internString == nil {
+		return s
+	}
+	return c.internString(s)
 }
 
 // Eval applies the program. The returned value is in the JSON value domain
@@ -98,8 +121,10 @@ func (p *Program) Eval(env Env) (result any, err error) {
 }
 
 type compiler struct {
-	cfg   Config
-	diags []Diagnostic
+	cfg          Config
+	internValue  func(any) any
+	internString func(string) string
+	diags        []Diagnostic
 	// dynamic is set while compiling values produced at evaluation time;
 	// they carry no diagnostics.
 	dynamic bool
@@ -179,7 +204,7 @@ func (c *compiler) compile(v any) node {
 		}
 		return &arrayNode{elems: elems}
 	}
-	return constNode{v}
+	return constNode{c.interned(v)}
 }
 
 // compileApply gives a map's meaning as a rule: what the library's apply

@@ -72,7 +72,7 @@ func (c *compiler) compileVarNode(raw any) node {
 	switch x := raw.(type) {
 	case string:
 		if x != "" {
-			return newVarPath(x, nil)
+			return newVarPath(c.internedString(x), nil)
 		}
 	case []any:
 		// ["path"] or ["path", default] with constant parts.
@@ -84,7 +84,7 @@ func (c *compiler) compileVarNode(raw any) node {
 				}
 				def = x[1]
 			}
-			return newVarPath(x[0].(string), def)
+			return newVarPath(c.internedString(x[0].(string)), def)
 		}
 	}
 	return &varNode{a: c.args(raw)}
