@@ -1,6 +1,7 @@
 package evaluator
 
 import (
+	"bytes"
 	"encoding/json"
 	"sort"
 	"strconv"
@@ -277,10 +278,17 @@ func (b *builder) flag(key, ptr string, v any, setMeta Metadata) *Flag {
 	if present {
 		// Kept as JSON: a decoded rule is several maps, and a document of
 		// many flags would hold them all.
-		data, err := json.Marshal(t)
-		if err != nil {
-			b.add(SeverityError, key, ptr+"/targeting", "the targeting rule cannot be encoded: %v", err)
-			return nil
+		// Encoded in the builder's scratch buffer, kept in a copy of the
+		// exact size.
+		data, ok := appendRuleJSON(b.scratch[:0], t)
+		b.scratch = data[:0]
+		data = bytes.Clone(data)
+		if !ok {
+			var err error
+			if data, err = json.Marshal(t); err != nil {
+				b.add(SeverityError, key, ptr+"/targeting", "the targeting rule cannot be encoded: %v", err)
+				return nil
+			}
 		}
 		f.targetingJSON = data
 	}

@@ -117,6 +117,8 @@ type builder struct {
 	// repeats a few of them (ENABLED, on, off...) thousands of times, and
 	// the decoder allocates each anew.
 	interned map[string]any
+	// scratch is a buffer for encoding targeting rules.
+	scratch []byte
 }
 
 // internMax is the longest string the builder interns.
