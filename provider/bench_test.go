@@ -169,3 +169,23 @@ func BenchmarkRPCClientCached(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkSDKFloorNoopProvider is the OpenFeature client's own cost: the
+// same call as BenchmarkInProcessClient, answered by the SDK's
+// NoopProvider, which does nothing. No provider can make a call through
+// the client cheaper than this.
+func BenchmarkSDKFloorNoopProvider(b *testing.B) {
+	api := isolated.NewAPI()
+	if err := api.SetProviderAndWait(context.Background(), openfeature.NoopProvider{}); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = api.Shutdown(context.Background()) })
+	client := api.NewClient()
+	ctx, staffCtx := context.Background(), staffContext()
+	b.ReportAllocs()
+	for b.Loop() {
+		if v, _ := client.StringValue(ctx, "targeted-flag", "x", staffCtx); v != "x" {
+			b.Fatalf("%q", v)
+		}
+	}
+}
