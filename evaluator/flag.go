@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/vexilhq/vexil/evaluator/internal/logic"
+	"github.com/vexilhq/vexil/internal/jsonenc"
 )
 
 // evaluators reads "$evaluators" and resolves references between them.
@@ -280,7 +281,7 @@ func (b *builder) flag(key, ptr string, v any, setMeta Metadata) *Flag {
 		// many flags would hold them all.
 		// Encoded in the builder's scratch buffer, kept in a copy of the
 		// exact size.
-		data, ok := appendRuleJSON(b.scratch[:0], t)
+		data, ok := jsonenc.Append(b.scratch[:0], t, maxRuleDepth)
 		b.scratch = data[:0]
 		data = bytes.Clone(data)
 		if !ok {
@@ -298,6 +299,10 @@ func (b *builder) flag(key, ptr string, v any, setMeta Metadata) *Flag {
 	f.prepare()
 	return f
 }
+
+// maxRuleDepth bounds the nesting jsonenc follows in a targeting rule;
+// encoding/json encodes a deeper one.
+const maxRuleDepth = 10000
 
 // ptrTokens splits a pointer into unescaped tokens and appends more.
 func ptrTokens(ptr string, more ...string) []string {

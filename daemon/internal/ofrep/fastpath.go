@@ -10,13 +10,9 @@ package ofrep
 // reads the same values for protojson.
 
 import (
-	"math"
-	"slices"
-	"strconv"
-	"unicode/utf8"
-
 	"github.com/vexilhq/vexil/daemon/internal/strictjson"
 	"github.com/vexilhq/vexil/evaluator"
+	"github.com/vexilhq/vexil/internal/jsonenc"
 )
 
 // decodeFastContext reads an OFREP request body that is exactly one JSON
@@ -70,7 +66,7 @@ func appendSuccess(b []byte, out success) ([]byte, bool) {
 	b = append(b, '{')
 	if out.Value != nil {
 		b = append(b, `"value":`...)
-		if b, ok = appendAny(b, out.Value, 0); !ok {
+		if b, ok = appendAny(b, out.Value); !ok {
 			return b, false
 		}
 		b = append(b, ',')
@@ -86,7 +82,7 @@ func appendSuccess(b []byte, out success) ([]byte, bool) {
 	b = append(b, `,"metadata":`...)
 	if out.Metadata == nil {
 		b = append(b, "null"...)
-	} else if b, ok = appendMap(b, out.Metadata, 0); !ok {
+	} else if b, ok = appendAny(b, out.Metadata); !ok {
 		return b, false
 	}
 	return append(b, '}'), true
@@ -95,153 +91,16 @@ func appendSuccess(b []byte, out success) ([]byte, bool) {
 // fastMaxOutDepth bounds the nesting the encoder follows.
 const fastMaxOutDepth = 64
 
-// appendAny appends the JSON values the evaluator gives (those
-// encoding/json decodes into any, and int64).
-func appendAny(b []byte, v any, depth int) ([]byte, bool) {
-	if depth > fastMaxOutDepth {
-		return b, false
+// appendAny appends the JSON values the evaluator gives, as encoding/json
+// does (jsonenc), a flag set's metadata too; it declines what jsonenc
+// declines.
+func appendAny(b []byte, v any) ([]byte, bool) {
+	if m, ok := v.(evaluator.Metadata); ok {
+		v = map[string]any(m)
 	}
-	switch x := v.(type) {
-	case nil:
-		return append(b, "null"...), true
-	case bool:
-		return strconv.AppendBool(b, x), true
-	case string:
-		return appendString(b, x), true
-	case float64:
-		return appendFloat(b, x)
-	case int64:
-		return strconv.AppendInt(b, x, 10), true
-	case map[string]any:
-		if x == nil {
-			return append(b, "null"...), true
-		}
-		return appendMap(b, x, depth+1)
-	case evaluator.Metadata:
-		if x == nil {
-			return append(b, "null"...), true
-		}
-		return appendMap(b, x, depth+1)
-	case []any:
-		if x == nil {
-			return append(b, "null"...), true
-		}
-		b = append(b, '[')
-		ok := true
-		for i, e := range x {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			if b, ok = appendAny(b, e, depth+1); !ok {
-				return b, false
-			}
-		}
-		return append(b, ']'), true
-	}
-	return b, false
+	return jsonenc.Append(b, v, fastMaxOutDepth)
 }
 
-// appendMap appends m with its keys sorted, as encoding/json does.
-func appendMap(b []byte, m map[string]any, depth int) ([]byte, bool) {
-	if depth > fastMaxOutDepth {
-		return b, false
-	}
-	var keysBuf [16]string
-	keys := keysBuf[:0]
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	b = append(b, '{')
-	ok := true
-	for i, k := range keys {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = appendString(b, k)
-		b = append(b, ':')
-		if b, ok = appendAny(b, m[k], depth); !ok {
-			return b, false
-		}
-	}
-	return append(b, '}'), true
-}
-
-// appendFloat appends a finite float64 as encoding/json does; it declines
-// NaN and infinities (an error there).
-func appendFloat(b []byte, f float64) ([]byte, bool) {
-	if math.IsNaN(f) || math.IsInf(f, 0) {
-		return b, false
-	}
-	format := byte('f')
-	if abs := math.Abs(f); abs != 0 && (abs < 1e-6 || abs >= 1e21) {
-		format = 'e'
-	}
-	b = strconv.AppendFloat(b, f, format, -1, 64)
-	if format == 'e' {
-		n := len(b)
-		if n >= 4 && b[n-4] == 'e' && b[n-3] == '-' && b[n-2] == '0' {
-			b[n-2] = b[n-1]
-			b = b[:n-1]
-		}
-	}
-	return b, true
-}
-
-// appendString appends s quoted as encoding/json does with HTML escaping:
-// '"' and '\\' escaped, \b \f \n \r \t short, other control characters
-// and < > & as \u00XX, U+2028 and U+2029 as \u2028 \u2029, and each byte
-// of invalid UTF-8 as \ufffd.
-func appendString(b []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		if c := s[i]; c < utf8.RuneSelf {
-			if c >= ' ' && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\b':
-				b = append(b, '\\', 'b')
-			case '\f':
-				b = append(b, '\\', 'f')
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, n := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && n == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i += n
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xf])
-			i += n
-			start = i
-			continue
-		}
-		i += n
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
-}
+func appendString(b []byte, s string) []byte { return jsonenc.AppendString(b, s) }
 
 // fastDecoder is a strict JSON reader over b.
