@@ -35,15 +35,18 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 
 	evaluationv1 "github.com/vexilhq/vexil/schemas/gen/flagd/evaluation/v1"
+	"github.com/vexilhq/vexil/schemas/gen/flagd/evaluation/v1/evaluationv1connect"
 	evaluationv2 "github.com/vexilhq/vexil/schemas/gen/flagd/evaluation/v2"
+	"github.com/vexilhq/vexil/schemas/gen/flagd/evaluation/v2/evaluationv2connect"
 	schemav1 "github.com/vexilhq/vexil/schemas/gen/schema/v1"
+	"github.com/vexilhq/vexil/schemas/gen/schema/v1/schemav1connect"
 )
 
 // The services' full names.
 const (
-	svcV1     = "flagd.evaluation.v1.Service"
-	svcV2     = "flagd.evaluation.v2.Service"
-	svcSchema = "schema.v1.Service"
+	svcV1     = evaluationv1connect.ServiceName
+	svcV2     = evaluationv2connect.ServiceName
+	svcSchema = schemav1connect.ServiceName
 )
 
 // NewGRPCServer returns a grpc-go server with opts that serves
