@@ -41,6 +41,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	"github.com/vexilhq/vexil/daemon/internal/metrics"
@@ -222,6 +223,38 @@ func result(key string, r evaluator.Result) (int, any) {
 	return http.StatusOK, out
 }
 
+// buffers recycles request and answer buffers; nothing keeps a reference
+// into one past the request (the decoders copy what they keep, and the
+// server copies what is written).
+var buffers = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+// maxPooledBuffer is the largest buffer put back in the pool: one large
+// request should not pin its size.
+const maxPooledBuffer = 64 << 10
+
+func putBuffer(bp *[]byte) {
+	if cap(*bp) <= maxPooledBuffer {
+		buffers.Put(bp)
+	}
+}
+
+// readAll reads r to its end into b, as io.ReadAll does into a new slice.
+func readAll(r io.Reader, b []byte) ([]byte, error) {
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err != nil {
+			if err == io.EOF {
+				err = nil
+			}
+			return b, err
+		}
+	}
+}
+
 // errBodyTooLarge reports a body over the limit.
 var errBodyTooLarge = errors.New("request body too large")
 
@@ -236,7 +269,10 @@ func (s *Service) readContext(w http.ResponseWriter, r *http.Request) (map[strin
 	if s.maxBody > 0 {
 		body = http.MaxBytesReader(w, body, s.maxBody)
 	}
-	data, err := io.ReadAll(body)
+	bp := buffers.Get().(*[]byte)
+	defer putBuffer(bp)
+	data, err := readAll(body, (*bp)[:0])
+	*bp = data[:0]
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
@@ -321,7 +357,11 @@ func (s *Service) single(w http.ResponseWriter, r *http.Request, key string) {
 	s.metrics.Evaluation(&res)
 	status, out := result(key, res)
 	if succ, isSuccess := out.(success); s.fast && isSuccess {
-		if body, ok := appendSuccess(make([]byte, 0, 256), succ); ok {
+		bp := buffers.Get().(*[]byte)
+		defer putBuffer(bp)
+		body, ok := appendSuccess((*bp)[:0], succ)
+		*bp = body[:0]
+		if ok {
 			s.fastWrites.Add(1)
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(status)
