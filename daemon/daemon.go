@@ -763,18 +763,20 @@ func (e *endpoint) setUpGRPC(cfg Config, m *metrics.Metrics) {
 			m.Connection(metrics.ServerHTTP)
 		}
 	}})
+	// The body limit counts the 5-byte prefix of the message, as the HTTP
+	// body limit does; without one, grpc-go's default of 4 MiB would be a
+	// limit Connect does not have.
+	maxRecv := math.MaxInt32
+	if cfg.MaxRequestBodyBytes > 0 {
+		maxRecv = int(min(max(cfg.MaxRequestBodyBytes-5, 0), math.MaxInt32))
+	}
 	opts := []grpc.ServerOption{
 		// Client keepalive pings at any rate, also between calls, as
 		// net/http's HTTP/2 server accepts them (grpc-go's default policy
 		// answers pings more often than every 5 minutes with GOAWAY).
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: time.Nanosecond, PermitWithoutStream: true}),
 		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: idleTimeout}),
-		grpc.MaxRecvMsgSize(math.MaxInt32),
-	}
-	if cfg.MaxRequestBodyBytes > 0 {
-		// The limit counts the 5-byte prefix of the message, as the HTTP
-		// body limit does.
-		opts = append(opts, grpc.MaxRecvMsgSize(int(min(max(cfg.MaxRequestBodyBytes-5, 0), math.MaxInt32))))
+		grpc.MaxRecvMsgSize(maxRecv),
 	}
 	if cfg.MaxRequestHeaderBytes > 0 {
 		opts = append(opts, grpc.MaxHeaderListSize(uint32(min(cfg.MaxRequestHeaderBytes, math.MaxUint32))))
