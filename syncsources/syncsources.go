@@ -19,6 +19,12 @@ type Update struct {
 	// Data is a whole flag document, when Err is nil and Removed is false.
 	Data   []byte
 	Format evaluator.Format
+	// SyncContext is the context the server sent with the document (the
+	// sync_context of a flagd.sync.v1 SyncFlags or FetchAllFlags
+	// response: the daemon's static context), which evaluations of the
+	// document start from; nil for none. Only grpcsource sets it; it is
+	// never modified after it is sent.
+	SyncContext map[string]any
 	// Err reports an outage: the source cannot deliver (a file deleted or
 	// unreadable, a server down). The flags it last delivered keep serving.
 	Err error

@@ -5,7 +5,13 @@
 //
 // A [Source] opens a SyncFlags stream, sending its selector and provider
 // id, and delivers each message's flag_configuration, a whole JSON
-// document, when it differs from the one delivered before.
+// document, with its sync_context, when either differs from what it
+// delivered before.
+//
+// With TLS, the server's certificate is verified against the system's CAs,
+// or, when [Config.CAFile] is set, against that file's CAs only, as flagd
+// and its providers do (the provider package's in-process mode is this
+// source).
 //
 // When the stream cannot be opened or breaks (the server down or
 // restarting, a message larger than [Config.MaxMsgSize]), the source sends
@@ -13,8 +19,8 @@
 // with exponential backoff and jitter between [Config.MinBackoff] and
 // [Config.MaxBackoff]; on reconnection it delivers the server's first
 // message even if the document did not change. A stream that the server
-// ends cleanly (a stream deadline) is reopened at once, and is an outage
-// only if that fails.
+// ends cleanly is reopened after the shortest backoff, and one that reaches
+// [Config.StreamDeadline] at once; either is an outage only if that fails.
 package grpcsource
 
 import (
@@ -32,10 +38,13 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/vexilhq/vexil/evaluator"
 	syncv1 "github.com/vexilhq/vexil/schemas/gen/flagd/sync/v1"
@@ -69,12 +78,17 @@ type Config struct {
 	// it to the URI as configured.
 	Name string
 	// TLS connects with TLS, verifying the server's certificate against
-	// the system's CAs and CAFile's.
+	// the system's CAs, or CAFile's.
 	TLS bool
-	// CAFile is a PEM file of CA certificates to trust in addition to the
-	// system's. It requires TLS: it is an error without, as in flagd, so
-	// that a configuration meant to be secure never connects in clear.
+	// CAFile is a PEM file of the CA certificates to trust instead of the
+	// system's, as flagd's certPath: a server certificate that the system
+	// trusts but these CAs did not sign is refused. It requires TLS: it is
+	// an error without, as in flagd, so that a configuration meant to be
+	// secure never connects in clear.
 	CAFile string
+	// Authority, when set, is the :authority the requests name instead of
+	// the target's (for a proxy that routes by it, or a unix socket).
+	Authority string
 	// Selector asks the server for one flag set (the request's selector).
 	Selector string
 	// ProviderID identifies this client to the server (the request's
@@ -96,6 +110,14 @@ type Config struct {
 	// node) is noticed; 0 disables pings. Servers built on grpc-go refuse
 	// pings more frequent than every five minutes by default.
 	KeepaliveTime time.Duration
+	// ConnectTimeout, when positive, bounds each connection attempt
+	// instead of grpc-go's 20 seconds, so that an unreachable server is an
+	// outage sooner.
+	ConnectTimeout time.Duration
+	// StreamDeadline, when positive, ends each stream after that long and
+	// opens a new one at once, without an outage (flagd's providers do so,
+	// so that a balancer spreads long-lived clients).
+	StreamDeadline time.Duration
 }
 
 // FromURI makes a Config from a `grpc://host:port` or `grpcs://host:port`
@@ -137,6 +159,9 @@ type Source struct {
 	minBackoff time.Duration
 	maxBackoff time.Duration
 	keepalive  time.Duration
+	authority  string
+	connect    time.Duration // connection attempt timeout; 0: grpc-go's
+	deadline   time.Duration // stream deadline; 0: none
 
 	// Test hooks: the backoff's clock and jitter.
 	after func(time.Duration) <-chan time.Time
@@ -161,6 +186,9 @@ func New(cfg Config) (*Source, error) {
 		minBackoff: cfg.MinBackoff,
 		maxBackoff: cfg.MaxBackoff,
 		keepalive:  cfg.KeepaliveTime,
+		authority:  cfg.Authority,
+		connect:    cfg.ConnectTimeout,
+		deadline:   cfg.StreamDeadline,
 		after:      time.After,
 	}
 	if s.name == "" {
@@ -184,8 +212,8 @@ func New(cfg Config) (*Source, error) {
 	if s.minBackoff < 0 || s.maxBackoff < 0 || s.minBackoff > s.maxBackoff {
 		return nil, fmt.Errorf("grpcsource: invalid backoff bounds %v..%v", cfg.MinBackoff, cfg.MaxBackoff)
 	}
-	if s.keepalive < 0 {
-		return nil, fmt.Errorf("grpcsource: negative keepalive time %v", cfg.KeepaliveTime)
+	if s.keepalive < 0 || s.connect < 0 || s.deadline < 0 {
+		return nil, fmt.Errorf("grpcsource: negative keepalive time, connect timeout or stream deadline")
 	}
 	for k, v := range cfg.Headers {
 		key := strings.ToLower(k)
@@ -205,10 +233,7 @@ func New(cfg Config) (*Source, error) {
 			if err != nil {
 				return nil, fmt.Errorf("grpcsource: reading the CA file: %w", err)
 			}
-			pool, err := x509.SystemCertPool()
-			if err != nil || pool == nil {
-				pool = x509.NewCertPool()
-			}
+			pool := x509.NewCertPool()
 			if !pool.AppendCertsFromPEM(pem) {
 				return nil, fmt.Errorf("grpcsource: no PEM certificate in the CA file %s", cfg.CAFile)
 			}
@@ -265,6 +290,12 @@ func (s *Source) dial() (*grpc.ClientConn, error) {
 	if s.keepalive > 0 {
 		opts = append(opts, grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: s.keepalive, Timeout: 20 * time.Second}))
 	}
+	if s.authority != "" {
+		opts = append(opts, grpc.WithAuthority(s.authority))
+	}
+	if s.connect > 0 {
+		opts = append(opts, grpc.WithConnectParams(grpc.ConnectParams{Backoff: backoff.DefaultConfig, MinConnectTimeout: s.connect}))
+	}
 	return grpc.NewClient(s.target, opts...)
 }
 
@@ -286,6 +317,9 @@ func (s *Source) Run(ctx context.Context, updates chan<- syncsources.Update) err
 		}
 		if received {
 			b.Reset() // it was connected: start backing off anew
+			if errors.Is(err, errStreamDeadline) {
+				continue
+			}
 		}
 		// A stream the server ended cleanly after serving is reopened
 		// without reporting an outage; anything else is one, reported once.
@@ -308,22 +342,31 @@ type run struct {
 	*Source
 	updates chan<- syncsources.Update
 
-	sent   bool   // a snapshot or an outage was sent
-	outage bool   // the last thing sent was an outage
-	last   []byte // the last snapshot's data
+	sent    bool             // a snapshot or an outage was sent
+	outage  bool             // the last thing sent was an outage
+	last    []byte           // the last snapshot's data
+	lastCtx *structpb.Struct // and its sync context
 }
+
+// errStreamDeadline ends a stream at Config.StreamDeadline.
+var errStreamDeadline = errors.New("stream deadline reached")
 
 // stream opens one SyncFlags stream and delivers its messages until it
 // ends. It reports whether a message was received, and why the stream
-// ended: io.EOF when the server ended it cleanly.
-func (r *run) stream(ctx context.Context) (received bool, err error) {
+// ended: io.EOF when the server ended it cleanly, errStreamDeadline at the
+// stream deadline.
+func (r *run) stream(parent context.Context) (received bool, err error) {
 	conn, err := r.dial()
 	if err != nil {
 		return false, err
 	}
 	defer conn.Close()
-	ctx, cancel := context.WithCancel(ctx)
+	ctx, cancel := context.WithCancel(parent)
 	defer cancel()
+	if r.deadline > 0 {
+		ctx, cancel = context.WithTimeout(ctx, r.deadline)
+		defer cancel()
+	}
 	if len(r.md) > 0 {
 		ctx = metadata.NewOutgoingContext(ctx, r.md)
 	}
@@ -344,16 +387,23 @@ func (r *run) stream(ctx context.Context) (received bool, err error) {
 	for {
 		var msg syncv1.SyncFlagsResponse
 		if err := cs.RecvMsg(&msg); err != nil {
+			if parent.Err() == nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				err = errStreamDeadline
+			}
 			return received, unEOF(err, received)
 		}
 		received = true
-		data := []byte(msg.GetFlagConfiguration())
-		if r.sent && !r.outage && bytes.Equal(data, r.last) {
+		data, sc := []byte(msg.GetFlagConfiguration()), msg.GetSyncContext()
+		if r.sent && !r.outage && bytes.Equal(data, r.last) && proto.Equal(sc, r.lastCtx) {
 			continue
 		}
-		r.sent, r.outage, r.last = true, false, data
-		if !r.send(ctx, syncsources.Update{Source: r.name, Data: data, Format: evaluator.FormatJSON}) {
-			return received, ctx.Err()
+		r.sent, r.outage, r.last, r.lastCtx = true, false, data, sc
+		u := syncsources.Update{Source: r.name, Data: data, Format: evaluator.FormatJSON}
+		if sc != nil {
+			u.SyncContext = sc.AsMap()
+		}
+		if !r.send(parent, u) {
+			return received, parent.Err()
 		}
 	}
 }

@@ -21,8 +21,8 @@
 //
 // Requests can carry a fixed Authorization header, extra headers, or a
 // bearer token obtained with the OAuth 2.0 client-credentials grant
-// (RFC 6749 section 4.4), which the source caches until shortly before it
-// expires.
+// (RFC 6749 section 4.4, with golang.org/x/oauth2/clientcredentials),
+// which the source caches until shortly before it expires.
 package httpsource
 
 import (
@@ -39,6 +39,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/vexilhq/vexil/evaluator"
 	"github.com/vexilhq/vexil/syncsources"
@@ -74,8 +76,9 @@ type Config struct {
 	AuthHeader string
 	// Headers are extra request headers. "Host" sets the request's host.
 	Headers map[string]string
-	// CAFile is a PEM file of CA certificates to trust in addition to the
-	// system's, for https URLs.
+	// CAFile is a PEM file of the CA certificates to trust instead of the
+	// system's, for https URLs, as flagd's certPath (and the grpcsource's
+	// CAFile).
 	CAFile string
 	// OAuth, when set, authenticates requests with a bearer token obtained
 	// by the client-credentials grant. It excludes AuthHeader.
@@ -202,10 +205,7 @@ func New(cfg Config) (*Source, error) {
 		if err != nil {
 			return nil, fmt.Errorf("httpsource: reading the CA file: %w", err)
 		}
-		pool, err := x509.SystemCertPool()
-		if err != nil || pool == nil {
-			pool = x509.NewCertPool()
-		}
+		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
 			return nil, fmt.Errorf("httpsource: no PEM certificate in the CA file %s", cfg.CAFile)
 		}
@@ -222,8 +222,10 @@ func New(cfg Config) (*Source, error) {
 		if _, err := parseURL(o.TokenURL); err != nil {
 			return nil, fmt.Errorf("httpsource: OAuth token URL: %w", err)
 		}
-		o.Scopes = append([]string(nil), o.Scopes...)
-		s.tokens = &tokenSource{cfg: o, now: time.Now}
+		s.tokens = &tokenSource{now: time.Now, grant: &clientcredentials.Config{
+			ClientID: o.ClientID, ClientSecret: o.ClientSecret, TokenURL: o.TokenURL,
+			Scopes: append([]string(nil), o.Scopes...),
+		}}
 	}
 	return s, nil
 }
