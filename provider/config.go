@@ -144,8 +144,9 @@ func WithTargetURI(uri string) Option { return func(s *settings) { s.targetURI =
 func WithTLS(on bool) Option { return func(s *settings) { s.tls = ptr(on) } }
 
 // WithCertPath sets a PEM CA certificate to trust for TLS
-// (FLAGD_SERVER_CERT_PATH); it implies TLS. Default: none (the system's
-// roots).
+// (FLAGD_SERVER_CERT_PATH); it implies TLS. It replaces the system's roots,
+// as flagd's providers do: a server whose certificate this CA did not sign
+// is refused. Default: none (the system's roots).
 func WithCertPath(path string) Option { return func(s *settings) { s.certPath = ptr(path) } }
 
 // WithSocketPath connects to a unix socket instead of host and port

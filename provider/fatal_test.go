@@ -6,6 +6,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -133,5 +135,41 @@ func TestFatalThroughSDK(t *testing.T) {
 	// The SDK passes on the message (its state says FATAL).
 	if d := <-errCh; d.Message == "" {
 		t.Errorf("error event without a message: %+v", d)
+	}
+}
+
+// TestNoDaemon checks that, with nothing listening, initialization fails
+// naming the mode, the address and the refused connection, whether the
+// provider is set through the SDK or initialized directly.
+func TestNoDaemon(t *testing.T) {
+	for _, mode := range []Resolver{ResolverRPC, ResolverInProcess} {
+		for _, how := range []string{"SetProviderAndWait", "Init"} {
+			t.Run(string(mode)+"/"+how, func(t *testing.T) {
+				port := freePort(t)
+				addr := "localhost:" + strconv.Itoa(port)
+				p, err := New(WithLookupEnv(nil), WithResolver(mode), WithPort(port))
+				if err != nil {
+					t.Fatal(err)
+				}
+				switch how {
+				case "SetProviderAndWait":
+					api := isolated.NewAPI()
+					t.Cleanup(func() { _ = api.Shutdown(context.Background()) })
+					err = api.SetProviderAndWait(context.Background(), p)
+				default:
+					t.Cleanup(p.Shutdown)
+					err = p.Init(openfeature.EvaluationContext{})
+				}
+				if err == nil {
+					t.Fatal("initialized with no daemon")
+				}
+				t.Log(err)
+				for _, want := range []string{string(mode) + ": " + addr + ":", "connection refused"} {
+					if !strings.Contains(err.Error(), want) {
+						t.Errorf("error %q does not say %q", err, want)
+					}
+				}
+			})
+		}
 	}
 }

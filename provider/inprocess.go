@@ -9,18 +9,9 @@ import (
 	"strconv"
 	"strings"
 
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/backoff"
-	"google.golang.org/grpc/credentials"
-	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/keepalive"
-	"google.golang.org/grpc/metadata"
-
-	"github.com/vexilhq/vexil/evaluator"
-	syncv1 "github.com/vexilhq/vexil/schemas/gen/flagd/sync/v1"
-	"github.com/vexilhq/vexil/schemas/gen/flagd/sync/v1/syncv1connect"
 	"github.com/vexilhq/vexil/syncsources"
 	"github.com/vexilhq/vexil/syncsources/filesource"
+	"github.com/vexilhq/vexil/syncsources/grpcsource"
 )
 
 // selectorHeader carries the selector, as flagd's providers send it.
@@ -64,142 +55,92 @@ func (c config) endpoint() (endpoint, error) {
 	return endpoint{}, fmt.Errorf("target URI %q: unsupported scheme %q (want envoy, dns, passthrough or unix)", t, u.Scheme)
 }
 
-// inProcess receives flags from a flagd.sync.v1 server.
-type inProcess struct {
-	*local
-	target string
-	opts   []grpc.DialOption
+// address names where the provider connects, as configured, for error
+// messages: the socket path, the target URI, or host:port.
+func (c config) address() string {
+	switch {
+	case c.Resolver == ResolverFile:
+		return c.OfflinePath
+	case c.SocketPath != "":
+		return c.SocketPath
+	case c.TargetURI != "":
+		return c.TargetURI
+	}
+	return net.JoinHostPort(c.Host, strconv.Itoa(c.Port))
 }
 
-func newInProcess(p *Provider) (*inProcess, error) {
-	l, err := newLocal(p)
-	if err != nil {
-		return nil, err
-	}
+// sourceBackend evaluates locally the flags a source delivers: in-process
+// mode is a grpcsource and the local evaluator, file mode a filesource and
+// the local evaluator.
+type sourceBackend struct {
+	*local
+	src  syncsources.Source
+	name string // the documents' name in parse errors
+}
+
+// newInProcess receives the flags from a flagd.sync.v1 server with a
+// grpcsource, sending the selector as the request's and as the
+// flagd-selector header, as flagd's providers do. With a certificate path,
+// the server is verified against that CA only (see WithCertPath).
+func newInProcess(p *Provider) (*sourceBackend, error) {
 	ep, err := p.cfg.endpoint()
 	if err != nil {
 		return nil, err
 	}
-	tlsCfg, err := p.cfg.tlsConfig()
-	if err != nil {
-		return nil, err
+	cfg := grpcsource.Config{
+		Target:         "passthrough:///" + ep.addr,
+		Authority:      ep.authority,
+		TLS:            p.cfg.TLS || p.cfg.CertPath != "",
+		CAFile:         p.cfg.CertPath,
+		Selector:       p.cfg.Selector,
+		ProviderID:     p.cfg.ProviderID,
+		MinBackoff:     p.cfg.RetryBackoff,
+		MaxBackoff:     p.cfg.RetryBackoffMax,
+		KeepaliveTime:  p.cfg.KeepAlive,
+		ConnectTimeout: p.cfg.Deadline,
+		StreamDeadline: p.cfg.StreamDeadline,
 	}
-	creds := insecure.NewCredentials()
-	if tlsCfg != nil {
-		creds = credentials.NewTLS(tlsCfg)
+	if sel := p.cfg.Selector; sel != "" {
+		cfg.Headers = map[string]string{selectorHeader: sel}
 	}
-	bc := backoff.DefaultConfig
-	bc.BaseDelay, bc.MaxDelay = p.cfg.RetryBackoff, p.cfg.RetryBackoffMax
-	opts := []grpc.DialOption{
-		grpc.WithTransportCredentials(creds),
-		grpc.WithConnectParams(grpc.ConnectParams{Backoff: bc, MinConnectTimeout: p.cfg.Deadline}),
-	}
-	if p.cfg.KeepAlive > 0 {
-		opts = append(opts, grpc.WithKeepaliveParams(keepalive.ClientParameters{
-			Time: p.cfg.KeepAlive, Timeout: max(p.cfg.KeepAlive, p.cfg.Deadline), PermitWithoutStream: true,
-		}))
-	}
-	target := "passthrough:///" + ep.addr
 	if ep.socket != "" {
-		target = "unix://" + ep.socket
+		cfg.Target = "unix://" + ep.socket
 		if !strings.HasPrefix(ep.socket, "/") {
-			target = "unix:" + ep.socket
+			cfg.Target = "unix:" + ep.socket
 		}
-		if ep.authority == "" {
-			ep.authority = "localhost"
+		if cfg.Authority == "" {
+			cfg.Authority = "localhost"
 		}
 	}
-	if ep.authority != "" {
-		opts = append(opts, grpc.WithAuthority(ep.authority))
-	}
-	return &inProcess{local: l, target: target, opts: opts}, nil
-}
-
-func (b *inProcess) run(ctx context.Context) {
-	conn, err := grpc.NewClient(b.target, b.opts...)
-	if err != nil {
-		b.p.giveUp(ctx, fmt.Errorf("sync connection: %w", err))
-		return
-	}
-	defer conn.Close()
-	b.p.reconnect(ctx, func(ctx context.Context) (bool, error) { return b.session(ctx, conn) })
-}
-
-// session opens one SyncFlags stream and applies its messages until it
-// ends; it reports whether a snapshot was applied.
-func (b *inProcess) session(ctx context.Context, conn *grpc.ClientConn) (bool, error) {
-	sctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	if d := b.p.cfg.StreamDeadline; d > 0 {
-		sctx, cancel = context.WithTimeout(sctx, d)
-		defer cancel()
-	}
-	if sel := b.p.cfg.Selector; sel != "" {
-		sctx = metadata.AppendToOutgoingContext(sctx, selectorHeader, sel)
-	}
-	st, err := conn.NewStream(sctx, &grpc.StreamDesc{StreamName: "SyncFlags", ServerStreams: true}, syncv1connect.FlagSyncServiceSyncFlagsProcedure)
-	if err != nil {
-		return false, err
-	}
-	req := &syncv1.SyncFlagsRequest{ProviderId: b.p.cfg.ProviderID, Selector: b.p.cfg.Selector}
-	if err := st.SendMsg(req); err != nil {
-		return false, recvErr(st, err)
-	}
-	if err := st.CloseSend(); err != nil {
-		return false, err
-	}
-	connected := false
-	for {
-		var m syncv1.SyncFlagsResponse
-		if err := st.RecvMsg(&m); err != nil {
-			if ctx.Err() == nil && errors.Is(sctx.Err(), context.DeadlineExceeded) {
-				err = errStreamDeadline
-			}
-			return connected, err
-		}
-		var syncCtx map[string]any
-		if m.GetSyncContext() != nil {
-			syncCtx = m.GetSyncContext().AsMap()
-		}
-		changed, err := b.apply("sync", []byte(m.GetFlagConfiguration()), evaluator.FormatJSON, syncCtx)
-		if err != nil {
-			b.p.log.Warn("flag provider kept its flags", "error", err)
-			continue
-		}
-		connected = true
-		b.p.connected(ctx, changed)
-	}
-}
-
-// recvErr returns the stream's status when sending failed because it
-// ended.
-func recvErr(st grpc.ClientStream, err error) error {
-	var m syncv1.SyncFlagsResponse
-	if rerr := st.RecvMsg(&m); rerr != nil {
-		return rerr
-	}
-	return err
-}
-
-// fileBackend reads flags from a watched local file.
-type fileBackend struct {
-	*local
-	src *filesource.Source
-}
-
-func newFile(p *Provider) (*fileBackend, error) {
-	l, err := newLocal(p)
+	src, err := grpcsource.New(cfg)
 	if err != nil {
 		return nil, err
 	}
+	return newSourceBackend(p, src, "sync")
+}
+
+// newFile reads the flags from a watched local file with a filesource.
+func newFile(p *Provider) (*sourceBackend, error) {
 	src, err := filesource.New(filesource.Config{Path: p.cfg.OfflinePath, Logger: p.log})
 	if err != nil {
 		return nil, err
 	}
-	return &fileBackend{local: l, src: src}, nil
+	return newSourceBackend(p, src, p.cfg.OfflinePath)
 }
 
-func (b *fileBackend) run(ctx context.Context) {
+func newSourceBackend(p *Provider, src syncsources.Source, name string) (*sourceBackend, error) {
+	l, err := newLocal(p)
+	if err != nil {
+		return nil, err
+	}
+	return &sourceBackend{local: l, src: src, name: name}, nil
+}
+
+// run applies the source's updates until ctx ends, or until an outage
+// with a fatal status code before the first connection.
+func (b *sourceBackend) run(ctx context.Context) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	updates := make(chan syncsources.Update)
 	done := make(chan error, 1)
 	go func() { done <- b.src.Run(ctx, updates) }()
@@ -214,12 +155,17 @@ func (b *fileBackend) run(ctx context.Context) {
 			return
 		case u := <-updates:
 			switch {
+			case u.Err != nil && b.p.isFatal(u.Err):
+				b.p.giveUp(ctx, u.Err)
+				cancel()
+				<-done
+				return
 			case u.Err != nil:
 				b.p.disconnected(ctx, u.Err)
 			case u.Removed:
 				b.p.disconnected(ctx, errors.New("flag file removed"))
 			default:
-				changed, err := b.apply(b.p.cfg.OfflinePath, u.Data, u.Format, nil)
+				changed, err := b.apply(b.name, u.Data, u.Format, u.SyncContext)
 				if err != nil {
 					b.p.log.Warn("flag provider kept its flags", "error", err)
 					continue

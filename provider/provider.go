@@ -10,9 +10,12 @@
 //   - in-process: the daemon's flagd.sync.v1 service streams the flag
 //     definitions, and flags are evaluated locally by Vexil's evaluator,
 //     with no network on the evaluation path. The sync messages' context
-//     (the daemon's static context) is merged under the caller's.
+//     (the daemon's static context) is merged under the caller's. This
+//     mode is the daemon's own sync client, syncsources/grpcsource, with
+//     the local evaluator.
 //   - file: the definitions are read from a local file, watched for
-//     changes, and evaluated locally.
+//     changes, and evaluated locally: syncsources/filesource with the
+//     local evaluator.
 //
 // [New] takes functional options; each also has flagd's FLAGD_*
 // environment variable, and an option wins over its variable, which wins
@@ -26,6 +29,14 @@
 // the server answers one of the fatal status codes before the first
 // connection: then the provider is FATAL and stops.
 //
+// With TLS, the server's certificate is verified against the system's
+// roots, or, with a certificate path, against that CA only, in every mode
+// (as flagd's providers, and the daemon's own sources).
+//
+// When Init gives up, its error names the mode, the address and the last
+// failure ("provider: rpc: localhost:8013: connect: connection refused (no
+// flags within the deadline of 500ms)").
+//
 // The package logs nothing unless given a logger (WithLogger), and keeps
 // no global state: Shutdown stops every goroutine it started.
 package provider
@@ -37,7 +48,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"os"
 	"strconv"
 	"strings"
@@ -75,6 +85,7 @@ type Provider struct {
 	readyCh     chan struct{} // closed at the first connection of a run
 	fatalCh     chan struct{} // closed when the run gives up
 	fatalErr    error
+	lastErr     error // the last outage of this run, for Init's error
 	grace       *time.Timer
 	runCtx      context.Context
 	// stop ends the run; it is read without p.mu, which an event waiting
@@ -199,7 +210,7 @@ func (p *Provider) InitWithContext(ctx context.Context, _ openfeature.Evaluation
 	p.running = true
 	p.initWaiting = true
 	p.everReady = false
-	p.fatalErr = nil
+	p.fatalErr, p.lastErr = nil, nil
 	p.state = openfeature.NotReadyState
 	p.readyCh = make(chan struct{})
 	p.fatalCh = make(chan struct{})
@@ -217,13 +228,21 @@ func (p *Provider) InitWithContext(ctx context.Context, _ openfeature.Evaluation
 	case <-readyCh:
 	case <-fatalCh:
 	case <-timer.C:
-		timeout = fmt.Errorf("provider: no flags within the deadline of %v", p.cfg.Deadline)
+		timeout = fmt.Errorf("no flags within the deadline of %v", p.cfg.Deadline)
 	case <-ctx.Done():
-		timeout = fmt.Errorf("provider: %w", ctx.Err())
+		timeout = ctx.Err()
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.initWaiting = false
+	if timeout != nil {
+		// Say where the provider tried to connect, and what went wrong.
+		where := fmt.Sprintf("%s: %s", p.cfg.Resolver, p.cfg.address())
+		if p.lastErr != nil {
+			where += ": " + cause(p.lastErr)
+		}
+		timeout = fmt.Errorf("provider: %s (%w)", where, timeout)
+	}
 	switch {
 	case p.fatalErr != nil:
 		p.state = openfeature.FatalState
@@ -314,7 +333,11 @@ func (p *Provider) connected(ctx context.Context, changed []string) {
 func (p *Provider) disconnected(ctx context.Context, err error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if ctx.Err() != nil || !p.running || p.state != openfeature.ReadyState {
+	if ctx.Err() != nil || !p.running {
+		return
+	}
+	p.lastErr = err
+	if p.state != openfeature.ReadyState {
 		return
 	}
 	p.log.Warn("flag provider lost its connection", "error", err)
@@ -376,6 +399,20 @@ func (p *Provider) giveUp(ctx context.Context, err error) {
 	})
 }
 
+// cause describes an outage briefly: the failed system call of a dial
+// ("connect: connection refused"), the message of a gRPC status, or else
+// the error.
+func cause(err error) string {
+	var sys *os.SyscallError
+	if errors.As(err, &sys) {
+		return sys.Error()
+	}
+	if s, ok := status.FromError(err); ok {
+		return s.Message()
+	}
+	return err.Error()
+}
+
 // statusCode returns the gRPC status code of a gRPC or Connect error
 // (Connect's codes are gRPC's).
 func statusCode(err error) codes.Code {
@@ -389,53 +426,10 @@ func statusCode(err error) codes.Code {
 	return codes.Unknown
 }
 
-// constError is an error that can be a constant.
-type constError string
-
-func (e constError) Error() string { return string(e) }
-
-// errStreamDeadline ends a stream at the stream deadline: it is reopened at
-// once, and is not a loss of connection unless that fails.
-const errStreamDeadline = constError("stream deadline reached")
-
-// reconnect runs session until ctx ends: after a session that was connected
-// it reconnects at once, otherwise after an exponential backoff with
-// jitter. session reports whether it connected; a fatal error before the
-// first connection ends the loop.
-func (p *Provider) reconnect(ctx context.Context, session func(context.Context) (bool, error)) {
-	backoff := p.cfg.RetryBackoff
-	for ctx.Err() == nil {
-		ok, err := session(ctx)
-		if ctx.Err() != nil {
-			return
-		}
-		if p.isFatal(err) {
-			p.giveUp(ctx, err)
-			return
-		}
-		if ok {
-			backoff = p.cfg.RetryBackoff
-			if errors.Is(err, errStreamDeadline) {
-				continue
-			}
-			p.disconnected(ctx, err)
-			continue // at once: the server may only have ended the stream
-		}
-		p.disconnected(ctx, err)
-		// Jitter: between half and all of the backoff.
-		wait := backoff/2 + rand.N(backoff/2+1)
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return
-		case <-t.C:
-		}
-		backoff = min(2*backoff, p.cfg.RetryBackoffMax)
-	}
-}
-
-// tlsConfig returns the TLS configuration to connect with, nil for none.
+// tlsConfig returns the TLS configuration of the rpc mode, nil for none.
+// A certificate path replaces the system's roots: the server is verified
+// against that CA only, as flagd's providers do, and as the in-process
+// mode's grpcsource does with the same file.
 func (c config) tlsConfig() (*tls.Config, error) {
 	if !c.TLS && c.CertPath == "" {
 		return nil, nil

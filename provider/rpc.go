@@ -17,6 +17,7 @@ import (
 	"github.com/vexilhq/vexil/evaluator"
 	evaluationv2 "github.com/vexilhq/vexil/schemas/gen/flagd/evaluation/v2"
 	"github.com/vexilhq/vexil/schemas/gen/flagd/evaluation/v2/evaluationv2connect"
+	"github.com/vexilhq/vexil/syncsources/poll"
 )
 
 // The event types of flagd.evaluation's EventStream.
@@ -305,4 +306,43 @@ func contextStruct(flat openfeature.FlattenedContext) (*structpb.Struct, error) 
 		return nil, fmt.Errorf("evaluation context: %w", err)
 	}
 	return structpb.NewStruct(m)
+}
+
+// errStreamDeadline ends an event stream at the stream deadline: it is
+// reopened at once, and is not a loss of connection unless that fails.
+var errStreamDeadline = errors.New("stream deadline reached")
+
+// reconnect runs session until ctx ends: after a session that was connected
+// it reconnects at once, otherwise after an exponential backoff with
+// jitter (poll.Backoff, as the in-process mode's grpcsource). session
+// reports whether it connected; a fatal error before the first connection
+// ends the loop.
+func (p *Provider) reconnect(ctx context.Context, session func(context.Context) (bool, error)) {
+	b := poll.Backoff{Min: p.cfg.RetryBackoff, Max: p.cfg.RetryBackoffMax}
+	for ctx.Err() == nil {
+		ok, err := session(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		if p.isFatal(err) {
+			p.giveUp(ctx, err)
+			return
+		}
+		if ok {
+			b.Reset()
+			if errors.Is(err, errStreamDeadline) {
+				continue
+			}
+			p.disconnected(ctx, err)
+			continue // at once: the server may only have ended the stream
+		}
+		p.disconnected(ctx, err)
+		t := time.NewTimer(b.Next())
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+	}
 }
