@@ -25,6 +25,7 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/vexilhq/vexil/evaluator"
 	syncv1 "github.com/vexilhq/vexil/schemas/gen/flagd/sync/v1"
@@ -54,9 +55,11 @@ type request struct {
 	md  metadata.MD
 }
 
-// message is a flag_configuration to send, or the end of the stream.
+// message is a flag_configuration to send, with its sync_context, or the
+// end of the stream.
 type message struct {
 	conf string
+	ctx  *structpb.Struct
 	end  error // io.EOF-like clean end when errEnd, else this status
 	done bool
 }
@@ -120,7 +123,7 @@ func (f *fakeSync) syncFlags(ss grpc.ServerStream) error {
 			case m.done:
 				return m.end
 			}
-			if err := ss.SendMsg(&syncv1.SyncFlagsResponse{FlagConfiguration: m.conf}); err != nil {
+			if err := ss.SendMsg(&syncv1.SyncFlagsResponse{FlagConfiguration: m.conf, SyncContext: m.ctx}); err != nil {
 				return err
 			}
 		case <-ss.Context().Done():
@@ -132,8 +135,14 @@ func (f *fakeSync) syncFlags(ss grpc.ServerStream) error {
 // send has the current stream send conf.
 func (f *fakeSync) send(t *testing.T, conf string) {
 	t.Helper()
+	f.sendWithContext(t, conf, nil)
+}
+
+// sendWithContext has the current stream send conf with a sync_context.
+func (f *fakeSync) sendWithContext(t *testing.T, conf string, ctx *structpb.Struct) {
+	t.Helper()
 	select {
-	case f.scripts <- message{conf: conf}:
+	case f.scripts <- message{conf: conf, ctx: ctx}:
 	case <-time.After(timeout):
 		t.Fatal("no stream to send on")
 	}
@@ -343,6 +352,55 @@ func TestStreamErrors(t *testing.T) {
 	}
 	if n := len(f.recorded()); n != 3 {
 		t.Errorf("%d streams, want 3", n)
+	}
+}
+
+func TestSyncContext(t *testing.T) {
+	noLeaks(t)
+	f := newFakeSync(t, "127.0.0.1:0", nil, doc(0))
+	r := start(t, mustNew(t, grpcsource.Config{Target: f.addr}))
+	if u := r.update(); u.SyncContext != nil {
+		t.Fatalf("update %+v, want no sync context", u)
+	}
+	// The same document with a new sync context is delivered, with it.
+	sc, err := structpb.NewStruct(map[string]any{"env": "prod", "n": 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.sendWithContext(t, doc(0), sc)
+	f.sendWithContext(t, doc(0), sc) // the same again: not delivered
+	f.send(t, doc(1))
+	if u := r.update(); string(u.Data) != doc(0) || u.SyncContext["env"] != "prod" || u.SyncContext["n"] != 1.0 {
+		t.Fatalf("update %+v, want doc 0 with the sync context", u)
+	}
+	if u := r.update(); string(u.Data) != doc(1) || u.SyncContext != nil {
+		t.Fatalf("update %+v, want doc 1 without a sync context", u)
+	}
+}
+
+func TestStreamDeadline(t *testing.T) {
+	noLeaks(t)
+	f := newFakeSync(t, "127.0.0.1:0", nil, doc(0))
+	r := start(t, mustNew(t, grpcsource.Config{Target: f.addr, StreamDeadline: 300 * time.Millisecond}))
+	r.update()
+	f.mu.Lock()
+	f.first = []string{doc(1)}
+	f.mu.Unlock()
+	// At the deadline the stream is reopened at once (update fails on a
+	// reconnection wait), without an outage.
+	if u := r.update(); u.Err != nil || string(u.Data) != doc(1) {
+		t.Fatalf("update %+v, want doc 1 from the next stream", u)
+	}
+}
+
+func TestAuthority(t *testing.T) {
+	noLeaks(t)
+	f := newFakeSync(t, "127.0.0.1:0", nil, doc(0))
+	r := start(t, mustNew(t, grpcsource.Config{Target: f.addr, Authority: "flags.internal"}))
+	r.update()
+	r.stop()
+	if got := f.recorded()[0].md.Get(":authority"); len(got) != 1 || got[0] != "flags.internal" {
+		t.Errorf(":authority %q", got)
 	}
 }
 
