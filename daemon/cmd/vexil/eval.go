@@ -181,6 +181,7 @@ func loadFlags(sources []evalSource, stderr io.Writer) (*store.Snapshot, error) 
 	bad := false
 	for i, src := range sources {
 		if slices.Contains(names[:i], src.name) {
+			fmt.Fprintf(stderr, "warning: %s is listed twice; its first place counts\n", src.path)
 			continue
 		}
 		data, err := src.read(src.path)

@@ -35,14 +35,16 @@ func TestEvalKeyInSeveralFlagSets(t *testing.T) {
 	mobile := write("mobile.json", `{"flags":[`+color("mobile", "mobile file")+`]}`)
 
 	cases := []struct {
-		name  string
-		files []string
-		want  string
+		name   string
+		files  []string
+		want   string
+		stderr string
 	}{
-		{"one file: the greatest flag set id", []string{sets}, "web"},
-		{"the later file, whatever its flag set", []string{sets, mobile}, "mobile file"},
-		{"the later file, whatever its flag set (reversed)", []string{mobile, sets}, "web"},
-		{"a file listed twice counts at its first place", []string{sets, mobile, sets}, "mobile file"},
+		{"one file: the greatest flag set id", []string{sets}, "web", ""},
+		{"the later file, whatever its flag set", []string{sets, mobile}, "mobile file", ""},
+		{"the later file, whatever its flag set (reversed)", []string{mobile, sets}, "web", ""},
+		{"a file listed twice counts at its first place", []string{sets, mobile, sets}, "mobile file",
+			"warning: " + sets + " is listed twice; its first place counts\n"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -50,11 +52,14 @@ func TestEvalKeyInSeveralFlagSets(t *testing.T) {
 			for _, f := range tc.files {
 				args = append(args, "-f", f)
 			}
-			one := evalJSON(t, append(append([]string{"eval"}, args...), "--flag", "color"))
+			one, stderr := evalJSON(t, append(append([]string{"eval"}, args...), "--flag", "color"))
 			if one["value"] != tc.want {
 				t.Errorf("eval --flag color = %v, want %q", one["value"], tc.want)
 			}
-			all := evalJSON(t, append([]string{"eval"}, args...))
+			if stderr != tc.stderr {
+				t.Errorf("stderr %q, want %q", stderr, tc.stderr)
+			}
+			all, _ := evalJSON(t, append([]string{"eval"}, args...))
 			flags, _ := all["flags"].(map[string]any)
 			got, _ := flags["color"].(map[string]any)
 			if got["stringValue"] != tc.want {
@@ -64,17 +69,18 @@ func TestEvalKeyInSeveralFlagSets(t *testing.T) {
 	}
 }
 
-// evalJSON runs the command line, which must succeed, and decodes its
-// output.
-func evalJSON(t *testing.T, args []string) map[string]any {
+// evalJSON runs the command line, which must succeed, decodes its output
+// and returns its stderr.
+func evalJSON(t *testing.T, args []string) (map[string]any, string) {
 	t.Helper()
 	var stdout, stderr bytes.Buffer
 	if code := execute(context.Background(), args, noEnv, strings.NewReader(""), &stdout, &stderr); code != 0 {
 		t.Fatalf("%v: exit %d: %s", args, code, stderr.String())
 	}
+
 	var out map[string]any
 	if err := json.Unmarshal(stdout.Bytes(), &out); err != nil {
 		t.Fatalf("%v: %v: %s", args, err, stdout.String())
 	}
-	return out
+	return out, stderr.String()
 }
