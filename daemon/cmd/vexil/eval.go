@@ -13,7 +13,6 @@ import (
 	"github.com/spf13/cobra"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/vexilhq/vexil/daemon"
 	"github.com/vexilhq/vexil/daemon/internal/store"
 	"github.com/vexilhq/vexil/daemon/internal/wire"
 	"github.com/vexilhq/vexil/evaluator"
@@ -68,17 +67,15 @@ integers when every variant is a whole number, floats otherwise.`,
 			if err != nil {
 				return usageErrorf("--context: %v", err)
 			}
-			sources := make([]evalSource, len(files))
-			for i, path := range files {
-				sources[i] = evalSource{name: path, path: path, read: os.ReadFile}
-			}
+			read := os.ReadFile
 			if len(files) == 0 {
 				// No file: the bundled example, so that the command works
 				// on a fresh checkout.
-				sources = []evalSource{{name: daemon.EmbeddedSourceName, path: examples.DefaultFlagsPath, read: examples.Flags.ReadFile}}
+				files = []string{examples.DefaultFlagsPath}
+				read = examples.Flags.ReadFile
 				fmt.Fprintf(cmd.ErrOrStderr(), "no --flags given: evaluating the bundled example %s\n", "examples/"+examples.DefaultFlagsPath)
 			}
-			snap, err := loadFlags(sources, cmd.ErrOrStderr())
+			snap, err := loadFlags(files, read, cmd.ErrOrStderr())
 			if err != nil {
 				return err
 			}
@@ -154,48 +151,31 @@ func readContext(arg string, stdin io.Reader) (map[string]any, error) {
 	return nil, fmt.Errorf("must be a JSON object")
 }
 
-// evalSource is a flag document eval loads: the source it stands for, the
-// file's path and how to read it.
-type evalSource struct {
-	// name is the source's name in the store, as the daemon names it: a
-	// file source given by its path (--sources with provider file) is
-	// named by that path, and the bundled example by
-	// daemon.EmbeddedSourceName. Problems name it.
-	name string
-	path string
-	read func(string) ([]byte, error)
-}
-
-// loadFlags loads the documents into a store as the daemon's sources
-// deliver them, one update each, a later source winning over an earlier
-// one for the same key: the store's rules decide which definition of a key
-// is served, as in the daemon. A file listed twice counts once, at its
-// first place, as in the daemon. Problems go to stderr; a file that cannot
-// be read or is rejected fails the command.
-func loadFlags(sources []evalSource, stderr io.Writer) (*store.Snapshot, error) {
-	names := make([]string, len(sources))
-	for i, src := range sources {
-		names[i] = src.name
-	}
-	st := store.New(store.Config{Sources: names})
+// loadFlags loads the files into a store as the daemon's sources deliver
+// them, one update each, so that the store's rules decide which definition
+// of a key is served, as in the daemon: a later file wins over an earlier
+// one, and a file listed twice counts once, at its first place. Each file
+// is a source named by its path, as the daemon names a file source given by
+// path (--sources with provider file); problems name it. They go to
+// stderr; a file that cannot be read or is rejected fails the command.
+func loadFlags(files []string, read func(string) ([]byte, error), stderr io.Writer) (*store.Snapshot, error) {
+	st := store.New(store.Config{Sources: files})
 	bad := false
-	for i, src := range sources {
-		if slices.Contains(names[:i], src.name) {
-			fmt.Fprintf(stderr, "warning: %s is listed twice; its first place counts\n", src.path)
+	for i, path := range files {
+		if slices.Contains(files[:i], path) {
+			fmt.Fprintf(stderr, "warning: %s is listed twice; its first place counts\n", path)
 			continue
 		}
-		data, err := src.read(src.path)
+		data, err := read(path)
 		if err != nil {
-			fmt.Fprintf(stderr, "error: %s: cannot read the file: %s\n", src.path, readError(err))
+			fmt.Fprintf(stderr, "error: %s: cannot read the file: %s\n", path, readError(err))
 			bad = true
 			continue
 		}
-		c, err := st.Apply(syncsources.Update{Source: src.name, Data: data, Format: evaluator.FormatForPath(src.path)})
-		if err != nil {
-			bad = true
-		}
+		c, err := st.Apply(syncsources.Update{Source: path, Data: data, Format: evaluator.FormatForPath(path)})
+		bad = bad || err != nil
 		for _, state := range c.New.Sources() {
-			if state.Name == src.name {
+			if state.Name == path {
 				for _, pr := range state.Problems {
 					fmt.Fprintf(stderr, "%s: %s\n", pr.Severity, pr.String())
 				}
