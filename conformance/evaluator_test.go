@@ -3,6 +3,7 @@ package conformance
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"github.com/vexilhq/vexil/internal/testenv"
@@ -26,7 +27,7 @@ func testbedDir(t *testing.T) string {
 type suiteRun struct {
 	name      string
 	features  []string           // feature files
-	flagFiles []string           // flag documents, merged in order
+	flagFiles []string           // flag documents, merged (see load)
 	tags      string             // godog tag expression
 	opts      evaluator.Options  // parser options
 	provider  bool               // accept the provider-level Background steps
@@ -139,29 +140,43 @@ func (r *suiteRun) run(t *testing.T) {
 	}
 }
 
-// load parses the run's flag documents and merges them.
+// load parses the run's flag documents: one as it is, several as their
+// deep merge, which is how the testbed's provider suites serve them
+// (allFlags.json: see harness.layout). Their flag keys and $evaluators do
+// not collide.
 func (r *suiteRun) load(t *testing.T) {
 	t.Helper()
 	p, err := evaluator.NewParser(r.opts)
 	if err != nil {
 		t.Fatalf("NewParser: %v", err)
 	}
-	var sets []*evaluator.FlagSet
+	var data []byte
+	merged := map[string]any{}
 	for _, f := range r.flagFiles {
-		data, err := os.ReadFile(f)
-		if err != nil {
+		if data, err = os.ReadFile(f); err != nil {
 			t.Fatal(err)
 		}
-		set, warnings, err := p.Parse(f, data, evaluator.FormatJSON)
-		if err != nil {
-			t.Fatalf("parse %s: %v", f, err)
+		var doc map[string]any
+		if err := json.Unmarshal(data, &doc); err != nil {
+			t.Fatalf("%s: %v", f, err)
 		}
-		// Some testbed flags are deliberately schema-invalid: flagd only
-		// warns about them, and so does the evaluator.
-		t.Logf("%s: %d flags, %d warnings", filepath.Base(f), set.Len(), len(warnings))
-		sets = append(sets, set)
+		deepMerge(merged, doc)
 	}
-	r.flags = evaluator.Merge(sets...)
+	name := r.flagFiles[0]
+	if len(r.flagFiles) > 1 {
+		name = "the merge of " + strings.Join(r.flagFiles, ", ")
+		if data, err = json.Marshal(merged); err != nil {
+			t.Fatal(err)
+		}
+	}
+	set, warnings, err := p.Parse(name, data, evaluator.FormatJSON)
+	if err != nil {
+		t.Fatalf("parse %s: %v", name, err)
+	}
+	// Some testbed flags are deliberately schema-invalid: flagd only warns
+	// about them, and so does the evaluator.
+	t.Logf("%s: %d flags, %d warnings", name, set.Len(), len(warnings))
+	r.flags = set
 }
 
 func glob(t *testing.T, pattern string) []string {

@@ -204,31 +204,6 @@ func TestConcurrentEvaluation(t *testing.T) {
 	}
 }
 
-func TestMergeLaterWins(t *testing.T) {
-	p, err := evaluator.NewParser(evaluator.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, _, err := p.Parse("a", []byte(`{"flags":{"x":{"state":"ENABLED","variants":{"on":true},"defaultVariant":"on"},"y":{"state":"ENABLED","variants":{"s":"a"},"defaultVariant":"s"}}}`), evaluator.FormatJSON)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _, err := p.Parse("b", []byte("flags:\n  y:\n    state: ENABLED\n    variants: {s: b}\n    defaultVariant: s\n"), evaluator.FormatYAML)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := evaluator.Merge(a, b)
-	if m.Len() != 2 {
-		t.Fatalf("merged %d flags", m.Len())
-	}
-	if got := m.Evaluate("y", evaluator.KindString, nil).Value; got != "b" {
-		t.Errorf("y = %v, want the later document's b", got)
-	}
-	if got := m.Evaluate("x", evaluator.KindBool, nil).Value; got != true {
-		t.Errorf("x = %v", got)
-	}
-}
-
 func TestTargetingHasRefsResolved(t *testing.T) {
 	set := loadSet(t, "testdata/flags.json", evaluator.Options{})
 	f, _ := set.Flag("page-size")

@@ -216,39 +216,6 @@ func (s *FlagSet) Flag(key string) (*Flag, bool) {
 // Metadata returns the document's metadata. The map is shared.
 func (s *FlagSet) Metadata() Metadata { return s.metadata }
 
-// Merge combines flag sets: for a flag (flag set id, key) in several sets,
-// the later set's wins, as does its flag for a lookup by key, and so do the
-// later set's metadata keys.
-func Merge(sets ...*FlagSet) *FlagSet {
-	out := &FlagSet{flags: map[string]*Flag{}}
-	type identity struct{ set, key string }
-	byID := map[identity]*Flag{}
-	for _, s := range sets {
-		if s == nil {
-			continue
-		}
-		if out.now == nil {
-			out.now = s.now
-		}
-		for k, f := range s.flags {
-			out.flags[k] = f
-		}
-		for _, f := range s.sorted {
-			byID[identity{f.flagSetID, f.key}] = f
-		}
-		out.metadata = overlay(out.metadata, s.metadata)
-	}
-	out.all = make([]*Flag, 0, len(byID))
-	for _, f := range byID {
-		out.all = append(out.all, f)
-	}
-	if out.now == nil {
-		out.now = time.Now
-	}
-	out.index()
-	return out
-}
-
 // Evaluate resolves the flag with the given key for the context, asking for
 // a value of the given kind. The context is what the caller sends: Go values
 // are seen by rules as their JSON encoding would be.

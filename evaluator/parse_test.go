@@ -232,10 +232,6 @@ func TestKeyInSeveralFlagSets(t *testing.T) {
 	if len(problems) != 1 || !strings.Contains(problems[0].String(), `flag "size" of flag set "web" is defined again (first at /flags/3)`) {
 		t.Errorf("problems %v, want one about size in web", problems)
 	}
-	merged := evaluator.Merge(set, set)
-	if merged.Len() != 4 {
-		t.Errorf("Merge of the set with itself has %d flags, want 4", merged.Len())
-	}
 }
 
 // TestCompactForms: variants and targeting are kept compactly, and their

@@ -5,13 +5,13 @@ package main
 // daemon.Config.
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
-	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -33,26 +33,12 @@ const envPrefix = "FLAGD_"
 // key of its own.
 const configFlag = "config"
 
-// optKind is the type of an option's value.
-type optKind int
-
-const (
-	kindInt optKind = iota
-	kindInt64
-	kindString
-	kindBool
-	kindDuration
-	kindStrings   // a list of strings
-	kindStringMap // string keys to string values
-)
-
 // option is one option of vexil start: its flag (--name, -short), its
 // environment variable and its config-file key.
 type option struct {
 	name  string
 	short string
-	kind  optKind
-	def   any
+	def   any // the default, of the option's type
 	usage string
 }
 
@@ -105,58 +91,58 @@ const noOtel = "Vexil does not export to OpenTelemetry: it serves Prometheus met
 // startOptions are vexil start's options, in the order of its help.
 func startOptions() []option {
 	return []option{
-		{optPort, "p", kindInt, daemon.DefaultPort, "port for the evaluation services (flagd.evaluation.v1/v2 over Connect, gRPC, gRPC-Web)"},
-		{optManagementPort, "m", kindInt, daemon.DefaultManagementPort, "port for /healthz, /readyz, grpc.health.v1 and /metrics"},
-		{optSyncPort, "g", kindInt, daemon.DefaultSyncPort, "port for the flag sync service (flagd.sync.v1, for in-process providers)"},
-		{optOFREPPort, "r", kindInt, daemon.DefaultOFREPPort, "port for OFREP (/ofrep/v1/evaluate/flags)"},
-		{optBindAddress, "", kindString, "", "address to listen on (default: all interfaces)"},
-		{optURI, "f", kindStrings, []string{}, "flag source URI, such as file:flags.json (repeatable or comma-separated; later sources win)"},
-		{optSources, "s", kindString, "", `flag sources as a JSON array of objects with "uri" and "provider" and flagd's source options; they come after the --uri sources`},
-		{optContextValue, "X", kindStringMap, map[string]string{}, "KEY=VALUE set in every evaluation context (repeatable or comma-separated)"},
-		{optContextFromHeader, "H", kindStringMap, map[string]string{}, "HEADER=KEY: copy request header HEADER into the evaluation context as KEY (repeatable)"},
-		{optCORSOrigin, "C", kindStrings, []string{}, "origin allowed to call the evaluation and OFREP ports from a browser; * allows any (repeatable)"},
-		{optServerCertPath, "c", kindString, "", "TLS certificate (PEM) for the evaluation, sync and OFREP ports; needs --server-key-path"},
-		{optServerKeyPath, "k", kindString, "", "TLS private key (PEM) for --server-cert-path"},
-		{optSocketPath, "d", kindString, "", "serve the evaluation services on this unix socket instead of --port"},
-		{optSyncSocketPath, "e", kindString, "", "serve the sync service on this unix socket instead of --sync-port"},
-		{optLogFormat, "z", kindString, "console", "log format: console or json"},
-		{optDebug, "x", kindBool, false, "log at debug level"},
-		{optStrict, "", kindBool, false, "reject flag documents with the problems flagd only warns about"},
-		{optFractionalCBOR, "", kindBool, false, "bucket \"fractional\" with the CBOR-hashed algorithm (the testbed's fractional-v3) instead of flagd's"},
-		{optMaxRequestBody, "B", kindInt64, int64(defaultMaxRequestBytes), "largest request body in bytes (larger: 413 for OFREP, resource_exhausted for Connect and gRPC); 0 disables the limit"},
-		{optMaxRequestHeader, "R", kindInt64, int64(defaultMaxRequestBytes), "largest request header in bytes (larger: 431); 0 means Go's default of 1 MiB"},
-		{optStreamDeadline, "", kindDuration, time.Duration(0), "end every event and sync stream this long after it opened; 0 means never"},
-		{optDisableSyncMetadata, "", kindBool, false, "turn off the sync service's GetMetadata"},
-		{optDisableNativeGRPC, "", kindBool, false, "serve gRPC clients' connections to the evaluation port with connect-go like the others, not with grpc-go (for proxies that mix gRPC and other requests on one HTTP/2 connection)"},
-		{optKeepAliveMinTime, "", kindDuration, defaultKeepAliveMin, "accepted for flagd compatibility; Vexil's sync server accepts client keepalive pings at any rate"},
-		{optKeepAliveNoStream, "", kindBool, true, "accepted for flagd compatibility; Vexil's sync server accepts keepalive pings also without an open stream"},
-		{optMetricsExporter, "t", kindString, "", "metrics exporter: prometheus (the default and only one: /metrics on the management port); otel is not supported"},
-		{optOtelCollectorURI, "o", kindString, "", "not supported (flagd's OpenTelemetry collector); Vexil serves Prometheus metrics instead"},
-		{optOtelCertPath, "D", kindString, "", "not supported (flagd's OpenTelemetry collector TLS certificate)"},
-		{optOtelKeyPath, "K", kindString, "", "not supported (flagd's OpenTelemetry collector TLS key)"},
-		{optOtelCAPath, "A", kindString, "", "not supported (flagd's OpenTelemetry collector CA certificate)"},
-		{optOtelReloadInterval, "I", kindDuration, defaultOtelReload, "not supported (flagd's OpenTelemetry certificate reload interval)"},
+		{optPort, "p", daemon.DefaultPort, "port for the evaluation services (flagd.evaluation.v1/v2 over Connect, gRPC, gRPC-Web)"},
+		{optManagementPort, "m", daemon.DefaultManagementPort, "port for /healthz, /readyz, grpc.health.v1 and /metrics"},
+		{optSyncPort, "g", daemon.DefaultSyncPort, "port for the flag sync service (flagd.sync.v1, for in-process providers)"},
+		{optOFREPPort, "r", daemon.DefaultOFREPPort, "port for OFREP (/ofrep/v1/evaluate/flags)"},
+		{optBindAddress, "", "", "address to listen on (default: all interfaces)"},
+		{optURI, "f", []string{}, "flag source URI, such as file:flags.json (repeatable or comma-separated; later sources win)"},
+		{optSources, "s", "", `flag sources as a JSON array of objects with "uri" and "provider" and flagd's source options; they come after the --uri sources`},
+		{optContextValue, "X", map[string]string{}, "KEY=VALUE set in every evaluation context (repeatable or comma-separated)"},
+		{optContextFromHeader, "H", map[string]string{}, "HEADER=KEY: copy request header HEADER into the evaluation context as KEY (repeatable)"},
+		{optCORSOrigin, "C", []string{}, "origin allowed to call the evaluation and OFREP ports from a browser; * allows any (repeatable)"},
+		{optServerCertPath, "c", "", "TLS certificate (PEM) for the evaluation, sync and OFREP ports; needs --server-key-path"},
+		{optServerKeyPath, "k", "", "TLS private key (PEM) for --server-cert-path"},
+		{optSocketPath, "d", "", "serve the evaluation services on this unix socket instead of --port"},
+		{optSyncSocketPath, "e", "", "serve the sync service on this unix socket instead of --sync-port"},
+		{optLogFormat, "z", "console", "log format: console or json"},
+		{optDebug, "x", false, "log at debug level"},
+		{optStrict, "", false, "reject flag documents with the problems flagd only warns about"},
+		{optFractionalCBOR, "", false, "bucket \"fractional\" with the CBOR-hashed algorithm (the testbed's fractional-v3) instead of flagd's"},
+		{optMaxRequestBody, "B", int64(defaultMaxRequestBytes), "largest request body in bytes (larger: 413 for OFREP, resource_exhausted for Connect and gRPC); 0 disables the limit"},
+		{optMaxRequestHeader, "R", int64(defaultMaxRequestBytes), "largest request header in bytes (larger: 431); 0 means Go's default of 1 MiB"},
+		{optStreamDeadline, "", time.Duration(0), "end every event and sync stream this long after it opened; 0 means never"},
+		{optDisableSyncMetadata, "", false, "turn off the sync service's GetMetadata"},
+		{optDisableNativeGRPC, "", false, "serve gRPC clients' connections to the evaluation port with connect-go like the others, not with grpc-go (for proxies that mix gRPC and other requests on one HTTP/2 connection)"},
+		{optKeepAliveMinTime, "", defaultKeepAliveMin, "accepted for flagd compatibility; Vexil's sync server accepts client keepalive pings at any rate"},
+		{optKeepAliveNoStream, "", true, "accepted for flagd compatibility; Vexil's sync server accepts keepalive pings also without an open stream"},
+		{optMetricsExporter, "t", "", "metrics exporter: prometheus (the default and only one: /metrics on the management port); otel is not supported"},
+		{optOtelCollectorURI, "o", "", "not supported (flagd's OpenTelemetry collector); Vexil serves Prometheus metrics instead"},
+		{optOtelCertPath, "D", "", "not supported (flagd's OpenTelemetry collector TLS certificate)"},
+		{optOtelKeyPath, "K", "", "not supported (flagd's OpenTelemetry collector TLS key)"},
+		{optOtelCAPath, "A", "", "not supported (flagd's OpenTelemetry collector CA certificate)"},
+		{optOtelReloadInterval, "I", defaultOtelReload, "not supported (flagd's OpenTelemetry certificate reload interval)"},
 	}
 }
 
 // addStartFlags defines start's flags on fs.
 func addStartFlags(fs *pflag.FlagSet) {
 	for _, o := range startOptions() {
-		switch o.kind {
-		case kindInt:
-			fs.IntP(o.name, o.short, o.def.(int), o.usage)
-		case kindInt64:
-			fs.Int64P(o.name, o.short, o.def.(int64), o.usage)
-		case kindString:
-			fs.StringP(o.name, o.short, o.def.(string), o.usage)
-		case kindBool:
-			fs.BoolP(o.name, o.short, o.def.(bool), o.usage)
-		case kindDuration:
-			fs.DurationP(o.name, o.short, o.def.(time.Duration), o.usage)
-		case kindStrings:
-			fs.StringSliceP(o.name, o.short, o.def.([]string), o.usage)
-		case kindStringMap:
-			fs.StringToStringP(o.name, o.short, o.def.(map[string]string), o.usage)
+		switch def := o.def.(type) {
+		case int:
+			fs.IntP(o.name, o.short, def, o.usage)
+		case int64:
+			fs.Int64P(o.name, o.short, def, o.usage)
+		case string:
+			fs.StringP(o.name, o.short, def, o.usage)
+		case bool:
+			fs.BoolP(o.name, o.short, def, o.usage)
+		case time.Duration:
+			fs.DurationP(o.name, o.short, def, o.usage)
+		case []string:
+			fs.StringSliceP(o.name, o.short, def, o.usage)
+		case map[string]string:
+			fs.StringToStringP(o.name, o.short, def, o.usage)
 		}
 	}
 	fs.String(configFlag, "", "config file (.yaml, .yml or .json) whose keys are the long option names")
@@ -191,11 +177,7 @@ type startSettings struct {
 
 // describe names an option and, unless it was given as a flag, where its
 // value came from: "--port", "--port (FLAGD_PORT)".
-func (s *startSettings) describe(key string) string {
-	return describeOption(s.origin, key)
-}
-
-func describeOption(origin map[string]string, key string) string {
+func describe(origin map[string]string, key string) string {
 	o := origin[key]
 	if o == "" || o == "--"+key {
 		return "--" + key
@@ -219,96 +201,105 @@ func startConfig(fs *pflag.FlagSet, getenv func(string) (string, bool)) (startSe
 }
 
 // resolver looks options up through one viper instance, which layers the
-// flags, the environment and the config file. It keeps the first error.
+// flags (BindPFlags), the environment and the config file (SetConfigFile),
+// and keeps the first error.
+//
+// Two things are not viper's own:
+//
+//   - The environment. Viper reads it only through os.LookupEnv
+//     (AutomaticEnv, BindEnv), while start's callers pass it in (getenv:
+//     os.LookupEnv outside tests, which run without touching the
+//     process's). Each FLAGD_ variable of an option whose flag was not
+//     given is therefore set as viper's override, which puts it above the
+//     config file and below the flags, where AutomaticEnv would.
+//   - The conversions. Viper's typed getters return the zero value for a
+//     value they cannot convert (a mistyped port would become 0, a free
+//     port), and cast's conversions accept what flagd's options do not
+//     ("0x1F", 1.5 truncated to 1, a duration of 30 read as 30ns). Each
+//     option is decoded with UnmarshalKey through one mapstructure decode
+//     hook, decodeOption, which converts what any layer gave and says what
+//     is wrong.
 type resolver struct {
-	v          *viper.Viper
-	fs         *pflag.FlagSet
-	configFile string
-	configData []byte
-	origin     map[string]string
-	err        error
+	v      *viper.Viper
+	origin map[string]string
+	err    error
 }
 
 func resolveStart(fs *pflag.FlagSet, getenv func(string) (string, bool)) (startSettings, error) {
 	opts := startOptions()
-	r := &resolver{v: viper.New(), fs: fs, origin: map[string]string{}}
+	r := &resolver{v: viper.NewWithOptions(viper.WithDecoderRegistry(configDecoders{})), origin: map[string]string{}}
 
 	// The config file first: its keys are checked before the flags are
 	// bound, while AllKeys lists only the file's.
-	if path, _ := fs.GetString(configFlag); path != "" {
-		if err := r.readConfig(path, opts); err != nil {
+	configFile, _ := fs.GetString(configFlag)
+	if configFile != "" {
+		if err := r.readConfig(configFile, opts); err != nil {
 			return startSettings{}, err
 		}
 	}
+	if err := r.v.BindPFlags(fs); err != nil {
+		return startSettings{}, err
+	}
 	for _, o := range opts {
-		f := fs.Lookup(o.name)
-		if err := r.v.BindPFlag(o.name, f); err != nil {
-			return startSettings{}, fmt.Errorf("--%s: %v", o.name, err)
-		}
-		if f.Changed {
+		if fs.Lookup(o.name).Changed {
 			r.origin[o.name] = "--" + o.name
-			continue
-		}
-		if val, ok := getenv(envName(o.name)); ok {
-			// Viper reads only the process's environment: the variable
-			// is set as an override, which is safe for an option whose
-			// flag was not given, and puts it above the config file.
+		} else if val, ok := getenv(envName(o.name)); ok {
 			r.v.Set(o.name, val)
 			r.origin[o.name] = envName(o.name)
 		} else if r.v.InConfig(o.name) {
-			r.origin[o.name] = o.name + " in " + r.configFile
+			r.origin[o.name] = o.name + " in " + configFile
 		} else {
 			r.origin[o.name] = "the default"
 		}
 	}
 
-	s := startSettings{configFile: r.configFile, origin: r.origin, otel: map[string]string{}}
+	s := startSettings{configFile: configFile, origin: r.origin, otel: map[string]string{}}
 	d := &s.daemon
-	d.Port = int(r.int(optPort))
-	d.ManagementPort = int(r.int(optManagementPort))
-	d.SyncPort = int(r.int(optSyncPort))
-	d.OFREPPort = int(r.int(optOFREPPort))
-	d.BindAddress = r.str(optBindAddress)
-	for _, u := range r.strs(optURI) {
+	var (
+		uris, origins       []string
+		ctxValues, fromHdrs map[string]string
+		keepAliveNoStream   bool
+	)
+	r.getAll([]optionValue{
+		{optPort, &d.Port}, {optManagementPort, &d.ManagementPort}, {optSyncPort, &d.SyncPort}, {optOFREPPort, &d.OFREPPort},
+		{optBindAddress, &d.BindAddress}, {optURI, &uris},
+	})
+	for _, u := range uris {
 		d.Sources = append(d.Sources, daemon.SourceSpec{URI: u})
 	}
 	specs, warnings := r.sources()
 	d.Sources = append(d.Sources, specs...)
 	s.warnings = append(s.warnings, warnings...)
-	if m := r.strMap(optContextValue); len(m) > 0 {
-		d.StaticContext = make(map[string]any, len(m))
-		for k, v := range m {
-			d.StaticContext[k] = v
-		}
-	}
-	if m := r.strMap(optContextFromHeader); len(m) > 0 {
-		d.ContextFromHeaders = m
-	}
-	if origins := r.strs(optCORSOrigin); len(origins) > 0 {
-		d.CORSOrigins = origins
-	}
-	d.TLSCertPath = r.str(optServerCertPath)
-	d.TLSKeyPath = r.str(optServerKeyPath)
-	d.SocketPath = r.str(optSocketPath)
-	d.SyncSocketPath = r.str(optSyncSocketPath)
-	s.logFormat = r.str(optLogFormat)
-	s.debug = r.bool(optDebug)
-	d.Strict = r.bool(optStrict)
-	d.FractionalCBOR = r.bool(optFractionalCBOR)
-	d.MaxRequestBodyBytes = r.int(optMaxRequestBody)
-	s.maxRequestHeader = r.int(optMaxRequestHeader)
-	d.StreamDeadline = r.duration(optStreamDeadline)
-	d.DisableSyncMetadata = r.bool(optDisableSyncMetadata)
-	d.DisableNativeGRPC = r.bool(optDisableNativeGRPC)
-	s.keepAliveMinTime = r.duration(optKeepAliveMinTime)
-	r.bool(optKeepAliveNoStream) // checked, and nothing to do
-	s.metricsExporter = r.str(optMetricsExporter)
+	r.getAll([]optionValue{
+		{optContextValue, &ctxValues}, {optContextFromHeader, &fromHdrs},
+		{optCORSOrigin, &origins}, {optServerCertPath, &d.TLSCertPath}, {optServerKeyPath, &d.TLSKeyPath},
+		{optSocketPath, &d.SocketPath}, {optSyncSocketPath, &d.SyncSocketPath}, {optLogFormat, &s.logFormat},
+		{optDebug, &s.debug}, {optStrict, &d.Strict}, {optFractionalCBOR, &d.FractionalCBOR},
+		{optMaxRequestBody, &d.MaxRequestBodyBytes}, {optMaxRequestHeader, &s.maxRequestHeader},
+		{optStreamDeadline, &d.StreamDeadline}, {optDisableSyncMetadata, &d.DisableSyncMetadata},
+		{optDisableNativeGRPC, &d.DisableNativeGRPC}, {optKeepAliveMinTime, &s.keepAliveMinTime},
+		{optKeepAliveNoStream, &keepAliveNoStream}, // checked, and nothing to do
+		{optMetricsExporter, &s.metricsExporter},
+	})
 	for _, key := range []string{optOtelCollectorURI, optOtelCertPath, optOtelKeyPath, optOtelCAPath} {
-		if v := r.str(key); v != "" {
+		var v string
+		if r.get(key, &v); v != "" {
 			s.otel[key] = v
 		}
 	}
-	s.otelReloadInterval = r.duration(optOtelReloadInterval)
+	r.get(optOtelReloadInterval, &s.otelReloadInterval)
+	if len(ctxValues) > 0 {
+		d.StaticContext = make(map[string]any, len(ctxValues))
+		for k, v := range ctxValues {
+			d.StaticContext[k] = v
+		}
+	}
+	if len(fromHdrs) > 0 {
+		d.ContextFromHeaders = fromHdrs
+	}
+	if len(origins) > 0 {
+		d.CORSOrigins = origins
+	}
 	if r.err != nil {
 		return startSettings{}, r.err
 	}
@@ -322,17 +313,14 @@ func (r *resolver) readConfig(path string, opts []option) error {
 	if ext != "yaml" && ext != "yml" && ext != "json" {
 		return fmt.Errorf("--config %s: the config file must be YAML (.yaml, .yml) or JSON (.json)", path)
 	}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return fmt.Errorf("--config %s: cannot read it: %v", path, readError(err))
-	}
+	r.v.SetConfigFile(path)
 	r.v.SetConfigType(ext)
-	if err := r.v.ReadConfig(bytes.NewReader(data)); err != nil {
+	if err := r.v.ReadInConfig(); err != nil {
 		var perr viper.ConfigParseError
 		if errors.As(err, &perr) {
-			err = errors.Unwrap(perr)
+			return fmt.Errorf("--config %s: not valid %s: %v", path, strings.ToUpper(strings.Replace(ext, "yml", "yaml", 1)), errors.Unwrap(perr))
 		}
-		return fmt.Errorf("--config %s: not valid %s: %v", path, map[string]string{"yaml": "YAML", "yml": "YAML", "json": "JSON"}[ext], err)
+		return fmt.Errorf("--config %s: cannot read it: %v", path, readError(err))
 	}
 	known := make([]string, len(opts))
 	for i, o := range opts {
@@ -351,8 +339,6 @@ func (r *resolver) readConfig(path string, opts []option) error {
 		return fmt.Errorf("--config %s: unknown %s %s (the keys are the long option names: %s)",
 			path, keysWord(len(unknown)), quoteList(unknown), strings.Join(known, ", "))
 	}
-	r.configFile = path
-	r.configData = data
 	return nil
 }
 
@@ -371,256 +357,243 @@ func quoteList(names []string) string {
 	return strings.Join(q, ", ")
 }
 
-// fail records a problem with an option's value.
-func (r *resolver) fail(key, format string, args ...any) {
+// configDecoders decode a config file as viper's own YAML and JSON codecs
+// do (with the same libraries, so with the same messages), except that the
+// values of the map-valued options, context-value and context-from-header,
+// are handed to viper as caseKept maps, which it does not descend into:
+// viper lowercases every key it reads, and a context's keys are
+// case-sensitive. (The other maps are lowercased: a --sources entry's
+// fields match whatever their case, and its headers are HTTP header names.)
+type configDecoders struct{}
+
+// caseKept is a map of the config file whose keys keep their case.
+type caseKept map[string]any
+
+func (configDecoders) Decoder(format string) (viper.Decoder, error) {
+	return configDecoder(format), nil
+}
+
+type configDecoder string
+
+func (f configDecoder) Decode(data []byte, m map[string]any) error {
+	var err error
+	if f == "json" {
+		err = json.Unmarshal(data, &m)
+	} else {
+		err = yaml.Unmarshal(data, &m)
+	}
+	for k, v := range m {
+		if obj, ok := v.(map[string]any); ok && (strings.EqualFold(k, optContextValue) || strings.EqualFold(k, optContextFromHeader)) {
+			m[k] = caseKept(obj)
+		}
+	}
+	return err
+}
+
+// optionValue is an option and where its value is decoded to: a pointer
+// to a value of the option's type.
+type optionValue struct {
+	key string
+	dst any
+}
+
+// getAll decodes the options in order; the first problem is kept.
+func (r *resolver) getAll(opts []optionValue) {
+	for _, o := range opts {
+		r.get(o.key, o.dst)
+	}
+}
+
+// get decodes an option's layered value into dst, a pointer to the
+// option's type (see decodeOption).
+func (r *resolver) get(key string, dst any) {
 	if r.err != nil {
 		return
 	}
-	r.err = fmt.Errorf("%s: %s", describeOption(r.origin, key), fmt.Sprintf(format, args...))
+	err := r.v.UnmarshalKey(key, dst, viper.DecodeHook(decodeOption))
+	var bad badValue
+	switch {
+	case errors.As(err, &bad):
+		r.fail(key, "%s", bad)
+	case err != nil:
+		r.fail(key, "%v", err)
+	}
 }
 
-// The getters convert the layered value, whatever its source gave: a
-// flag's value, an environment variable's string, a config file's YAML or
-// JSON value.
+// fail records a problem with an option's value.
+func (r *resolver) fail(key, format string, args ...any) {
+	if r.err == nil {
+		r.err = fmt.Errorf("%s: %s", describe(r.origin, key), fmt.Sprintf(format, args...))
+	}
+}
 
-func (r *resolver) int(key string) int64 {
-	switch v := r.v.Get(key).(type) {
-	case int:
-		return int64(v)
-	case int64:
-		return v
-	case int32:
-		return int64(v)
+// badValue says what is wrong with an option's value.
+type badValue string
+
+func (b badValue) Error() string { return string(b) }
+
+func badf(format string, args ...any) error { return badValue(fmt.Sprintf(format, args...)) }
+
+// decodeOption is the decode hook of start's options: it converts the
+// value a layer gave (a flag's value, an environment variable's string, a
+// config file's YAML or JSON value) to the option's type, to.
+func decodeOption(_, to reflect.Type, data any) (any, error) {
+	switch to {
+	case reflect.TypeFor[time.Duration]():
+		return toDuration(data)
+	case reflect.TypeFor[[]string]():
+		return toStrings(data)
+	case reflect.TypeFor[map[string]string]():
+		return toStringMap(data)
+	}
+	switch to.Kind() {
+	case reflect.Int, reflect.Int64:
+		return toWhole(data)
+	case reflect.Bool:
+		return toBool(data)
+	case reflect.String:
+		return toString(data)
+	}
+	return data, nil
+}
+
+func toWhole(data any) (any, error) {
+	switch v := data.(type) {
+	case int, int32, int64:
+		return v, nil
 	case uint64:
 		if v <= math.MaxInt64 {
-			return int64(v)
+			return int64(v), nil
 		}
 	case float64:
 		if v == math.Trunc(v) && math.Abs(v) < 1<<62 {
-			return int64(v)
+			return int64(v), nil
 		}
 	case string:
-		n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
-		if err == nil {
-			return n
+		if n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64); err == nil {
+			return n, nil
 		}
-		r.fail(key, "%q is not a whole number", v)
-		return 0
+		return nil, badf("%q is not a whole number", v)
 	}
-	r.fail(key, "%v is not a whole number", r.v.Get(key))
-	return 0
+	return nil, badf("%v is not a whole number", data)
 }
 
-func (r *resolver) str(key string) string {
-	switch v := r.v.Get(key).(type) {
+func toString(data any) (any, error) {
+	switch v := data.(type) {
 	case string:
-		return v
-	case nil:
-		return ""
+		return v, nil
 	case int, int64, float64, bool:
-		return fmt.Sprint(v)
-	default:
-		r.fail(key, "want a string, not %v", v)
-		return ""
+		return fmt.Sprint(v), nil
 	}
+	return nil, badf("want a string, not %v", data)
 }
 
-func (r *resolver) bool(key string) bool {
-	switch v := r.v.Get(key).(type) {
+func toBool(data any) (any, error) {
+	switch v := data.(type) {
 	case bool:
-		return v
+		return v, nil
 	case string:
-		b, err := strconv.ParseBool(strings.TrimSpace(v))
-		if err == nil {
-			return b
+		if b, err := strconv.ParseBool(strings.TrimSpace(v)); err == nil {
+			return b, nil
 		}
-		r.fail(key, "%q is not true or false", v)
-		return false
-	default:
-		r.fail(key, "%v is not true or false", v)
-		return false
+		return nil, badf("%q is not true or false", v)
 	}
+	return nil, badf("%v is not true or false", data)
 }
 
-func (r *resolver) duration(key string) time.Duration {
-	switch v := r.v.Get(key).(type) {
+func toDuration(data any) (any, error) {
+	switch v := data.(type) {
 	case time.Duration:
-		return v
+		return v, nil
 	case string:
-		d, err := time.ParseDuration(strings.TrimSpace(v))
-		if err == nil {
-			return d
+		if d, err := time.ParseDuration(strings.TrimSpace(v)); err == nil {
+			return d, nil
 		}
-		if n, nerr := strconv.ParseFloat(strings.TrimSpace(v), 64); nerr == nil && n == 0 {
-			return 0
+		if n, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err == nil && n == 0 {
+			return time.Duration(0), nil
 		}
-		r.fail(key, "%q is not a duration, such as 30s or 5m", v)
-		return 0
+		return nil, badf("%q is not a duration, such as 30s or 5m", v)
 	case int, int64, float64:
 		if fmt.Sprint(v) == "0" {
-			return 0
+			return time.Duration(0), nil
 		}
-		r.fail(key, "%v is not a duration: give a unit, such as %vs", v, v)
-		return 0
-	default:
-		r.fail(key, "%v is not a duration, such as 30s or 5m", v)
-		return 0
+		return nil, badf("%v is not a duration: give a unit, such as %vs", v, v)
 	}
+	return nil, badf("%v is not a duration, such as 30s or 5m", data)
 }
 
-// strs reads a list of strings. A string (from an environment variable or
-// the config file) is split at commas and white space, so that both
-// FLAGD_URI="file:a.json,file:b.json" and flagd's space-separated form work.
-func (r *resolver) strs(key string) []string {
-	var out []string
-	switch v := r.v.Get(key).(type) {
-	case nil:
+// toStrings reads a list of strings. A string (from an environment
+// variable or the config file) is split at commas and white space, so that
+// both FLAGD_URI="file:a.json,file:b.json" and flagd's space-separated form
+// work (cast, viper's conversion, splits at white space only).
+func toStrings(data any) (any, error) {
+	switch v := data.(type) {
 	case []string:
-		out = v
+		return v, nil
 	case string:
-		out = strings.FieldsFunc(v, func(c rune) bool { return c == ',' || unicode.IsSpace(c) })
+		return strings.FieldsFunc(v, func(c rune) bool { return c == ',' || unicode.IsSpace(c) }), nil
 	case []any:
-		for _, e := range v {
-			switch e := e.(type) {
-			case string:
-				out = append(out, e)
-			case int, int64, float64, bool:
-				out = append(out, fmt.Sprint(e))
-			default:
-				r.fail(key, "want a list of strings, not %v", v)
-				return nil
+		out := make([]string, len(v))
+		for i, e := range v {
+			s, err := toString(e)
+			if err != nil {
+				return nil, badf("want a list of strings, not %v", v)
 			}
+			out[i] = s.(string)
 		}
-	default:
-		r.fail(key, "want a list of strings, not %v", v)
+		return out, nil
 	}
-	return out
+	return nil, badf("want a list of strings, not %v", data)
 }
 
-// strMap reads a map of strings. A string (from an environment variable
-// or the config file) is a JSON object, as flagd reads it, or
-// KEY=VALUE pairs separated by commas, as the flag takes them.
-func (r *resolver) strMap(key string) map[string]string {
-	raw := r.v.Get(key)
-	if strings.HasSuffix(r.origin[key], " in "+r.configFile) {
-		// Viper lowercases the keys of the maps in a config file; the
-		// context's keys are case-sensitive, so the file's own are read.
-		raw = r.configValue(key)
-	}
-	out := map[string]string{}
-	fromObject := func(m map[string]any) map[string]string {
+// toStringMap reads a map of strings. A string (from an environment
+// variable) is a JSON object, as flagd reads it, or KEY=VALUE pairs
+// separated by commas, as the flag takes them.
+func toStringMap(data any) (any, error) {
+	fromObject := func(m map[string]any) (any, error) {
+		out := make(map[string]string, len(m))
 		for k, e := range m {
-			switch e := e.(type) {
-			case string:
-				out[k] = e
-			case int, int64, float64, bool:
-				out[k] = fmt.Sprint(e)
-			case nil:
+			if e == nil {
 				out[k] = ""
-			default:
-				r.fail(key, "the value of %q must be a string, not %v", k, e)
-				return nil
+				continue
 			}
+			s, err := toString(e)
+			if err != nil {
+				return nil, badf("the value of %q must be a string, not %v", k, e)
+			}
+			out[k] = s.(string)
 		}
-		return out
+		return out, nil
 	}
-	switch v := raw.(type) {
-	case nil:
+	switch v := data.(type) {
+	case caseKept:
+		return fromObject(v)
 	case map[string]any:
 		return fromObject(v)
-	case map[string]string:
-		return v
 	case string:
 		s := strings.TrimSpace(v)
 		if strings.HasPrefix(s, "{") {
 			var m map[string]any
 			if err := json.Unmarshal([]byte(s), &m); err != nil {
-				r.fail(key, "not a JSON object of strings: %v", err)
-				return nil
+				return nil, badf("not a JSON object of strings: %v", err)
 			}
 			return fromObject(m)
 		}
+		out := map[string]string{}
 		for pair := range strings.SplitSeq(s, ",") {
 			if pair = strings.TrimSpace(pair); pair == "" {
 				continue
 			}
 			k, val, ok := strings.Cut(pair, "=")
 			if !ok {
-				r.fail(key, "%q is not KEY=VALUE", pair)
-				return nil
+				return nil, badf("%q is not KEY=VALUE", pair)
 			}
 			out[k] = val
 		}
-	default:
-		r.fail(key, "want KEY=VALUE pairs or an object, not %v", v)
-		return nil
+		return out, nil
 	}
-	return out
+	return nil, badf("want KEY=VALUE pairs or an object, not %v", data)
 }
-
-// configValue is a key's value in the config file with the case of its
-// nested keys kept.
-func (r *resolver) configValue(key string) any {
-	var m map[string]any
-	if err := yaml.Unmarshal(r.configData, &m); err != nil { // JSON is YAML too
-		return r.v.Get(key)
-	}
-	for k, v := range m {
-		if strings.EqualFold(k, key) {
-			return v
-		}
-	}
-	return r.v.Get(key)
-}
-
-// sourceEntry is one --sources entry, with flagd's field names (its
-// SourceConfig).
-type sourceEntry struct {
-	URI                string
-	Provider           string
-	Selector           string
-	ProviderID         string
-	AuthHeader         string
-	Headers            map[string]string
-	Interval           uint32
-	IntervalSeed       string
-	TLS                bool
-	CertPath           string
-	TimeoutS           int
-	MaxMsgSize         int
-	IncrementalUpdates bool
-	OAuth              map[string]json.RawMessage
-}
-
-// entryField is a field of a --sources entry: its JSON name, what its
-// value must be, and where it is decoded to.
-type entryField struct {
-	name string
-	want string
-	dst  func(e *sourceEntry) any
-}
-
-func sourceFields() []entryField {
-	return []entryField{
-		{"uri", "a string", func(e *sourceEntry) any { return &e.URI }},
-		{"provider", "a string", func(e *sourceEntry) any { return &e.Provider }},
-		{"selector", "a string", func(e *sourceEntry) any { return &e.Selector }},
-		{"providerID", "a string", func(e *sourceEntry) any { return &e.ProviderID }},
-		{"authHeader", "a string", func(e *sourceEntry) any { return &e.AuthHeader }},
-		{"headers", "an object of strings", func(e *sourceEntry) any { return &e.Headers }},
-		{"interval", "a whole number of seconds, 0 or more", func(e *sourceEntry) any { return &e.Interval }},
-		{"intervalSeed", "a string", func(e *sourceEntry) any { return &e.IntervalSeed }},
-		{"tls", "true or false", func(e *sourceEntry) any { return &e.TLS }},
-		{"certPath", "a string", func(e *sourceEntry) any { return &e.CertPath }},
-		{"timeoutS", "a whole number of seconds", func(e *sourceEntry) any { return &e.TimeoutS }},
-		{"maxMsgSize", "a whole number of bytes", func(e *sourceEntry) any { return &e.MaxMsgSize }},
-		{"incrementalUpdates", "true or false", func(e *sourceEntry) any { return &e.IncrementalUpdates }},
-		{"oauth", "an object", func(e *sourceEntry) any { return &e.OAuth }},
-	}
-}
-
-// oauthFields are the fields of a --sources entry's "oauth", as flagd's.
-var oauthFieldNames = [...]string{"clientID", "clientSecret", "tokenUrl", "folder", "reloadDelayS"}
 
 // sources reads --sources: a JSON array (from the flag, FLAGD_SOURCES or a
 // string in the config file) or a list of objects in the config file.
@@ -660,129 +633,138 @@ func (r *resolver) sources() ([]daemon.SourceSpec, []string) {
 			return nil, nil
 		}
 		for _, w := range warns {
-			warnings = append(warnings, fmt.Sprintf("%s: entry %d: %s", describeOption(r.origin, optSources), i, w))
+			warnings = append(warnings, fmt.Sprintf("%s: entry %d: %s", describe(r.origin, optSources), i, w))
 		}
 		specs = append(specs, spec)
 	}
 	return specs, warnings
 }
 
-// decodeSource decodes one --sources entry into a SourceSpec.
-func decodeSource(raw json.RawMessage) (daemon.SourceSpec, []string, error) {
-	var obj map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &obj); err != nil || obj == nil {
-		return daemon.SourceSpec{}, nil, fmt.Errorf("must be a JSON object, not %s", raw)
+// entryField is a field of a --sources entry (flagd's SourceConfig) or of
+// its "oauth": its JSON name, what its value must be, and where it is
+// decoded to.
+type entryField struct {
+	name string
+	want string
+	dst  any
+}
+
+// decodeFields decodes a JSON object's fields, whose names match whatever
+// their case; parent names the object in messages ("" for an entry).
+func decodeFields(obj map[string]json.RawMessage, parent string, fields []entryField) error {
+	prefix, unknownPrefix := "", ""
+	if parent != "" {
+		prefix, unknownPrefix = parent+".", parent+": "
 	}
-	fields := sourceFields()
-	var e sourceEntry
-	for _, k := range sortedKeys(obj) {
+	for _, k := range slices.Sorted(maps.Keys(obj)) {
 		i := slices.IndexFunc(fields, func(f entryField) bool { return strings.EqualFold(f.name, k) })
 		if i < 0 {
 			names := make([]string, len(fields))
 			for j, f := range fields {
 				names[j] = f.name
 			}
-			return daemon.SourceSpec{}, nil, fmt.Errorf("unknown field %q (the fields are %s)", k, strings.Join(names, ", "))
+			return fmt.Errorf("%sunknown field %q (the fields are %s)", unknownPrefix, k, strings.Join(names, ", "))
 		}
-		f := fields[i]
-		if err := json.Unmarshal(obj[k], f.dst(&e)); err != nil {
-			return daemon.SourceSpec{}, nil, fmt.Errorf("%s must be %s, not %s", f.name, f.want, obj[k])
+		if err := json.Unmarshal(obj[k], fields[i].dst); err != nil {
+			return fmt.Errorf("%s%s must be %s, not %s", prefix, fields[i].name, fields[i].want, obj[k])
 		}
 	}
+	return nil
+}
+
+// decodeSource decodes one --sources entry into a SourceSpec.
+func decodeSource(raw json.RawMessage) (daemon.SourceSpec, []string, error) {
+	var (
+		spec               daemon.SourceSpec
+		interval           uint32
+		timeout            int
+		seed               string
+		incrementalUpdates bool
+		oauth              map[string]json.RawMessage
+	)
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &obj); err != nil || obj == nil {
+		return daemon.SourceSpec{}, nil, fmt.Errorf("must be a JSON object, not %s", raw)
+	}
+	err := decodeFields(obj, "", []entryField{
+		{"uri", "a string", &spec.URI},
+		{"provider", "a string", &spec.Provider},
+		{"selector", "a string", &spec.Selector},
+		{"providerID", "a string", &spec.ProviderID},
+		{"authHeader", "a string", &spec.AuthHeader},
+		{"headers", "an object of strings", &spec.Headers},
+		{"interval", "a whole number of seconds, 0 or more", &interval},
+		{"intervalSeed", "a string", &seed},
+		{"tls", "true or false", &spec.TLS},
+		{"certPath", "a string", &spec.CertPath},
+		{"timeoutS", "a whole number of seconds", &timeout},
+		{"maxMsgSize", "a whole number of bytes", &spec.MaxMsgSize},
+		{"incrementalUpdates", "true or false", &incrementalUpdates},
+		{"oauth", "an object", &oauth},
+	})
 	switch {
-	case e.URI == "":
+	case err != nil:
+		return daemon.SourceSpec{}, nil, err
+	case spec.URI == "":
 		return daemon.SourceSpec{}, nil, errors.New(`"uri" is required (every entry has "uri" and "provider")`)
-	case e.Provider == "":
+	case spec.Provider == "":
 		return daemon.SourceSpec{}, nil, errors.New(`"provider" is required (every entry has "uri" and "provider")`)
-	case e.TimeoutS < 0:
-		return daemon.SourceSpec{}, nil, fmt.Errorf("timeoutS must be 0 or more, not %d", e.TimeoutS)
-	case e.MaxMsgSize < 0:
-		return daemon.SourceSpec{}, nil, fmt.Errorf("maxMsgSize must be 0 or more, not %d", e.MaxMsgSize)
-	case e.IncrementalUpdates:
+	case timeout < 0:
+		return daemon.SourceSpec{}, nil, fmt.Errorf("timeoutS must be 0 or more, not %d", timeout)
+	case spec.MaxMsgSize < 0:
+		return daemon.SourceSpec{}, nil, fmt.Errorf("maxMsgSize must be 0 or more, not %d", spec.MaxMsgSize)
+	case incrementalUpdates:
 		return daemon.SourceSpec{}, nil, errors.New("incrementalUpdates (experimental in flagd) is not supported: each update replaces the source's flags")
 	}
-	spec := daemon.SourceSpec{
-		URI:        e.URI,
-		Provider:   e.Provider,
-		Selector:   e.Selector,
-		ProviderID: e.ProviderID,
-		AuthHeader: e.AuthHeader,
-		Headers:    e.Headers,
-		Interval:   time.Duration(e.Interval) * time.Second,
-		TLS:        e.TLS,
-		CertPath:   e.CertPath,
-		Timeout:    time.Duration(e.TimeoutS) * time.Second,
-		MaxMsgSize: e.MaxMsgSize,
-	}
+	spec.Interval = time.Duration(interval) * time.Second
+	spec.Timeout = time.Duration(timeout) * time.Second
 	var warnings []string
-	if e.IntervalSeed != "" {
+	if seed != "" {
 		warnings = append(warnings, "intervalSeed is ignored (Vexil does not offset the polling schedule)")
 	}
-	if e.OAuth != nil {
-		oauth, warns, err := decodeOAuth(e.OAuth)
-		if err != nil {
+	if oauth != nil {
+		var warn string
+		if spec.OAuth, warn, err = decodeOAuth(oauth); err != nil {
 			return daemon.SourceSpec{}, nil, err
 		}
-		spec.OAuth = oauth
-		warnings = append(warnings, warns...)
+		if warn != "" {
+			warnings = append(warnings, warn)
+		}
 	}
 	return spec, warnings, nil
 }
 
-func decodeOAuth(obj map[string]json.RawMessage) (*daemon.OAuthSpec, []string, error) {
-	var o daemon.OAuthSpec
-	var folder string
-	var reloadDelay int
-	var warnings []string
-	for _, k := range sortedKeys(obj) {
-		i := slices.IndexFunc(oauthFieldNames[:], func(n string) bool { return strings.EqualFold(n, k) })
-		if i < 0 {
-			return nil, nil, fmt.Errorf("oauth: unknown field %q (the fields are %s)", k, strings.Join(oauthFieldNames[:], ", "))
-		}
-		name := oauthFieldNames[i]
-		var dst any
-		want := "a string"
-		switch name {
-		case "clientID":
-			dst = &o.ClientID
-		case "clientSecret":
-			dst = &o.ClientSecret
-		case "tokenUrl":
-			dst = &o.TokenURL
-		case "folder":
-			dst = &folder
-		case "reloadDelayS":
-			dst, want = &reloadDelay, "a whole number of seconds"
-		}
-		if err := json.Unmarshal(obj[k], dst); err != nil {
-			return nil, nil, fmt.Errorf("oauth.%s must be %s, not %s", name, want, obj[k])
-		}
+func decodeOAuth(obj map[string]json.RawMessage) (*daemon.OAuthSpec, string, error) {
+	var (
+		o           daemon.OAuthSpec
+		folder      string
+		reloadDelay int
+	)
+	err := decodeFields(obj, "oauth", []entryField{
+		{"clientID", "a string", &o.ClientID},
+		{"clientSecret", "a string", &o.ClientSecret},
+		{"tokenUrl", "a string", &o.TokenURL},
+		{"folder", "a string", &folder},
+		{"reloadDelayS", "a whole number of seconds", &reloadDelay},
+	})
+	switch {
+	case err != nil:
+		return nil, "", err
+	case folder != "":
+		return nil, "", errors.New("oauth.folder is not supported: give clientID, clientSecret and tokenUrl in the entry")
+	case o.ClientID == "" || o.ClientSecret == "" || o.TokenURL == "":
+		return nil, "", errors.New("oauth needs clientID, clientSecret and tokenUrl")
+	case reloadDelay != 0:
+		return &o, "oauth.reloadDelayS is ignored (tokens are renewed when they expire)", nil
 	}
-	if folder != "" {
-		return nil, nil, errors.New("oauth.folder is not supported: give clientID, clientSecret and tokenUrl in the entry")
-	}
-	if reloadDelay != 0 {
-		warnings = append(warnings, "oauth.reloadDelayS is ignored (tokens are renewed when they expire)")
-	}
-	if o.ClientID == "" || o.ClientSecret == "" || o.TokenURL == "" {
-		return nil, nil, errors.New("oauth needs clientID, clientSecret and tokenUrl")
-	}
-	return &o, warnings, nil
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
+	return &o, "", nil
 }
 
 // validateStart checks the resolved options against each other and their
 // ranges. (A port in use is found by the daemon when it listens.)
 func validateStart(s *startSettings) error {
 	d := &s.daemon
+	desc := func(key string) string { return describe(s.origin, key) }
 	ports := []struct {
 		key  string
 		port int
@@ -795,54 +777,57 @@ func validateStart(s *startSettings) error {
 	}
 	for i, p := range ports {
 		if p.port < 0 || p.port > 65535 {
-			return fmt.Errorf("%s: %d is not a port number (0 to 65535; 0 picks a free port)", s.describe(p.key), p.port)
+			return fmt.Errorf("%s: %d is not a port number (0 to 65535; 0 picks a free port)", desc(p.key), p.port)
 		}
 		for _, q := range ports[:i] {
 			if p.used && q.used && p.port != 0 && p.port == q.port {
-				return fmt.Errorf("%s and %s are both %d: each service needs its own port", s.describe(q.key), s.describe(p.key), p.port)
+				return fmt.Errorf("%s and %s are both %d: each service needs its own port", desc(q.key), desc(p.key), p.port)
 			}
 		}
 	}
+	// daemon.Run refuses this too, but as the daemon's error (exit code 1)
+	// in its own terms; checked here, it is a usage error that names the
+	// option and where its value came from, as every check here.
 	if (d.TLSCertPath == "") != (d.TLSKeyPath == "") {
 		given, missing := optServerCertPath, optServerKeyPath
 		if d.TLSCertPath == "" {
 			given, missing = missing, given
 		}
-		return fmt.Errorf("%s needs --%s: TLS takes a certificate and its key", s.describe(given), missing)
+		return fmt.Errorf("%s needs --%s: TLS takes a certificate and its key", desc(given), missing)
 	}
 	if d.SocketPath != "" && d.SocketPath == d.SyncSocketPath {
-		return fmt.Errorf("%s and %s are the same socket: each service needs its own", s.describe(optSocketPath), s.describe(optSyncSocketPath))
+		return fmt.Errorf("%s and %s are the same socket: each service needs its own", desc(optSocketPath), desc(optSyncSocketPath))
 	}
 	if d.MaxRequestBodyBytes < 0 {
-		return fmt.Errorf("%s: %d is negative (0 disables the limit)", s.describe(optMaxRequestBody), d.MaxRequestBodyBytes)
+		return fmt.Errorf("%s: %d is negative (0 disables the limit)", desc(optMaxRequestBody), d.MaxRequestBodyBytes)
 	}
 	if s.maxRequestHeader < 0 {
-		return fmt.Errorf("%s: %d is negative (0 means Go's default of 1 MiB)", s.describe(optMaxRequestHeader), s.maxRequestHeader)
+		return fmt.Errorf("%s: %d is negative (0 means Go's default of 1 MiB)", desc(optMaxRequestHeader), s.maxRequestHeader)
 	}
 	d.MaxRequestHeaderBytes = int(min(s.maxRequestHeader, math.MaxInt))
 	if d.StreamDeadline < 0 {
-		return fmt.Errorf("%s: %v is negative (0 means no deadline)", s.describe(optStreamDeadline), d.StreamDeadline)
+		return fmt.Errorf("%s: %v is negative (0 means no deadline)", desc(optStreamDeadline), d.StreamDeadline)
 	}
 	if s.keepAliveMinTime < 0 {
-		return fmt.Errorf("%s: %v is negative", s.describe(optKeepAliveMinTime), s.keepAliveMinTime)
+		return fmt.Errorf("%s: %v is negative", desc(optKeepAliveMinTime), s.keepAliveMinTime)
 	}
 	if s.logFormat != "console" && s.logFormat != "json" {
-		return fmt.Errorf("%s must be console or json, not %q", s.describe(optLogFormat), s.logFormat)
+		return fmt.Errorf("%s must be console or json, not %q", desc(optLogFormat), s.logFormat)
 	}
 	switch strings.ToLower(s.metricsExporter) {
 	case "", "prometheus":
 	case "otel":
-		return fmt.Errorf("%s otel is not supported. %s; remove the option", s.describe(optMetricsExporter), noOtel)
+		return fmt.Errorf("%s otel is not supported. %s; remove the option", desc(optMetricsExporter), noOtel)
 	default:
-		return fmt.Errorf("%s must be prometheus, not %q", s.describe(optMetricsExporter), s.metricsExporter)
+		return fmt.Errorf("%s must be prometheus, not %q", desc(optMetricsExporter), s.metricsExporter)
 	}
 	for _, key := range []string{optOtelCollectorURI, optOtelCertPath, optOtelKeyPath, optOtelCAPath} {
 		if _, ok := s.otel[key]; ok {
-			return fmt.Errorf("%s is not supported. %s; remove the option", s.describe(key), noOtel)
+			return fmt.Errorf("%s is not supported. %s; remove the option", desc(key), noOtel)
 		}
 	}
 	if s.otelReloadInterval != defaultOtelReload {
-		return fmt.Errorf("%s is not supported. %s; remove the option", s.describe(optOtelReloadInterval), noOtel)
+		return fmt.Errorf("%s is not supported. %s; remove the option", desc(optOtelReloadInterval), noOtel)
 	}
 	return nil
 }

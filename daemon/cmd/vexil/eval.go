@@ -6,15 +6,18 @@ import (
 	"io"
 	"math"
 	"os"
+	"slices"
 	"strings"
 
 	"connectrpc.com/connect"
 	"github.com/spf13/cobra"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/vexilhq/vexil/daemon/internal/store"
 	"github.com/vexilhq/vexil/daemon/internal/wire"
 	"github.com/vexilhq/vexil/evaluator"
 	"github.com/vexilhq/vexil/examples"
+	"github.com/vexilhq/vexil/syncsources"
 )
 
 func newEvalCmd() *cobra.Command {
@@ -28,8 +31,11 @@ func newEvalCmd() *cobra.Command {
 		Use:   "eval [--flags FILE...] [--flag KEY]",
 		Short: "Evaluate flags as the daemon would answer",
 		Long: `Eval loads flag documents as the daemon does (flagd's rules: what flagd only
-warns about is printed to stderr and accepted), merges them (for a key in
-several files, the later file wins), and evaluates one flag (--flag) or all.
+warns about is printed to stderr and accepted), each file a source of the
+daemon's flag store, which decides which definition of a key is served as in
+the daemon (for a key in several files, the later file wins; for a key in
+several flag sets of one file, the greatest flag set id), and evaluates one
+flag (--flag) or all.
 Without --flags it evaluates the bundled example, examples/flags/demo.flags.json.
 
 It prints the JSON the daemon answers over HTTP (the Connect protocol) for
@@ -69,20 +75,26 @@ integers when every variant is a whole number, floats otherwise.`,
 				read = examples.Flags.ReadFile
 				fmt.Fprintf(cmd.ErrOrStderr(), "no --flags given: evaluating the bundled example %s\n", "examples/"+examples.DefaultFlagsPath)
 			}
-			set, err := loadFlags(files, read, cmd.ErrOrStderr())
+			snap, err := loadFlags(files, read, cmd.ErrOrStderr())
 			if err != nil {
 				return err
 			}
 
+			// As the daemon's flagd.evaluation.v1 service answers a request
+			// without a selector (evalsvc's Resolve<Type> and ResolveAll),
+			// from the store's snapshot.
+			var sel store.Selector
 			var msg proto.Message
 			if key == "" {
-				msg = wire.ResolveAllV1(set, evalCtx)
+				msg = wire.ResolveAllV1Of(snap.Flags(sel), func(key string, kind evaluator.Kind) evaluator.Result {
+					return snap.Evaluate(sel, key, kind, evalCtx)
+				})
 			} else {
 				if kind == evaluator.KindAny {
-					kind = inferKind(set, key, evalCtx)
+					kind = inferKind(snap, key, evalCtx)
 				}
 				var cerr *connect.Error
-				msg, cerr = wire.ResolveV1(kind, set.Evaluate(key, kind, evalCtx))
+				msg, cerr = wire.ResolveV1(kind, snap.Evaluate(sel, key, kind, evalCtx))
 				if cerr != nil {
 					// What the daemon sends instead of a response.
 					return writeLine(cmd.OutOrStdout(), wire.ErrorJSON(cerr), failed)
@@ -139,44 +151,49 @@ func readContext(arg string, stdin io.Reader) (map[string]any, error) {
 	return nil, fmt.Errorf("must be a JSON object")
 }
 
-// loadFlags parses the files as the daemon does and merges them. Problems
-// go to stderr; a file that cannot be read or is rejected fails the command.
-func loadFlags(files []string, read func(string) ([]byte, error), stderr io.Writer) (*evaluator.FlagSet, error) {
-	p, err := evaluator.NewParser(evaluator.Options{})
-	if err != nil {
-		return nil, &exitError{code: 1, err: err}
-	}
-	sets := make([]*evaluator.FlagSet, 0, len(files))
+// loadFlags loads the files into a store as the daemon's sources deliver
+// them, one update each, so that the store's rules decide which definition
+// of a key is served, as in the daemon: a later file wins over an earlier
+// one, and a file listed twice counts once, at its first place. Each file
+// is a source named by its path, as the daemon names a file source given by
+// path (--sources with provider file); problems name it. They go to
+// stderr; a file that cannot be read or is rejected fails the command.
+func loadFlags(files []string, read func(string) ([]byte, error), stderr io.Writer) (*store.Snapshot, error) {
+	st := store.New(store.Config{Sources: files})
 	bad := false
-	for _, path := range files {
+	for i, path := range files {
+		if slices.Contains(files[:i], path) {
+			fmt.Fprintf(stderr, "warning: %s is listed twice; its first place counts\n", path)
+			continue
+		}
 		data, err := read(path)
 		if err != nil {
 			fmt.Fprintf(stderr, "error: %s: cannot read the file: %s\n", path, readError(err))
 			bad = true
 			continue
 		}
-		set, problems, err := p.Parse(path, data, evaluator.FormatForPath(path))
-		for _, pr := range problems {
-			fmt.Fprintf(stderr, "%s: %s\n", pr.Severity, pr.String())
+		c, err := st.Apply(syncsources.Update{Source: path, Data: data, Format: evaluator.FormatForPath(path)})
+		bad = bad || err != nil
+		for _, state := range c.New.Sources() {
+			if state.Name == path {
+				for _, pr := range state.Problems {
+					fmt.Fprintf(stderr, "%s: %s\n", pr.Severity, pr.String())
+				}
+			}
 		}
-		if err != nil {
-			bad = true
-			continue
-		}
-		sets = append(sets, set)
 	}
 	if bad {
 		return nil, failed
 	}
-	return evaluator.Merge(sets...), nil
+	return st.Current(), nil
 }
 
 // inferKind picks the type to resolve a flag as when --type is not given:
 // the type its variants share, numbers being integers when every variant is
 // a whole number. For a flag whose variants mix types, it is the type of
 // the value the flag resolves to (or of its default variant).
-func inferKind(set *evaluator.FlagSet, key string, ctx map[string]any) evaluator.Kind {
-	f, ok := set.Flag(key)
+func inferKind(snap *store.Snapshot, key string, ctx map[string]any) evaluator.Kind {
+	f, ok := snap.Flag(store.Selector{}, key)
 	if !ok {
 		return evaluator.KindBool // answered with FLAG_NOT_FOUND whatever the type
 	}
@@ -196,7 +213,7 @@ func inferKind(set *evaluator.FlagSet, key string, ctx map[string]any) evaluator
 		return evaluator.KindInt
 	}
 	// Mixed types (or none): go by the value.
-	r := set.Evaluate(key, evaluator.KindAny, ctx)
+	r := snap.Evaluate(store.Selector{}, key, evaluator.KindAny, ctx)
 	v := r.Value
 	if r.NoValue {
 		if name, ok := f.DefaultVariant(); ok {
