@@ -18,19 +18,9 @@ import (
 	"github.com/vexilhq/vexil/daemon/internal/metrics"
 )
 
-// endpoint is one open port and its servers.
+// endpoint is one port: what it serves, and once open, its listener and
+// servers.
 type endpoint struct {
-	name string
-	ln   net.Listener
-	srv  *http.Server
-	// With native gRPC (the evaluation port), split routes the listener's
-	// connections between srv and grpcSrv.
-	split   *grpcsplit.Split
-	grpcSrv *grpc.Server
-}
-
-// portSpec is what openEndpoints makes an endpoint of.
-type portSpec struct {
 	name    string
 	port    int
 	socket  string // a unix socket instead of the port
@@ -39,8 +29,14 @@ type portSpec struct {
 	h2c     bool // also serve HTTP/2 without TLS (gRPC clients)
 	tls     bool // serve TLS when the daemon has a certificate
 	// newGRPC, when set, returns a grpc-go server of the port's services,
-	// for native gRPC clients' connections (grpcsplit).
+	// for native gRPC clients' connections: split then routes the
+	// listener's connections between srv and grpcSrv.
 	newGRPC func(...grpc.ServerOption) *grpc.Server
+
+	ln      net.Listener
+	srv     *http.Server
+	split   *grpcsplit.Split
+	grpcSrv *grpc.Server
 }
 
 // openEndpoints builds the services and opens the four ports, each with
@@ -58,42 +54,42 @@ func (d *Daemon) openEndpoints() error {
 
 	svc := d.newServices(public.connectOptions(), syncPolicy.connectOptions())
 	d.shutdowns = svc.shutdowns
-	ports := []portSpec{
+	d.endpoints = []*endpoint{
 		{name: "evaluation", port: cfg.Port, socket: cfg.SocketPath, policy: public, handler: svc.evaluation, h2c: true, tls: true, newGRPC: svc.newEvaluationGRPC},
 		{name: "management", port: cfg.ManagementPort, policy: management, handler: managementHandler(d.store, d.health, d.metrics.Handler()), h2c: true},
 		{name: "sync", port: cfg.SyncPort, socket: cfg.SyncSocketPath, policy: syncPolicy, handler: svc.sync, h2c: true, tls: true},
 		{name: "ofrep", port: cfg.OFREPPort, policy: public, handler: svc.ofrep, tls: true},
 	}
-	for _, p := range ports {
-		e, err := d.openEndpoint(p)
-		if err != nil {
-			d.Close()
-			return fmt.Errorf("daemon: %s port: %w", p.name, err)
+	for i, e := range d.endpoints {
+		if err := d.open(e); err != nil {
+			for _, prev := range d.endpoints[:i] {
+				prev.ln.Close()
+			}
+			return fmt.Errorf("daemon: %s port: %w", e.name, err)
 		}
-		d.endpoints = append(d.endpoints, e)
 	}
 	return nil
 }
 
-// openEndpoint opens the port of p and sets up its servers.
-func (d *Daemon) openEndpoint(p portSpec) (*endpoint, error) {
-	ln, err := listen(p, d.cfg.BindAddress)
-	if err != nil {
-		return nil, err
+// open opens the port of e and sets up its servers.
+func (d *Daemon) open(e *endpoint) error {
+	var err error
+	if e.ln, err = e.listen(d.cfg.BindAddress); err != nil {
+		return err
 	}
-	e := &endpoint{name: p.name, ln: ln, srv: p.policy.server(p.handler, d.log)}
+	e.srv = e.policy.server(e.handler, d.log)
 	var protocols http.Protocols
 	protocols.SetHTTP1(true)
-	useTLS := p.tls && d.certs != nil
+	useTLS := e.tls && d.certs != nil
 	if useTLS {
 		protocols.SetHTTP2(true)
 		e.srv.TLSConfig = &tls.Config{GetCertificate: d.certs.GetCertificate, MinVersion: tls.VersionTLS12}
-	} else if p.h2c {
+	} else if e.h2c {
 		protocols.SetUnencryptedHTTP2(true)
 	}
 	e.srv.Protocols = &protocols
-	if p.newGRPC == nil {
-		return e, nil
+	if e.newGRPC == nil {
+		return nil
 	}
 
 	// Native gRPC: the split routes each connection to the gRPC server or
@@ -109,15 +105,15 @@ func (d *Daemon) openEndpoint(p portSpec) (*endpoint, error) {
 		grpcsplit.RestoreTLS(e.srv)
 	}
 	m := d.metrics
-	e.split = grpcsplit.New(ln, grpcsplit.Config{TLS: tlsConf, HandshakeTimeout: readHeaderTimeout, Routed: func(native bool) {
+	e.split = grpcsplit.New(e.ln, grpcsplit.Config{TLS: tlsConf, HandshakeTimeout: readHeaderTimeout, Routed: func(native bool) {
 		if native {
 			m.Connection(metrics.ServerGRPC)
 		} else {
 			m.Connection(metrics.ServerHTTP)
 		}
 	}})
-	e.grpcSrv = p.newGRPC(p.policy.grpcOptions(useTLS)...)
-	return e, nil
+	e.grpcSrv = e.newGRPC(e.policy.grpcOptions(useTLS)...)
+	return nil
 }
 
 // serve serves the endpoint until its HTTP server shuts down.
@@ -169,14 +165,14 @@ func (e *endpoint) shutdown(ctx context.Context, log *slog.Logger) {
 	wg.Wait()
 }
 
-// listen opens the listener of p: its unix socket when it has one, else
-// its TCP port on bindAddress.
-func listen(p portSpec, bindAddress string) (net.Listener, error) {
-	if p.socket == "" {
-		return net.Listen("tcp", net.JoinHostPort(bindAddress, strconv.Itoa(p.port)))
+// listen opens the endpoint's listener: its unix socket when it has one,
+// else its TCP port on bindAddress.
+func (e *endpoint) listen(bindAddress string) (net.Listener, error) {
+	if e.socket == "" {
+		return net.Listen("tcp", net.JoinHostPort(bindAddress, strconv.Itoa(e.port)))
 	}
-	removeStaleSocket(p.socket)
-	return net.Listen("unix", p.socket)
+	removeStaleSocket(e.socket)
+	return net.Listen("unix", e.socket)
 }
 
 // removeStaleSocket removes a unix socket file that nothing listens on any
