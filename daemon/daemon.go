@@ -25,7 +25,7 @@
 //     whichever server answers it (limits, CORS, metrics, and the slot of
 //     authentication);
 //   - endpoint.go: the listeners and their servers;
-//   - management.go and health.go: /healthz, /readyz and grpc.health.v1.
+//   - management.go: /healthz, /readyz and grpc.health.v1.
 //
 // [Daemon.Run] blocks until its context ends and then shuts down
 // gracefully. The package installs no signal handlers and changes no

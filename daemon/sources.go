@@ -32,7 +32,7 @@ type SourceSpec struct {
 
 	// The options of flagd's --sources entries. Each applies to some kinds
 	// of source only; one set on a kind it does not apply to is an error
-	// (except tls, see sourceKind.options).
+	// (except tls, see sourceOptions).
 
 	// Selector asks a gRPC source for one flag set (flagd's "selector").
 	Selector string
@@ -65,83 +65,62 @@ type OAuthSpec struct {
 	TokenURL     string
 }
 
-// options are the options set in the spec, by their names in flagd's
-// --sources.
-func (s SourceSpec) options() []string {
-	var set []string
-	for name, isSet := range map[string]bool{
-		"selector":   s.Selector != "",
-		"providerID": s.ProviderID != "",
-		"authHeader": s.AuthHeader != "",
-		"headers":    len(s.Headers) > 0,
-		"interval":   s.Interval != 0,
-		"tls":        s.TLS,
-		"certPath":   s.CertPath != "",
-		"timeoutS":   s.Timeout != 0,
-		"maxMsgSize": s.MaxMsgSize != 0,
-		"oauth":      s.OAuth != nil,
-	} {
-		if isSet {
-			set = append(set, name)
-		}
-	}
-	slices.Sort(set)
-	return set
+// sourceOptions are the SourceSpec options, by their names in flagd's
+// --sources, with the kinds of source that use each. flagd takes every
+// option on every kind and ignores those that do not apply; a misplaced
+// option is nearly always a mistake that flagd hides (a selector on an
+// HTTP source serves every flag), so opening a spec refuses it, naming the
+// kinds it applies to. Only "tls" elsewhere than on gRPC is a warning:
+// flagd's documentation describes it as TLS in general, and an https://
+// URL has TLS anyway.
+var sourceOptions = []struct {
+	name  string
+	kinds []string
+	set   func(SourceSpec) bool
+}{
+	{"authHeader", []string{"http"}, func(s SourceSpec) bool { return s.AuthHeader != "" }},
+	{"certPath", []string{"http", "grpc"}, func(s SourceSpec) bool { return s.CertPath != "" }},
+	{"headers", []string{"http", "grpc"}, func(s SourceSpec) bool { return len(s.Headers) > 0 }},
+	{"interval", []string{"http"}, func(s SourceSpec) bool { return s.Interval != 0 }},
+	{"maxMsgSize", []string{"grpc"}, func(s SourceSpec) bool { return s.MaxMsgSize != 0 }},
+	{"oauth", []string{"http"}, func(s SourceSpec) bool { return s.OAuth != nil }},
+	{"providerID", []string{"grpc"}, func(s SourceSpec) bool { return s.ProviderID != "" }},
+	{"selector", []string{"grpc"}, func(s SourceSpec) bool { return s.Selector != "" }},
+	{"timeoutS", []string{"http"}, func(s SourceSpec) bool { return s.Timeout != 0 }},
+	{"tls", []string{"grpc"}, func(s SourceSpec) bool { return s.TLS }},
 }
 
-// sourceKind is one kind of source.
+// sourceKind is one kind of source: its name, and how it opens a spec
+// (parsing the spec's URI) into a source.
 type sourceKind struct {
 	name string
-	// options are the SourceSpec options the kind uses (flagd's names).
-	// flagd takes every option on every kind and ignores those that do not
-	// apply; a misplaced option is nearly always a mistake that flagd
-	// hides (a selector on an HTTP source serves every flag), so the
-	// daemon refuses it, naming the kinds it applies to. Only "tls"
-	// elsewhere than on gRPC is a warning: flagd's documentation describes
-	// it as TLS in general, and an https:// URL has TLS anyway.
-	options []string
-	// open parses the spec's URI and returns the source.
 	open func(spec SourceSpec, log *slog.Logger) (syncsources.Source, error)
 }
-
-var (
-	fileKind = sourceKind{name: "file", open: openFile}
-	httpKind = sourceKind{name: "http", open: openHTTP,
-		options: []string{"authHeader", "certPath", "headers", "interval", "oauth", "timeoutS"}}
-	grpcKind = sourceKind{name: "grpc", open: openGRPC,
-		options: []string{"certPath", "headers", "maxMsgSize", "providerID", "selector", "tls"}}
-	kubeKind = sourceKind{name: "kubernetes", open: openKube}
-)
 
 // sourceKinds is the registry of source kinds, by provider name (the URI
 // scheme). It is never modified.
 var sourceKinds = map[string]sourceKind{
-	"file":  fileKind,
-	"http":  httpKind,
-	"https": httpKind,
-	"grpc":  grpcKind,
-	"grpcs": grpcKind,
+	"file":  {"file", openFile},
+	"http":  {"http", openHTTP},
+	"https": {"http", openHTTP},
+	"grpc":  {"grpc", openGRPC},
+	"grpcs": {"grpc", openGRPC},
 	// FeatureFlag custom resources: core.openfeature.dev/NAMESPACE/NAME,
 	// or with this provider NAMESPACE/NAME, as flagd takes them.
-	"kubernetes": kubeKind,
+	"kubernetes": {"kubernetes", openKube},
 }
 
 // openSpec opens spec as a source of kind k; it refuses the options that
-// do not apply to k, and returns warnings for those it ignores.
+// do not apply to k (see sourceOptions), and returns warnings for those it
+// ignores.
 func (k sourceKind) openSpec(spec SourceSpec, log *slog.Logger) (syncsources.Source, []string, error) {
 	var warnings []string
-	for _, opt := range spec.options() {
-		if slices.Contains(k.options, opt) {
+	for _, o := range sourceOptions {
+		if !o.set(spec) || slices.Contains(o.kinds, k.name) {
 			continue
 		}
-		var appliesTo []string
-		for _, other := range []sourceKind{fileKind, httpKind, grpcKind, kubeKind} {
-			if slices.Contains(other.options, opt) {
-				appliesTo = append(appliesTo, other.name)
-			}
-		}
-		msg := fmt.Sprintf("option %q does not apply to %s sources (only to %s)", opt, k.name, strings.Join(appliesTo, ", "))
-		if opt != "tls" {
+		msg := fmt.Sprintf("option %q does not apply to %s sources (only to %s)", o.name, k.name, strings.Join(o.kinds, ", "))
+		if o.name != "tls" {
 			return nil, nil, fmt.Errorf("%s; remove it", msg)
 		}
 		warnings = append(warnings, msg+"; ignored, as flagd ignores it")
