@@ -184,6 +184,9 @@ func New(cfg Config) (*Daemon, error) {
 	if log == nil {
 		log = slog.Default()
 	}
+	if (cfg.TLSCertPath == "") != (cfg.TLSKeyPath == "") {
+		return nil, errors.New("daemon: TLS needs both a certificate and a key path")
+	}
 	sources, err := openSources(cfg.Sources, log)
 	if err != nil {
 		return nil, err
@@ -195,9 +198,6 @@ func New(cfg Config) (*Daemon, error) {
 func newDaemon(cfg Config, log *slog.Logger, sources []namedSource) (*Daemon, error) {
 	if cfg.ShutdownTimeout <= 0 {
 		cfg.ShutdownTimeout = DefaultShutdownTimeout
-	}
-	if (cfg.TLSCertPath == "") != (cfg.TLSKeyPath == "") {
-		return nil, errors.New("daemon: TLS needs both a certificate and a key path")
 	}
 	parser, err := evaluator.NewParser(evaluator.Options{Strict: cfg.Strict, FractionalCBOR: cfg.FractionalCBOR})
 	if err != nil {
