@@ -31,8 +31,8 @@ const (
 // OFREP, the management endpoints, and gRPC from Connect clients and
 // proxies), or grpc-go (native gRPC clients of the evaluation port, see
 // grpcsplit). This is the one place that says it; every port has one
-// (Daemon.openEndpoints), and its three outputs are all a port's servers
-// and services get of it:
+// (Daemon.openEndpoints), and its outputs are all a port's servers and
+// services get of it:
 //
 //   - server: the net/http server, whose header size and header timeout
 //     are bounded, whose handler is handler's chain;
@@ -46,6 +46,10 @@ const (
 //   - connectOptions: the body limit again for connect-go, which reads
 //     gRPC messages from the body and must refuse a message larger than
 //     the limit as ResourceExhausted.
+//
+// (Before the chain, on the evaluation port with TLS, grpcsplit.RestoreTLS
+// gives net/http's requests the TLS state of the connections the split
+// decrypted.)
 type policy struct {
 	maxBodyBytes   int64 // 0: none
 	maxHeaderBytes int   // 0: net/http's default
