@@ -25,10 +25,13 @@ func (misnamedSource) Run(ctx context.Context, updates chan<- syncsources.Update
 }
 
 // TestSourceNamedByTheDaemon: a source that names its updates otherwise
-// than the daemon knows it still makes the daemon ready.
+// than the daemon knows it still makes the daemon ready; AfterUpdate is
+// called after the update.
 func TestSourceNamedByTheDaemon(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	d, err := newDaemon(Config{BindAddress: "127.0.0.1", Logger: log}, log, []namedSource{{name: "spec:name", src: misnamedSource{}}})
+	updated := make(chan struct{}, 1)
+	cfg := Config{BindAddress: "127.0.0.1", Logger: log, AfterUpdate: func() { updated <- struct{}{} }}
+	d, err := newDaemon(cfg, log, []namedSource{{name: "spec:name", src: misnamedSource{}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,6 +54,11 @@ func TestSourceNamedByTheDaemon(t *testing.T) {
 		case <-timer.C:
 			t.Fatalf("never ready: %+v", snap.Sources())
 		}
+	}
+	select {
+	case <-updated:
+	case <-timer.C:
+		t.Fatal("AfterUpdate was not called")
 	}
 	if s := d.store.Current().Sources(); len(s) != 1 || s[0].Name != "spec:name" || s[0].Flags != 1 {
 		t.Fatalf("sources: %+v", s)
