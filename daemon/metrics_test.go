@@ -1,12 +1,17 @@
 package daemon_test
 
 import (
+	"context"
 	"net/http"
 	"path/filepath"
 	"testing"
 
+	"connectrpc.com/connect"
+
 	"github.com/vexilhq/vexil/daemon"
 	"github.com/vexilhq/vexil/daemon/internal/metrics/metricstest"
+	syncv1 "github.com/vexilhq/vexil/schemas/gen/flagd/sync/v1"
+	"github.com/vexilhq/vexil/schemas/gen/flagd/sync/v1/syncv1connect"
 )
 
 func (d *daemonUnderTest) scrape(t *testing.T) *metricstest.Scrape {
@@ -59,5 +64,31 @@ func TestMetrics(t *testing.T) {
 	}
 	if v, _ := s.Value("vexil_source_up", "source", uri); v != 0 {
 		t.Errorf("vexil_source_up after a rejection: %v, want 0", v)
+	}
+}
+
+// TestMetricsOfEveryPort: the sync and management ports are measured too,
+// under service names of their own, apart from flagd's series.
+func TestMetricsOfEveryPort(t *testing.T) {
+	d := startDaemon(t, daemon.Config{})
+	d.waitReady(t)
+	client := syncv1connect.NewFlagSyncServiceClient(d.client, "http://"+d.addrs.Sync)
+	if _, err := client.FetchAllFlags(context.Background(), connect.NewRequest(&syncv1.FetchAllFlagsRequest{})); err != nil {
+		t.Fatal(err)
+	}
+	s := d.scrape(t)
+	for _, tc := range []struct {
+		service, route string
+		min            float64
+	}{
+		{"vexil-sync", "/flagd.sync.v1.FlagSyncService/FetchAllFlags", 1},
+		{"vexil-management", "", 1}, // /readyz
+	} {
+		if v := s.Sum("http_server_request_duration_seconds_count", "service_name", tc.service, "http_route", tc.route); v < tc.min {
+			t.Errorf("%s %q requests measured: %v, want at least %v", tc.service, tc.route, v, tc.min)
+		}
+	}
+	if v := s.Sum("http_server_request_duration_seconds_count", "service_name", "flagd"); v != 0 {
+		t.Errorf("flagd's series count %v requests, want 0 (none was sent to the evaluation or OFREP port)", v)
 	}
 }

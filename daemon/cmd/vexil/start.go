@@ -101,6 +101,8 @@ SIGINT or SIGTERM shuts the daemon down gracefully.`,
 			}
 			cfg := s.daemon
 			cfg.Logger = log
+			tuneGC()
+			cfg.AfterUpdate = afterUpdate
 			if len(cfg.Sources) == 0 {
 				log.Info("no --uri given: serving the bundled example", "source", daemon.EmbeddedSourceName)
 			}

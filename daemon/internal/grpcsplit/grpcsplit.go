@@ -142,7 +142,7 @@ func New(ln net.Listener, cfg Config) *Split {
 // HTTP is the listener of the connections for the HTTP server. With TLS,
 // they are decrypted already: serve them with Serve, not ServeTLS, with
 // unencrypted HTTP/2 enabled. HTTP/1.x over TLS comes as the *tls.Conn, for
-// which net/http sets Request.TLS; for HTTP/2 over TLS, see TLSState.
+// which net/http sets Request.TLS; for HTTP/2 over TLS, see RestoreTLS.
 func (s *Split) HTTP() net.Listener { return s.http }
 
 // GRPC is the listener of the connections for the gRPC server (without
@@ -427,18 +427,32 @@ type tlsConn struct {
 // over TLS and not look for unencrypted HTTP/2.)
 func (c *tlsConn) TLSConnectionState() tls.ConnectionState { return c.tc.ConnectionState() }
 
-// TLSState is the TLS state of a connection of a Split's HTTP listener that
-// was decrypted by the Split (HTTP/2 over TLS), for setting Request.TLS
-// (net/http leaves it nil, having seen unencrypted HTTP/2). It is false
-// for any other connection.
-func TLSState(c net.Conn) (*tls.ConnectionState, bool) {
-	tc, ok := c.(*tlsConn)
-	if !ok {
-		return nil, false
+// RestoreTLS makes srv, the HTTP server of a Split's HTTP listener, set
+// Request.TLS for the HTTP/2 connections the Split decrypted (net/http
+// leaves it nil, having seen unencrypted HTTP/2). It sets srv's
+// ConnContext, which carries each connection's TLS state to its requests
+// (net/http offers no other way from a connection to its requests), and
+// wraps srv's Handler; call it once the Handler is set.
+func RestoreTLS(srv *http.Server) {
+	srv.ConnContext = func(ctx context.Context, c net.Conn) context.Context {
+		if tc, ok := c.(*tlsConn); ok {
+			st := tc.TLSConnectionState()
+			return context.WithValue(ctx, tlsStateKey{}, &st)
+		}
+		return ctx
 	}
-	st := tc.TLSConnectionState()
-	return &st, true
+	next := srv.Handler
+	srv.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if st, ok := r.Context().Value(tlsStateKey{}).(*tls.ConnectionState); ok && r.TLS == nil {
+			r.TLS = st
+		}
+		next.ServeHTTP(w, r)
+	})
 }
+
+// tlsStateKey is the context key of the TLS state of a connection that a
+// Split decrypted.
+type tlsStateKey struct{}
 
 // connListener is a listener fed by a Split.
 type connListener struct {

@@ -90,19 +90,11 @@ func start(t *testing.T, pair *testcerts.Pair, window time.Duration) *split {
 	mux := http.NewServeMux()
 	mux.Handle(grpchealth.NewHandler(httpChecker{}))
 	mux.HandleFunc("/who", func(w http.ResponseWriter, r *http.Request) {
-		if st, ok := r.Context().Value(connKey{}).(net.Conn); ok && r.TLS == nil {
-			if ts, ok := grpcsplit.TLSState(st); ok {
-				r.TLS = ts
-			}
-		}
 		fmt.Fprintf(w, "http/%d tls=%v", r.ProtoMajor, r.TLS != nil)
 	})
 	hs := &http.Server{
 		Handler:   mux,
 		Protocols: new(http.Protocols),
-		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
-			return context.WithValue(ctx, connKey{}, c)
-		},
 		ConnState: func(_ net.Conn, st http.ConnState) {
 			if st == http.StateNew {
 				select {
@@ -114,6 +106,7 @@ func start(t *testing.T, pair *testcerts.Pair, window time.Duration) *split {
 	}
 	hs.Protocols.SetHTTP1(true)
 	hs.Protocols.SetUnencryptedHTTP2(true)
+	grpcsplit.RestoreTLS(hs)
 
 	gs := grpc.NewServer(grpc.StatsHandler(connSignal{s.grpcNew}))
 	hsrv := health.NewServer()
@@ -138,8 +131,6 @@ func start(t *testing.T, pair *testcerts.Pair, window time.Duration) *split {
 	})
 	return s
 }
-
-type connKey struct{}
 
 func (s *split) scheme() string {
 	if s.pool != nil {

@@ -1,0 +1,66 @@
+package daemon
+
+import (
+	"context"
+	"net/http"
+
+	"connectrpc.com/connect"
+	"google.golang.org/grpc"
+
+	"github.com/vexilhq/vexil/daemon/internal/evalsvc"
+	"github.com/vexilhq/vexil/daemon/internal/ofrep"
+	"github.com/vexilhq/vexil/daemon/internal/syncsvc"
+)
+
+// services are the services of the evaluation, sync and OFREP ports.
+type services struct {
+	evaluation http.Handler
+	// newEvaluationGRPC returns a grpc-go server of the evaluation
+	// services, for native gRPC clients; nil with DisableNativeGRPC.
+	newEvaluationGRPC func(...grpc.ServerOption) *grpc.Server
+	sync              http.Handler
+	ofrep             http.Handler
+	// shutdowns end the services' streams.
+	shutdowns []func(context.Context) error
+}
+
+// newServices builds the services over the daemon's store; evalOpts and
+// syncOpts are the connect-go options of the evaluation and sync ports'
+// policies.
+func (d *Daemon) newServices(evalOpts, syncOpts []connect.HandlerOption) services {
+	cfg := d.cfg
+	eval := evalsvc.New(evalsvc.Config{
+		Store:              d.store,
+		StaticContext:      cfg.StaticContext,
+		ContextFromHeaders: cfg.ContextFromHeaders,
+		StreamDeadline:     cfg.StreamDeadline,
+		Options:            evalOpts,
+		Metrics:            d.metrics,
+	})
+	sync := syncsvc.New(syncsvc.Config{
+		Store:               d.store,
+		StaticContext:       cfg.StaticContext,
+		DisableSyncMetadata: cfg.DisableSyncMetadata,
+		StreamDeadline:      cfg.StreamDeadline,
+		Logger:              d.log,
+		Options:             syncOpts,
+		Metrics:             d.metrics,
+	})
+	ofrepMux := http.NewServeMux()
+	ofrepMux.Handle(ofrep.Prefix, ofrep.New(ofrep.Config{
+		Store:              d.store,
+		StaticContext:      cfg.StaticContext,
+		ContextFromHeaders: cfg.ContextFromHeaders,
+		Metrics:            d.metrics,
+	}).Handler())
+	s := services{
+		evaluation: eval.Handler(),
+		sync:       sync.Handler(),
+		ofrep:      ofrepMux,
+		shutdowns:  []func(context.Context) error{eval.Shutdown, sync.Shutdown},
+	}
+	if !cfg.DisableNativeGRPC {
+		s.newEvaluationGRPC = eval.NewGRPCServer
+	}
+	return s
+}

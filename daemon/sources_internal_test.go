@@ -1,0 +1,102 @@
+package daemon
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vexilhq/vexil/syncsources"
+)
+
+// misnamedSource delivers one document under a name of its own.
+type misnamedSource struct{}
+
+func (misnamedSource) Run(ctx context.Context, updates chan<- syncsources.Update) error {
+	doc := `{"flags":{"f":{"state":"ENABLED","variants":{"on":true},"defaultVariant":"on"}}}`
+	select {
+	case updates <- syncsources.Update{Source: "a name of its own", Data: []byte(doc)}:
+	case <-ctx.Done():
+	}
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+// TestSourceNamedByTheDaemon: a source that names its updates otherwise
+// than the daemon knows it still makes the daemon ready; AfterUpdate is
+// called after the update.
+func TestSourceNamedByTheDaemon(t *testing.T) {
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	updated := make(chan struct{}, 1)
+	cfg := Config{BindAddress: "127.0.0.1", Logger: log, AfterUpdate: func() { updated <- struct{}{} }}
+	d, err := newDaemon(cfg, log, []namedSource{{name: "spec:name", src: misnamedSource{}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	snap, changes := d.store.Subscribe(ctx)
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	timer := time.NewTimer(10 * time.Second)
+	defer timer.Stop()
+	for !snap.Ready() {
+		select {
+		case c := <-changes:
+			snap = c.New
+		case <-timer.C:
+			t.Fatalf("never ready: %+v", snap.Sources())
+		}
+	}
+	select {
+	case <-updated:
+	case <-timer.C:
+		t.Fatal("AfterUpdate was not called")
+	}
+	if s := d.store.Current().Sources(); len(s) != 1 || s[0].Name != "spec:name" || s[0].Flags != 1 {
+		t.Fatalf("sources: %+v", s)
+	}
+}
+
+// TestInapplicableSourceOptions: an option that does not apply to the
+// kind of its source is an error that names it and the kinds it applies
+// to; "tls" outside gRPC is a warning.
+func TestInapplicableSourceOptions(t *testing.T) {
+	for _, tc := range []struct {
+		spec    SourceSpec
+		wantErr string // "" means it opens
+		warning string
+	}{
+		{SourceSpec{URI: "http://example.com/flags.json", Selector: "app=a"},
+			`option "selector" does not apply to http sources (only to grpc)`, ""},
+		{SourceSpec{URI: "file:flags.json", OAuth: &OAuthSpec{ClientID: "id"}},
+			`option "oauth" does not apply to file sources (only to http)`, ""},
+		{SourceSpec{URI: "grpc://localhost:8015", Interval: time.Second},
+			`option "interval" does not apply to grpc sources (only to http)`, ""},
+		{SourceSpec{URI: "ns/name", Provider: "kubernetes", Headers: map[string]string{"a": "b"}},
+			`option "headers" does not apply to kubernetes sources (only to http, grpc)`, ""},
+		{SourceSpec{URI: "flags.json", Provider: "file", CertPath: "ca.pem"},
+			`option "certPath" does not apply to file sources (only to http, grpc)`, ""},
+		{SourceSpec{URI: "https://example.com/flags.json", TLS: true, Interval: time.Second}, "",
+			`does not apply to http sources (only to grpc); ignored, as flagd ignores it`},
+		{SourceSpec{URI: "localhost:8015", Provider: "grpc", TLS: true, Selector: "app=a", ProviderID: "me", MaxMsgSize: 1 << 20}, "", ""},
+	} {
+		var logs strings.Builder
+		_, err := openSources([]SourceSpec{tc.spec}, slog.New(slog.NewTextHandler(&logs, nil)))
+		switch {
+		case tc.wantErr == "" && err != nil:
+			t.Errorf("%+v: %v", tc.spec, err)
+		case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
+			t.Errorf("%+v: error %v, want %q", tc.spec, err, tc.wantErr)
+		case tc.warning != "" && !strings.Contains(logs.String(), tc.warning):
+			t.Errorf("%+v: logs %q, want the warning %q", tc.spec, logs.String(), tc.warning)
+		}
+	}
+}
