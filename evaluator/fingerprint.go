@@ -68,7 +68,8 @@ func (b *builder) fingerprint(f *Flag, setMeta Metadata) Fingerprint {
 		e = appendValue(e, v.value)
 	}
 	e = append(e, boolByte(f.hasTargetingKey))
-	e = appendString(e, string(f.targetingJSON))
+	e = binary.AppendUvarint(e, uint64(len(f.targetingJSON)))
+	e = append(e, f.targetingJSON...)
 	if len(f.ownMetadata) == 0 {
 		// The flag's metadata is its document's.
 		if b.setMetaEncoding == nil {
