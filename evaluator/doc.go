@@ -15,6 +15,10 @@
 // semantics are those of github.com/diegoholiveira/jsonlogic/v3, with
 // flagd's fractional, sem_ver, starts_with and ends_with operators.
 //
+// Each compiled flag carries a [Fingerprint] of its definition: what the
+// daemon's store and the provider compare to tell which flags an update
+// changed.
+//
 // The package does no I/O, starts no goroutines, logs nothing and keeps no
 // mutable global state; a FlagSet is safe for concurrent use.
 package evaluator

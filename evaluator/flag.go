@@ -296,6 +296,7 @@ func (b *builder) flag(key, ptr string, v any, setMeta Metadata) *Flag {
 	if bad {
 		return nil
 	}
+	f.fingerprint = b.fingerprint(f, setMeta)
 	f.prepare()
 	return f
 }

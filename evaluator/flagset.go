@@ -43,6 +43,8 @@ type Flag struct {
 	// src is unchanged (see lazy.go).
 	reusable bool
 	src      srcHash
+	// fingerprint identifies the definition (see fingerprint.go).
+	fingerprint Fingerprint
 }
 
 // prepare computes what evaluation can know in advance.

@@ -23,6 +23,10 @@ import (
 // Anything unusual (flags as an array or not an object, a byte-order
 // mark, a syntax error, a flag that does not decode) falls back to decoding
 // the whole document, which also describes the errors.
+//
+// The source hash only decides reuse: it is keyed per parser and changes
+// with formatting. Whether a flag changed is told by its Fingerprint
+// (fingerprint.go), which a reused flag keeps.
 
 // srcHash is a flag's source hash: two lanes of 64 bits, each with its own
 // random seed (per parser), so that two different sources share one with a

@@ -117,8 +117,12 @@ type builder struct {
 	// repeats a few of them (ENABLED, on, off...) thousands of times, and
 	// the decoder allocates each anew.
 	interned map[string]any
-	// scratch is a buffer for encoding targeting rules.
-	scratch []byte
+	// scratch is a buffer for encoding targeting rules, fpScratch one for
+	// the flags' canonical encodings (see fingerprint.go).
+	scratch, fpScratch []byte
+	// setMetaEncoding is the canonical encoding of the document's metadata,
+	// once a flag needed it.
+	setMetaEncoding []byte
 }
 
 // internMax is the longest string the builder interns.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"maps"
-	"reflect"
 	"slices"
 	"sync/atomic"
 
@@ -89,12 +88,12 @@ func (l *local) enrich(syncContext map[string]any) map[string]any {
 }
 
 // changedKeys returns the sorted keys of the flags that differ between two
-// sets.
+// sets: added, removed, or whose fingerprint changed.
 func changedKeys(a, b *evaluator.FlagSet) []string {
 	var out []string
 	for _, f := range a.Flags() {
 		g, ok := b.Flag(f.Key())
-		if !ok || !sameFlag(f, g) {
+		if !ok || f.Fingerprint() != g.Fingerprint() {
 			out = append(out, f.Key())
 		}
 	}
@@ -105,20 +104,4 @@ func changedKeys(a, b *evaluator.FlagSet) []string {
 	}
 	slices.Sort(out)
 	return slices.Compact(out)
-}
-
-func sameFlag(f, g *evaluator.Flag) bool {
-	if f.State() != g.State() || f.FlagSetID() != g.FlagSetID() {
-		return false
-	}
-	fd, fok := f.DefaultVariant()
-	gd, gok := g.DefaultVariant()
-	if fd != gd || fok != gok {
-		return false
-	}
-	ft, _ := f.TargetingJSON()
-	gt, _ := g.TargetingJSON()
-	return string(ft) == string(gt) &&
-		reflect.DeepEqual(f.Variants(), g.Variants()) &&
-		reflect.DeepEqual(f.Metadata(), g.Metadata())
 }

@@ -11,7 +11,10 @@
 //     optional values.
 //   - flagd/sync/v1 (syncv1connect): flag-document sync, used by in-process
 //     providers and by other daemons.
-//   - schema/v1 and sync/v1: the deprecated first versions of the two.
+//   - schema/v1: the deprecated first version of flag evaluation.
+//
+// flagd's deprecated first sync contract (sync.v1) is not generated: nothing
+// serves or calls it.
 //
 // The Connect handlers serve the Connect protocol (HTTP/JSON and binary),
 // gRPC and gRPC-Web, so a plain grpc-go client can call them and no

@@ -85,7 +85,7 @@ func compare(o, n *entry) (ChangeType, bool) {
 		return ChangeWrite, true
 	case n == nil:
 		return ChangeDelete, true
-	case o.fp == n.fp && o.src == n.src:
+	case o.flag.Fingerprint() == n.flag.Fingerprint() && o.src == n.src:
 		return "", false
 	}
 	return ChangeUpdate, true

@@ -88,3 +88,66 @@ func sortedChanges(cs []FlagChange) map[string]ChangeType {
 	}
 	return m
 }
+
+// TestBuildEntries: whether buildEntries edits a copy of the previous
+// entries or builds them anew, it keeps the entry of every flag whose
+// definition did not change and names exactly the flags that changed.
+func TestBuildEntries(t *testing.T) {
+	parse := func(n, skip int, on func(int) bool) []*evaluator.Flag {
+		t.Helper()
+		set, _, err := testParser().Parse("a", editDoc(n, skip, on), evaluator.FormatJSON)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return set.Flags()
+	}
+	none := func(int) bool { return false }
+	base, _ := buildEntries(nil, parse(200, -1, none), 0)
+	tests := []struct {
+		name  string
+		flags []*evaluator.Flag
+		want  map[string]ChangeType
+	}{
+		{"unchanged", parse(200, -1, none), map[string]ChangeType{}},
+		{"one updated", parse(200, -1, func(i int) bool { return i == 3 }), map[string]ChangeType{"f3": ChangeUpdate}},
+		{"one new", parse(201, -1, none), map[string]ChangeType{"f200": ChangeWrite}},
+		{"one gone", parse(200, 7, none), map[string]ChangeType{"f7": ChangeDelete}},
+		{"many updated", parse(200, -1, func(i int) bool { return i%2 == 0 }), func() map[string]ChangeType {
+			m := map[string]ChangeType{}
+			for i := 0; i < 200; i += 2 {
+				m[fmt.Sprintf("f%d", i)] = ChangeUpdate
+			}
+			return m
+		}()},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			entries, ids := buildEntries(base, tt.flags, 0)
+			got := map[string]ChangeType{}
+			for _, id := range ids {
+				if ct, ok := compare(base[id], entries[id]); ok {
+					got[id.key] = ct
+				}
+			}
+			if !reflect.DeepEqual(got, tt.want) || len(ids) != len(tt.want) {
+				t.Fatalf("changes %v (ids %v), want %v", got, ids, tt.want)
+			}
+			if len(entries) != len(tt.flags) {
+				t.Fatalf("%d entries, want %d", len(entries), len(tt.flags))
+			}
+			for _, f := range tt.flags {
+				id := flagID{set: f.FlagSetID(), key: f.Key()}
+				e := entries[id]
+				if e == nil || e.flag.Fingerprint() != f.Fingerprint() {
+					t.Fatalf("%s: entry %v", f.Key(), e)
+				}
+				if _, changed := tt.want[f.Key()]; !changed && e != base[id] {
+					t.Fatalf("%s: unchanged but a new entry", f.Key())
+				}
+			}
+			if len(ids) == 0 && fmt.Sprintf("%p", entries) != fmt.Sprintf("%p", base) {
+				t.Error("no change, but not the previous entries")
+			}
+		})
+	}
+}

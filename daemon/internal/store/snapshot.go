@@ -49,7 +49,6 @@ type entry struct {
 	key  string
 	set  string // flag set id, "" for none
 	src  int    // the source's priority: its index in Config.Sources
-	fp   fingerprint
 	// srcMeta is the metadata of an evaluation selected by source: the
 	// flag's, over the selector's {"source": name}.
 	srcMeta atomic.Pointer[evaluator.Metadata]

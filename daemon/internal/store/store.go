@@ -27,7 +27,6 @@ import (
 	"context"
 	"fmt"
 	"maps"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -121,8 +120,8 @@ func (s *Store) Apply(u syncsources.Update) (Change, error) {
 	return s.commit(u.Source, idx, s.prepare(u, idx))
 }
 
-// pending is an update prepared for commit: parsed, fingerprinted and
-// compared with the source's flags of the snapshot current then.
+// pending is an update prepared for commit: parsed, and compared with the
+// source's flags of the snapshot current then.
 type pending struct {
 	ev       Event
 	problems []evaluator.Problem
@@ -136,8 +135,8 @@ type pending struct {
 	ids     []flagID
 }
 
-// prepare does the work of an update that needs no lock: parsing,
-// fingerprinting, and comparing with the flags the source serves now.
+// prepare does the work of an update that needs no lock: parsing, and
+// comparing with the flags the source serves now.
 func (s *Store) prepare(u syncsources.Update, idx int) pending {
 	var p pending
 	switch {
@@ -147,8 +146,7 @@ func (s *Store) prepare(u syncsources.Update, idx int) pending {
 		p.ev = EventRemoved
 	default:
 		// The parser reuses the compiled flags of the source's current
-		// document whose definitions did not change, and buildEntries then
-		// recognises them by pointer, without fingerprinting them.
+		// document whose source did not change, fingerprint included.
 		var previous func(string) *evaluator.Flag
 		if prev := s.cur.Load().srcs[idx]; len(prev.byKey) > 0 {
 			previous = func(key string) *evaluator.Flag {
@@ -170,104 +168,53 @@ func (s *Store) prepare(u syncsources.Update, idx int) pending {
 	return p
 }
 
-// buildEntries returns the entries of a source's new flags, reusing the
-// entry of base of every flag whose definition did not change (base itself
-// when none did), and the flags that changed, sorted by key and flag set.
+// buildEntries returns the entries of a source's new flags, keeping the
+// entry of base of every flag whose fingerprint did not change (base itself
+// when none did), and the flags that changed (new, updated or gone),
+// sorted by key and flag set. When a few flags changed and none went, it
+// edits a copy of base rather than build the map anew.
 func buildEntries(base map[flagID]*entry, flags []*evaluator.Flag, idx int) (map[flagID]*entry, []flagID) {
-	entries := make(map[flagID]*entry, len(flags))
-	var ids []flagID
-	kept := 0 // flags of base that are still there
-	// A flag the parser reused is the compiled flag of base: only the
-	// others need a fingerprint.
-	var fresh []*evaluator.Flag
-	for _, f := range flags {
-		if o := base[flagID{set: f.FlagSetID(), key: f.Key()}]; o == nil || o.flag != f {
-			fresh = append(fresh, f)
-		}
-	}
-	fps := fingerprints(fresh)
-	if len(fresh) < len(flags)/8 && len(flags) >= 64 {
-		return editEntries(base, flags, fps, idx)
-	}
-	for _, f := range flags {
+	next := make([]*entry, len(flags)) // each flag's entry
+	var fresh []*entry                 // the entries of new and updated flags
+	kept := 0                          // flags of base that are still there
+	for i, f := range flags {
 		id := flagID{set: f.FlagSetID(), key: f.Key()}
 		o := base[id]
-		if o != nil && o.flag == f {
-			kept++
-			entries[id] = o
-			continue
-		}
-		fp := fps[0]
-		fps = fps[1:]
 		if o != nil {
 			kept++
-			if o.fp == fp {
-				entries[id] = o
+			if o.flag.Fingerprint() == f.Fingerprint() {
+				next[i] = o
 				continue
 			}
 		}
-		entries[id] = &entry{flag: f, key: id.key, set: id.set, src: idx, fp: fp}
-		ids = append(ids, id)
+		next[i] = &entry{flag: f, key: id.key, set: id.set, src: idx}
+		fresh = append(fresh, next[i])
 	}
-	if kept < len(base) {
-		for id := range base {
-			if _, ok := entries[id]; !ok {
-				ids = append(ids, id)
-			}
-		}
-	}
-	if len(ids) == 0 && base != nil {
+	if len(fresh) == 0 && kept == len(base) && base != nil {
 		return base, nil
 	}
-	sortIDs(ids)
-	return entries, ids
-}
-
-// editEntries is buildEntries for an update that reuses most of base's
-// flags (the parser reused them): it copies base and changes what changed,
-// rather than build the map anew. fps are the fingerprints of the flags
-// that are not base's, in order.
-func editEntries(base map[flagID]*entry, flags []*evaluator.Flag, fps []fingerprint, idx int) (map[flagID]*entry, []flagID) {
-	var ids []flagID
-	var entries map[flagID]*entry // base, copied at the first change
-	present := 0                  // flags of base that are still there
-	for _, f := range flags {
-		id := flagID{set: f.FlagSetID(), key: f.Key()}
-		o := base[id]
-		if o != nil {
-			present++
-			if o.flag == f {
-				continue
-			}
-		}
-		fp := fps[0]
-		fps = fps[1:]
-		if o != nil && o.fp == fp {
-			continue
-		}
-		if entries == nil {
-			entries = maps.Clone(base)
-		}
-		entries[id] = &entry{flag: f, key: id.key, set: id.set, src: idx, fp: fp}
-		ids = append(ids, id)
+	ids := make([]flagID, len(fresh), len(fresh)+len(base)-kept)
+	for i, e := range fresh {
+		ids[i] = flagID{set: e.set, key: e.key}
 	}
-	if present < len(base) {
-		now := make(map[flagID]bool, len(flags))
-		for _, f := range flags {
-			now[flagID{set: f.FlagSetID(), key: f.Key()}] = true
+	var entries map[flagID]*entry
+	if kept == len(base) && len(fresh) <= len(flags)/8 {
+		entries = maps.Clone(base)
+		for i, e := range fresh {
+			entries[ids[i]] = e
 		}
-		for id := range base {
-			if !now[id] {
-				if entries == nil {
-					entries = maps.Clone(base)
+	} else {
+		entries = make(map[flagID]*entry, len(flags))
+		for _, e := range next {
+			entries[flagID{set: e.set, key: e.key}] = e
+		}
+		if kept < len(base) {
+			for id := range base {
+				if _, ok := entries[id]; !ok {
+					ids = append(ids, id)
 				}
-				delete(entries, id)
-				ids = append(ids, id)
 			}
 		}
-	}
-	if len(ids) == 0 {
-		return base, nil
 	}
 	sortIDs(ids)
 	return entries, ids
@@ -305,39 +252,6 @@ func keyIndex(entries map[flagID]*entry) map[string]*entry {
 		}
 	}
 	return out
-}
-
-// fingerprints computes the flags' fingerprints, on every processor when
-// there are many.
-func fingerprints(flags []*evaluator.Flag) []fingerprint {
-	fps := make([]fingerprint, len(flags))
-	const chunk = 8192
-	workers := min(runtime.GOMAXPROCS(0), (len(flags)+chunk-1)/chunk)
-	if workers <= 1 {
-		var mc metaCache
-		for i, f := range flags {
-			fps[i] = flagFingerprint(f, &mc)
-		}
-		return fps
-	}
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Go(func() {
-			var mc metaCache
-			for {
-				start := int(next.Add(chunk)) - chunk
-				if start >= len(flags) {
-					return
-				}
-				for i := start; i < min(start+chunk, len(flags)); i++ {
-					fps[i] = flagFingerprint(flags[i], &mc)
-				}
-			}
-		})
-	}
-	wg.Wait()
-	return fps
 }
 
 // commit applies a prepared update and publishes the snapshot.

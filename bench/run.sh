@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Load benchmark of the vexil daemon, in one command:
 #
-#   daemon/bench/run.sh
+#   bench/run.sh
 #
 # It installs wrk and h2load if missing, builds vexil and the helpers
 # (loadgen, nullserver, scale) into a temporary directory, starts vexil
@@ -20,15 +20,15 @@
 #   RATE=2000         requests/s of the open-loop scenarios
 #   SCENARIOS=all     space- or comma-separated names; "all" stands for
 #                     every scenario but scale (ALL_SCENARIOS below). "scale" runs
-#                     daemon/bench/scale (100k-flag startup, RSS, edit
+#                     bench/scale (100k-flag startup, RSS, edit
 #                     latency), which takes about a minute; SCALE_CPU=none
 #                     leaves vexil unpinned there, SCALE_ARGS adds flags
-#                     (see go doc ./daemon/bench/scale).
+#                     (see go doc ./bench/scale).
 #   SERVER_CPU=0 CLIENT_CPU=1   cores for the server and the load generator
 #   PORT_BASE=18013   vexil uses PORT_BASE..PORT_BASE+3, the null server
 #                     PORT_BASE+86
 #
-# Smoke run: DURATION=2s RUNS=1 daemon/bench/run.sh
+# Smoke run: DURATION=2s RUNS=1 bench/run.sh
 set -euo pipefail
 
 ALL_SCENARIOS="null static targeting fractional resolve-all ofrep-single ofrep-bulk13 ofrep-bulk100 grpc-null grpc rate-null rate-static rate-targeting"
@@ -43,7 +43,7 @@ CLIENT_CPU=${CLIENT_CPU:-1}
 PORT_BASE=${PORT_BASE:-18013}
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-ROOT=$(cd "$BENCH_DIR/../.." && pwd)
+ROOT=$(cd "$BENCH_DIR/.." && pwd)
 LUA=$BENCH_DIR/lua
 DATA=$BENCH_DIR/testdata
 
@@ -122,9 +122,9 @@ trap 'exit 130' INT TERM
 echo "== building into $TMP" >&2
 (cd "$ROOT" &&
 	go build -o "$TMP/vexil" ./daemon/cmd/vexil &&
-	go build -o "$TMP/loadgen" ./daemon/bench/loadgen &&
-	go build -o "$TMP/nullserver" ./daemon/bench/nullserver &&
-	go build -o "$TMP/scale" ./daemon/bench/scale)
+	go build -o "$TMP/loadgen" ./bench/loadgen &&
+	go build -o "$TMP/nullserver" ./bench/nullserver &&
+	go build -o "$TMP/scale" ./bench/scale)
 
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
@@ -219,7 +219,7 @@ run_wrk() { # NAME LUA URL
 RESOLVE=/flagd.evaluation.v1.Service
 BODY_STATIC='{"flagKey":"static-bool","context":{"targetingKey":"user-123","email":"ana@example.com"}}'
 BODY_TARGETING='{"flagKey":"targeting-bool","context":{"targetingKey":"user-123","email":"ana@example.com"}}'
-H2LOAD_GRPC=$ROOT/daemon/bench/h2load-grpc.sh
+H2LOAD_GRPC=$BENCH_DIR/h2load-grpc.sh
 GRPC_BODY=$TMP/grpc-static.bin
 "$TMP/loadgen" -mode grpc-body -flag static-bool -context '{"targetingKey":"user-123","email":"ana@example.com"}' >"$GRPC_BODY"
 
@@ -261,9 +261,9 @@ num() { awk -v x="$1" 'BEGIN {printf "%.0f", x}' | sed ':a;s/\B[0-9]\{3\}\>/,&/;
 echo
 echo "## Vexil load benchmark"
 echo
-echo "- command: \`DURATION=$DURATION RUNS=$RUNS CONNECTIONS=$CONNECTIONS RATE=$RATE SCENARIOS=\"${SCENARIOS}\" daemon/bench/run.sh\`"
+echo "- command: \`DURATION=$DURATION RUNS=$RUNS CONNECTIONS=$CONNECTIONS RATE=$RATE SCENARIOS=\"${SCENARIOS}\" bench/run.sh\`"
 echo "- machine: nproc $(nproc), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), load average $LOAD_BEFORE before, $LOAD_AFTER after"
-echo "- vexil pinned to core $SERVER_CPU, load generator to core $CLIENT_CPU; medians of $RUNS runs of $DURATION; wrk -t1 -c$CONNECTIONS; gRPC: h2load -t1 -c$CONNECTIONS -m1 (daemon/bench/h2load-grpc.sh)"
+echo "- vexil pinned to core $SERVER_CPU, load generator to core $CLIENT_CPU; medians of $RUNS runs of $DURATION; wrk -t1 -c$CONNECTIONS; gRPC: h2load -t1 -c$CONNECTIONS -m1 (bench/h2load-grpc.sh)"
 
 closed=0
 for s in $SCENARIOS; do if [[ $s != rate-* && $s != scale ]]; then closed=1; fi; done

@@ -7,7 +7,7 @@
 # -mode grpc-body) to URL (http://HOST:PORT/package.Service/Method). h2load
 # is C, so one core of it drives a server harder than a Go client can.
 #
-# Prints h2load's summary and the line daemon/bench/run.sh parses:
+# Prints h2load's summary and the line bench/run.sh parses:
 #
 #	BENCH rps=… p50_us=… p99_us=… max_us=… requests=… errors=…
 #

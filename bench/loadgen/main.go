@@ -5,7 +5,7 @@
 //     shared connections (as ghz does), for -d;
 //   - -mode grpc-body: no load; writes the gRPC request body of the
 //     ResolveBoolean call that -mode grpc makes (the 5-byte prefix and the
-//     message) to stdout, for h2load (daemon/bench/h2load-grpc.sh);
+//     message) to stdout, for h2load (bench/h2load-grpc.sh);
 //   - -mode rate: open-loop HTTP load at a constant -rate of POST requests
 //     (HTTP/JSON, such as Connect's ResolveBoolean), for -d, from up to
 //     -workers requests in flight, so that a slow answer does not delay
@@ -18,7 +18,7 @@
 //
 //	BENCH rps=… p50_us=… p99_us=… max_us=… requests=… errors=…
 //
-// which daemon/bench/run.sh parses.
+// which bench/run.sh parses.
 //
 //	loadgen -mode grpc -addr 127.0.0.1:8013 -flag static-bool -c 50 -d 20s
 //	loadgen -mode rate -url http://127.0.0.1:8013/flagd.evaluation.v1.Service/ResolveBoolean \
@@ -45,7 +45,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/structpb"
 
-	"github.com/vexilhq/vexil/daemon/bench/internal/stats"
+	"github.com/vexilhq/vexil/bench/internal/stats"
 	evalv1 "github.com/vexilhq/vexil/schemas/gen/flagd/evaluation/v1"
 )
 

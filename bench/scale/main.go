@@ -13,11 +13,11 @@
 //     variant flipped, timing from the rename to the configuration_change
 //     event and to the first HTTP/JSON resolve that returns the new value.
 //
-// It prints markdown tables. daemon/bench/run.sh runs it with
+// It prints markdown tables. bench/run.sh runs it with
 // SCENARIOS=scale; on its own:
 //
 //	go build -o /tmp/vexil ./daemon/cmd/vexil
-//	go run ./daemon/bench/scale -vexil /tmp/vexil
+//	go run ./bench/scale -vexil /tmp/vexil
 package main
 
 import (
@@ -42,7 +42,7 @@ import (
 
 	"connectrpc.com/connect"
 
-	"github.com/vexilhq/vexil/daemon/bench/internal/stats"
+	"github.com/vexilhq/vexil/bench/internal/stats"
 	evalv1 "github.com/vexilhq/vexil/schemas/gen/flagd/evaluation/v1"
 	"github.com/vexilhq/vexil/schemas/gen/flagd/evaluation/v1/evaluationv1connect"
 )

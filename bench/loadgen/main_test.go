@@ -8,11 +8,11 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
-	"github.com/vexilhq/vexil/daemon/bench/internal/stats"
+	"github.com/vexilhq/vexil/bench/internal/stats"
 	evalv1 "github.com/vexilhq/vexil/schemas/gen/flagd/evaluation/v1"
 )
 
-// TestResultLine: the BENCH line carries what daemon/bench/run.sh parses.
+// TestResultLine: the BENCH line carries what bench/run.sh parses.
 func TestResultLine(t *testing.T) {
 	var rec recorder
 	rec.add([]time.Duration{3 * time.Millisecond, time.Millisecond, 2 * time.Millisecond}, 1, nil)

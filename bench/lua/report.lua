@@ -1,5 +1,5 @@
 -- Shared by the scenario scripts: after the run, print one line that
--- daemon/bench/run.sh parses. wrk reports latencies in microseconds; errors
+-- bench/run.sh parses. wrk reports latencies in microseconds; errors
 -- include non-2xx/3xx answers.
 function done(summary, latency, requests)
   local e = summary.errors
