@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -54,27 +55,30 @@ func TestStartServes(t *testing.T) {
 			lines <- rec
 		}
 	}()
-	// waitFor reads the log until a record with the message.
+	// waitFor reads the log until it has seen a record with each of the
+	// messages, in any order (the first document may load before the ports
+	// listen), and returns them by message.
 	timeout := time.NewTimer(30 * time.Second)
 	defer timeout.Stop()
-	waitFor := func(msg string) map[string]any {
+	waitFor := func(msgs ...string) map[string]map[string]any {
 		t.Helper()
-		for {
+		seen := map[string]map[string]any{}
+		for len(seen) < len(msgs) {
 			select {
 			case rec, ok := <-lines:
 				if !ok {
-					t.Fatalf("vexil start ended (exit %d) before logging %q", <-done, msg)
+					t.Fatalf("vexil start ended (exit %d) before logging %q", <-done, msgs)
 				}
-				if rec["msg"] == msg {
-					return rec
+				if msg, _ := rec["msg"].(string); slices.Contains(msgs, msg) {
+					seen[msg] = rec
 				}
 			case <-timeout.C:
-				t.Fatalf("no %q in time", msg)
+				t.Fatalf("not all of %q in time", msgs)
 			}
 		}
+		return seen
 	}
-	listening := waitFor("listening")
-	waitFor("flags loaded")
+	listening := waitFor("listening", "flags loaded")["listening"]
 
 	tr := &http.Transport{}
 	defer tr.CloseIdleConnections()
