@@ -187,7 +187,7 @@ func New(cfg Config) (*Daemon, error) {
 	if (cfg.TLSCertPath == "") != (cfg.TLSKeyPath == "") {
 		return nil, errors.New("daemon: TLS needs both a certificate and a key path")
 	}
-	sources, err := openSources(cfg.Sources, log)
+	sources, err := openSources(cfg.Sources, cfg.Strict, log)
 	if err != nil {
 		return nil, err
 	}

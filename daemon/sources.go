@@ -69,10 +69,11 @@ type OAuthSpec struct {
 // --sources, with the kinds of source that use each. flagd takes every
 // option on every kind and ignores those that do not apply; a misplaced
 // option is nearly always a mistake that flagd hides (a selector on an
-// HTTP source serves every flag), so opening a spec refuses it, naming the
-// kinds it applies to. Only "tls" elsewhere than on gRPC is a warning:
-// flagd's documentation describes it as TLS in general, and an https://
-// URL has TLS anyway.
+// HTTP source serves every flag). As with every document problem flagd
+// passes over, the daemon then warns, naming the kinds the option applies
+// to, and refuses the spec under --strict (Config.Strict). Only "tls"
+// elsewhere than on gRPC is a warning in both modes: flagd's documentation
+// describes it as TLS in general, and an https:// URL has TLS anyway.
 var sourceOptions = []struct {
 	name  string
 	kinds []string
@@ -110,20 +111,24 @@ var sourceKinds = map[string]sourceKind{
 	"kubernetes": {"kubernetes", openKube},
 }
 
-// openSpec opens spec as a source of kind k; it refuses the options that
-// do not apply to k (see sourceOptions), and returns warnings for those it
-// ignores.
-func (k sourceKind) openSpec(spec SourceSpec, log *slog.Logger) (syncsources.Source, []string, error) {
+// openSpec opens spec as a source of kind k. The options that do not apply
+// to k (see sourceOptions) are refused when strict, and otherwise returned
+// as warnings.
+func (k sourceKind) openSpec(spec SourceSpec, strict bool, log *slog.Logger) (syncsources.Source, []string, error) {
 	var warnings []string
 	for _, o := range sourceOptions {
 		if !o.set(spec) || slices.Contains(o.kinds, k.name) {
 			continue
 		}
 		msg := fmt.Sprintf("option %q does not apply to %s sources (only to %s)", o.name, k.name, strings.Join(o.kinds, ", "))
-		if o.name != "tls" {
-			return nil, nil, fmt.Errorf("%s; remove it", msg)
+		switch {
+		case o.name == "tls":
+			warnings = append(warnings, msg+"; ignored, as flagd ignores it")
+		case strict:
+			return nil, nil, fmt.Errorf("%s; remove it (--strict)", msg)
+		default:
+			warnings = append(warnings, msg+"; ignored, as flagd ignores it (--strict refuses it)")
 		}
-		warnings = append(warnings, msg+"; ignored, as flagd ignores it")
 	}
 	src, err := k.open(spec, log)
 	return src, warnings, err
@@ -207,7 +212,7 @@ type namedSource struct {
 
 // openSources opens the specs through the registry; each source is named
 // by its spec's URI. Duplicate names count once, at their first place.
-func openSources(specs []SourceSpec, log *slog.Logger) ([]namedSource, error) {
+func openSources(specs []SourceSpec, strict bool, log *slog.Logger) ([]namedSource, error) {
 	if len(specs) == 0 {
 		data, err := examples.Flags.ReadFile(examples.DefaultFlagsPath)
 		if err != nil {
@@ -231,7 +236,7 @@ func openSources(specs []SourceSpec, log *slog.Logger) ([]namedSource, error) {
 		if !ok {
 			return nil, fmt.Errorf("daemon: source %q: unsupported scheme or provider %q (supported: %s)", spec.URI, provider, supported)
 		}
-		src, warnings, err := kind.openSpec(spec, log.With("source", spec.URI))
+		src, warnings, err := kind.openSpec(spec, strict, log.With("source", spec.URI))
 		if err != nil {
 			return nil, fmt.Errorf("daemon: source %q: %w", spec.URI, err)
 		}

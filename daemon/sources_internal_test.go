@@ -66,37 +66,47 @@ func TestSourceNamedByTheDaemon(t *testing.T) {
 }
 
 // TestInapplicableSourceOptions: an option that does not apply to the
-// kind of its source is an error that names it and the kinds it applies
-// to; "tls" outside gRPC is a warning.
+// kind of its source is a warning that names it and the kinds it applies
+// to, and an error under strict; "tls" outside gRPC is a warning in both
+// modes.
 func TestInapplicableSourceOptions(t *testing.T) {
 	for _, tc := range []struct {
 		spec    SourceSpec
-		wantErr string // "" means it opens
-		warning string
+		problem string // "" means none
+		tlsOnly bool   // the problem is the tls warning, never an error
 	}{
 		{SourceSpec{URI: "http://example.com/flags.json", Selector: "app=a"},
-			`option "selector" does not apply to http sources (only to grpc)`, ""},
+			`option "selector" does not apply to http sources (only to grpc)`, false},
 		{SourceSpec{URI: "file:flags.json", OAuth: &OAuthSpec{ClientID: "id"}},
-			`option "oauth" does not apply to file sources (only to http)`, ""},
+			`option "oauth" does not apply to file sources (only to http)`, false},
 		{SourceSpec{URI: "grpc://localhost:8015", Interval: time.Second},
-			`option "interval" does not apply to grpc sources (only to http)`, ""},
+			`option "interval" does not apply to grpc sources (only to http)`, false},
 		{SourceSpec{URI: "ns/name", Provider: "kubernetes", Headers: map[string]string{"a": "b"}},
-			`option "headers" does not apply to kubernetes sources (only to http, grpc)`, ""},
+			`option "headers" does not apply to kubernetes sources (only to http, grpc)`, false},
 		{SourceSpec{URI: "flags.json", Provider: "file", CertPath: "ca.pem"},
-			`option "certPath" does not apply to file sources (only to http, grpc)`, ""},
-		{SourceSpec{URI: "https://example.com/flags.json", TLS: true, Interval: time.Second}, "",
-			`does not apply to http sources (only to grpc); ignored, as flagd ignores it`},
-		{SourceSpec{URI: "localhost:8015", Provider: "grpc", TLS: true, Selector: "app=a", ProviderID: "me", MaxMsgSize: 1 << 20}, "", ""},
+			`option "certPath" does not apply to file sources (only to http, grpc)`, false},
+		{SourceSpec{URI: "https://example.com/flags.json", TLS: true, Interval: time.Second},
+			`does not apply to http sources (only to grpc); ignored, as flagd ignores it`, true},
+		{SourceSpec{URI: "localhost:8015", Provider: "grpc", TLS: true, Selector: "app=a", ProviderID: "me", MaxMsgSize: 1 << 20}, "", false},
 	} {
-		var logs strings.Builder
-		_, err := openSources([]SourceSpec{tc.spec}, slog.New(slog.NewTextHandler(&logs, nil)))
-		switch {
-		case tc.wantErr == "" && err != nil:
-			t.Errorf("%+v: %v", tc.spec, err)
-		case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
-			t.Errorf("%+v: error %v, want %q", tc.spec, err, tc.wantErr)
-		case tc.warning != "" && !strings.Contains(logs.String(), tc.warning):
-			t.Errorf("%+v: logs %q, want the warning %q", tc.spec, logs.String(), tc.warning)
+		for _, strict := range []bool{false, true} {
+			provider, _ := providerOf(tc.spec)
+			_, warnings, err := sourceKinds[provider].openSpec(tc.spec, strict, slog.New(slog.DiscardHandler))
+			if err != nil && !strings.Contains(err.Error(), "does not apply") {
+				err = nil // the source's own (a Kubernetes source without a cluster)
+			}
+			wantErr := strict && tc.problem != "" && !tc.tlsOnly
+			warned := strings.Join(warnings, "\n")
+			switch {
+			case !wantErr && err != nil:
+				t.Errorf("%+v (strict %v): %v", tc.spec, strict, err)
+			case wantErr && (err == nil || !strings.Contains(err.Error(), tc.problem)):
+				t.Errorf("%+v (strict): error %v, want %q", tc.spec, err, tc.problem)
+			case !wantErr && !strings.Contains(warned, tc.problem):
+				t.Errorf("%+v (strict %v): warnings %q, want %q", tc.spec, strict, warned, tc.problem)
+			case tc.problem == "" && len(warnings) > 0:
+				t.Errorf("%+v (strict %v): unexpected warnings %q", tc.spec, strict, warned)
+			}
 		}
 	}
 }
