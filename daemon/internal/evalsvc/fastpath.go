@@ -7,28 +7,33 @@ package evalsvc
 // with a flag key and a flat context. connect-go spends most of the time of
 // such a call in protojson (decoding the Struct context, encoding and
 // compacting the answer) and in its own machinery. The handler below
-// answers those calls itself, and only those it can answer exactly as
-// connect-go would: the same status, headers and body bytes. Everything
-// else goes to connect-go unchanged (with the body bytes it read put back
-// in front of the rest): other methods, paths (schema.v1, ResolveAll,
+// decodes those calls itself, evaluates them once (daemon/internal/resolve,
+// as the Connect handlers do), and then chooses the encoder: its own when
+// it can answer exactly as connect-go would (the same status, headers and
+// body bytes), otherwise connect-go's, handed the evaluated answer
+// (answered) with the request. connect-go encodes evaluation errors, an
+// invalid selector, values protojson would refuse to encode (non-finite
+// numbers, invalid UTF-8, types structpb does not know), and answers of
+// compressMinBytes or more when the client accepts some compression.
+//
+// Requests the fast path does not decode go to connect-go unchanged (with
+// the body bytes it read put back in front of the rest), which decodes and
+// evaluates them: other methods, paths (schema.v1, ResolveAll,
 // EventStream), query strings, content types, any Content-Encoding header
 // (identity too), timeouts, a protocol version other than 1, bodies over
 // fastMaxBody, any JSON that is not plainly {"flagKey": string,
 // "context": object or null} (unknown or duplicate keys, numbers out of
 // float64 range, invalid UTF-8 or escapes, nesting deeper than
-// wire.MaxContextDepth, trailing data...), an invalid selector, every
-// evaluation error, values protojson would refuse to encode (non-finite
-// numbers, invalid UTF-8, types structpb does not know), and answers of
-// compressMinBytes or more when the client accepts some compression.
+// wire.MaxContextDepth, trailing data...).
 //
-// The evaluation itself is the connect handlers': the same selector
-// parsing, context merging (mergeContext), depth check, store lookup,
-// message building (wire.ResolveV1, resolveV2Message) and metrics. Only the
-// decoding of the request and the encoding of the message are hand-written,
-// and FuzzFastPathEqualsConnect checks them against connect-go.
+// Only the decoding of the request and the encoding of the message are
+// hand-written, and FuzzFastPathEqualsConnect checks them against
+// connect-go.
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"io"
 	"net/http"
 	"slices"
@@ -81,6 +86,20 @@ const fastAcceptEncoding = "gzip"
 // fastBuffers holds request and response buffers.
 var fastBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
 
+// answered is a Resolve<Type> answer the fast path evaluated: the message
+// or the error to send. It hands it to connect-go to encode, in the
+// request's context under answeredKey; resolveRPC sends it.
+type answered struct {
+	msg proto.Message
+	err error
+}
+
+type answeredKey struct{}
+
+// testHookFastAnswered, when set (by tests), is called for every answer
+// the fast path writes.
+var testHookFastAnswered func(*Service)
+
 // withFastPath puts the fast path in front of next, a connect handler of
 // flagd.evaluation.v1 or v2, unless it is disabled.
 func (s *Service) withFastPath(next http.Handler) http.Handler {
@@ -104,8 +123,14 @@ func (s *Service) withFastPath(next http.Handler) http.Handler {
 		defer fastBuffers.Put(bp)
 		body, complete := readCapped(r.Body, (*bp)[:0])
 		*bp = body[:0]
-		if complete && s.serveFast(w, r, rpc, ct, body) {
-			return
+		if complete {
+			if key, reqCtx, ok := decodeFastRequest(body); ok && wire.CheckValueDepth(reqCtx) == nil {
+				a := s.evaluateFast(r, rpc, key, reqCtx)
+				if a.err == nil && s.writeFast(w, r, ct, a.msg) {
+					return
+				}
+				r = r.WithContext(context.WithValue(r.Context(), answeredKey{}, &a))
+			}
 		}
 		// Hand the request to connect-go with the bytes read put back.
 		rest := r.Body
@@ -169,29 +194,26 @@ func readCapped(body io.Reader, buf []byte) (read []byte, complete bool) {
 	}
 }
 
-// serveFast answers the request if it can, and reports whether it did;
-// when it did not, it has written nothing and recorded nothing.
-func (s *Service) serveFast(w http.ResponseWriter, r *http.Request, rpc fastRPC, ct string, body []byte) bool {
-	key, reqCtx, ok := decodeFastRequest(body)
-	if !ok || wire.CheckValueDepth(reqCtx) != nil {
-		return false
-	}
-	sel, err := selector(r.Header)
+// evaluateFast evaluates a decoded request, as resolveRPC would.
+func (s *Service) evaluateFast(r *http.Request, rpc fastRPC, key string, reqCtx map[string]any) answered {
+	res, err := s.resolver.Resolve(r.Context(), r.Header, reqCtx, true, key, rpc.kind)
 	if err != nil {
-		return false
+		return answered{err: connect.NewError(connect.CodeInvalidArgument, errors.Unwrap(err))}
 	}
-	ctx := s.mergeContext(reqCtx, r.Header, true)
-	res := s.store.Current().Evaluate(sel, key, rpc.kind, ctx)
-	var msg proto.Message
-	var cerr *connect.Error
+	build := wire.ResolveV1
 	if rpc.v2 {
-		msg, cerr = resolveV2Message(rpc.kind, res)
-	} else {
-		msg, cerr = wire.ResolveV1(rpc.kind, res)
+		build = wire.ResolveV2
 	}
-	if cerr != nil || msg == nil {
-		return false
+	msg, cerr := build(rpc.kind, res)
+	if cerr != nil {
+		return answered{err: cerr}
 	}
+	return answered{msg: msg}
+}
+
+// writeFast answers with msg if it can encode it as connect-go would, and
+// reports whether it did; when it did not, it has written nothing.
+func (s *Service) writeFast(w http.ResponseWriter, r *http.Request, ct string, msg proto.Message) bool {
 	bp := fastBuffers.Get().(*[]byte)
 	defer fastBuffers.Put(bp)
 	out, ok := wire.AppendJSON((*bp)[:0], msg)
@@ -199,7 +221,6 @@ func (s *Service) serveFast(w http.ResponseWriter, r *http.Request, rpc fastRPC,
 	if !ok || len(out) >= compressMinBytes && len(r.Header["Accept-Encoding"]) != 0 {
 		return false
 	}
-	s.metrics.Evaluation(&res)
 	// Fresh slices, as connect-go sets: whoever holds the header may
 	// change them.
 	hv := []string{ct, fastAcceptEncoding}
@@ -208,7 +229,9 @@ func (s *Service) serveFast(w http.ResponseWriter, r *http.Request, rpc fastRPC,
 	h["Accept-Encoding"] = hv[1:2:2]
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(out)
-	s.fastHits.Add(1)
+	if testHookFastAnswered != nil {
+		testHookFastAnswered(s)
+	}
 	return true
 }
 
