@@ -125,11 +125,11 @@ func (s *Service) withFastPath(next http.Handler) http.Handler {
 		*bp = body[:0]
 		if complete {
 			if key, reqCtx, ok := decodeFastRequest(body); ok && wire.CheckValueDepth(reqCtx) == nil {
-				a := s.evaluateFast(r, rpc, key, reqCtx)
-				if a.err == nil && s.writeFast(w, r, ct, a.msg) {
+				a, done := s.serveDecoded(w, r, rpc, ct, key, reqCtx)
+				if done {
 					return
 				}
-				r = r.WithContext(context.WithValue(r.Context(), answeredKey{}, &a))
+				r = r.WithContext(context.WithValue(r.Context(), answeredKey{}, a))
 			}
 		}
 		// Hand the request to connect-go with the bytes read put back.
@@ -194,32 +194,37 @@ func readCapped(body io.Reader, buf []byte) (read []byte, complete bool) {
 	}
 }
 
-// evaluateFast evaluates a decoded request, as resolveRPC would.
-func (s *Service) evaluateFast(r *http.Request, rpc fastRPC, key string, reqCtx map[string]any) answered {
+// serveDecoded evaluates a decoded request and answers it if it can
+// encode the answer exactly as connect-go would; otherwise it returns the
+// answer for connect-go to encode.
+func (s *Service) serveDecoded(w http.ResponseWriter, r *http.Request, rpc fastRPC, ct, key string, reqCtx map[string]any) (*answered, bool) {
 	res, err := s.resolver.Resolve(r.Context(), r.Header, reqCtx, true, key, rpc.kind)
 	if err != nil {
-		return answered{err: connect.NewError(connect.CodeInvalidArgument, errors.Unwrap(err))}
+		return &answered{err: connect.NewError(connect.CodeInvalidArgument, errors.Unwrap(err))}, false
 	}
 	build := wire.ResolveV1
 	if rpc.v2 {
 		build = wire.ResolveV2
 	}
-	msg, cerr := build(rpc.kind, res)
-	if cerr != nil {
-		return answered{err: cerr}
-	}
-	return answered{msg: msg}
-}
-
-// writeFast answers with msg if it can encode it as connect-go would, and
-// reports whether it did; when it did not, it has written nothing.
-func (s *Service) writeFast(w http.ResponseWriter, r *http.Request, ct string, msg proto.Message) bool {
 	bp := fastBuffers.Get().(*[]byte)
 	defer fastBuffers.Put(bp)
-	out, ok := wire.AppendJSON((*bp)[:0], msg)
+	// Straight from the result, else from the message, which also says
+	// what connect-go is to send when the fast path cannot. (When the
+	// first succeeds, building the message does too.)
+	out, ok := wire.AppendResolve((*bp)[:0], rpc.kind, rpc.v2, &res)
+	if !ok {
+		msg, cerr := build(rpc.kind, res)
+		if cerr != nil {
+			return &answered{err: cerr}, false
+		}
+		if out, ok = wire.AppendJSON((*bp)[:0], msg); !ok {
+			return &answered{msg: msg}, false
+		}
+	}
 	*bp = out[:0]
-	if !ok || len(out) >= compressMinBytes && len(r.Header["Accept-Encoding"]) != 0 {
-		return false
+	if len(out) >= compressMinBytes && len(r.Header["Accept-Encoding"]) != 0 {
+		msg, _ := build(rpc.kind, res)
+		return &answered{msg: msg}, false
 	}
 	// Fresh slices, as connect-go sets: whoever holds the header may
 	// change them.
@@ -232,7 +237,7 @@ func (s *Service) writeFast(w http.ResponseWriter, r *http.Request, ct string, m
 	if testHookFastAnswered != nil {
 		testHookFastAnswered(s)
 	}
-	return true
+	return nil, true
 }
 
 // decodeFastRequest decodes a Resolve request body: a JSON object with at

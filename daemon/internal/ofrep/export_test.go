@@ -15,7 +15,10 @@ func init() {
 }
 
 func count(m *sync.Map, s *Service) {
-	c, _ := m.LoadOrStore(s, new(atomic.Uint64))
+	c, ok := m.Load(s)
+	if !ok {
+		c, _ = m.LoadOrStore(s, new(atomic.Uint64))
+	}
 	c.(*atomic.Uint64).Add(1)
 }
 
