@@ -36,6 +36,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strings"
 	"time"
 
 	"connectrpc.com/connect"
@@ -172,10 +173,22 @@ type Handler struct {
 // and schema.v1, with the path prefixes to mount them on
 // ("/flagd.evaluation.v1.Service/", ...).
 func (s *Service) Handlers() []Handler {
+	hs := s.connectHandlers()
+	if s.fastPath {
+		for i := range hs[:2] { // flagd.evaluation.v1 and v2
+			hs[i].Handler = s.withFastPath(hs[i].Handler)
+		}
+	}
+	return hs
+}
+
+// connectHandlers are connect-go's handlers of the three services, in
+// Handlers' order.
+func (s *Service) connectHandlers() []Handler {
 	p1, h1 := evaluationv1connect.NewServiceHandler(&v1Service{s}, s.options...)
 	p2, h2 := evaluationv2connect.NewServiceHandler(&v2Service{s}, s.options...)
 	p0, h0 := schemav1connect.NewServiceHandler(&schemaService{s}, s.options...)
-	return []Handler{{p1, s.withFastPath(h1)}, {p2, s.withFastPath(h2)}, {p0, h0}}
+	return []Handler{{p1, h1}, {p2, h2}, {p0, h0}}
 }
 
 // Mount registers the handlers on mux and returns their path prefixes.
@@ -188,11 +201,31 @@ func (s *Service) Mount(mux *http.ServeMux) []string {
 	return paths
 }
 
-// Handler returns a mux serving the three services and nothing else.
+// Handler returns a handler serving the three services and nothing else:
+// a mux, behind which the fast path's RPCs are served directly (their
+// paths are clean: the mux would hand them to the same handlers).
 func (s *Service) Handler() http.Handler {
 	mux := http.NewServeMux()
 	s.Mount(mux)
-	return mux
+	if !s.fastPath {
+		return mux
+	}
+	direct := make(map[string]http.HandlerFunc, len(fastRPCs))
+	for _, h := range s.connectHandlers() {
+		for path, rpc := range fastRPCs {
+			if strings.HasPrefix(path, h.Path) {
+				next := h.Handler
+				direct[path] = func(w http.ResponseWriter, r *http.Request) { s.serveFast(w, r, rpc, next) }
+			}
+		}
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if h, ok := direct[r.URL.Path]; ok {
+			h(w, r)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
 }
 
 // Shutdown makes every open event stream send provider_shutdown and end,

@@ -101,45 +101,45 @@ type answeredKey struct{}
 var testHookFastAnswered func(*Service)
 
 // withFastPath puts the fast path in front of next, a connect handler of
-// flagd.evaluation.v1 or v2, unless it is disabled.
+// flagd.evaluation.v1 or v2.
 func (s *Service) withFastPath(next http.Handler) http.Handler {
-	if !s.fastPath {
-		return next
-	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rpc, ok := fastRPCs[r.URL.Path]
-		var ct string
-		if ok {
-			ct, ok = fastRequestOK(r)
-		}
-		if r.ContentLength > fastMaxBody {
-			ok = false
-		}
-		if !ok {
-			next.ServeHTTP(w, r)
+		if rpc, ok := fastRPCs[r.URL.Path]; ok {
+			s.serveFast(w, r, rpc, next)
 			return
 		}
-		bp := fastBuffers.Get().(*[]byte)
-		defer fastBuffers.Put(bp)
-		body, complete := readCapped(r.Body, (*bp)[:0])
-		*bp = body[:0]
-		if complete {
-			if key, reqCtx, ok := decodeFastRequest(body); ok && wire.CheckValueDepth(reqCtx) == nil {
-				a, done := s.serveDecoded(w, r, rpc, ct, key, reqCtx)
-				if done {
-					return
-				}
-				r = r.WithContext(context.WithValue(r.Context(), answeredKey{}, a))
-			}
-		}
-		// Hand the request to connect-go with the bytes read put back.
-		rest := r.Body
-		r.Body = struct {
-			io.Reader
-			io.Closer
-		}{io.MultiReader(bytes.NewReader(body), rest), rest}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// serveFast serves a call of rpc: it decodes, evaluates and answers it if
+// it can, and hands it to next, its connect handler, otherwise.
+func (s *Service) serveFast(w http.ResponseWriter, r *http.Request, rpc fastRPC, next http.Handler) {
+	ct, ok := fastRequestOK(r)
+	if !ok || r.ContentLength > fastMaxBody {
+		next.ServeHTTP(w, r)
+		return
+	}
+	bp := fastBuffers.Get().(*[]byte)
+	defer fastBuffers.Put(bp)
+	body, complete := readCapped(r.Body, (*bp)[:0])
+	*bp = body[:0]
+	if complete {
+		if key, reqCtx, ok := decodeFastRequest(body); ok && wire.CheckValueDepth(reqCtx) == nil {
+			a, done := s.serveDecoded(w, r, rpc, ct, key, reqCtx)
+			if done {
+				return
+			}
+			r = r.WithContext(context.WithValue(r.Context(), answeredKey{}, a))
+		}
+	}
+	// Hand the request to connect-go with the bytes read put back.
+	rest := r.Body
+	r.Body = struct {
+		io.Reader
+		io.Closer
+	}{io.MultiReader(bytes.NewReader(body), rest), rest}
+	next.ServeHTTP(w, r)
 }
 
 // fastRequestOK reports whether r's method and headers are those of an
@@ -256,7 +256,7 @@ func decodeFastRequest(b []byte) (key string, ctx map[string]any, ok bool) {
 	if !d.Consume('}') {
 		for {
 			d.Space()
-			name, ok := d.Str()
+			name, ok := d.Name()
 			if !ok {
 				return "", nil, false
 			}
@@ -265,7 +265,7 @@ func decodeFastRequest(b []byte) (key string, ctx map[string]any, ok bool) {
 				return "", nil, false
 			}
 			d.Space()
-			switch name {
+			switch string(name) {
 			case "flagKey", "flag_key":
 				if seenKey {
 					return "", nil, false

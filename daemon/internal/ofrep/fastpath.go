@@ -31,8 +31,8 @@ func decodeFastContext(b []byte) (ctx map[string]any, ok bool) {
 	d.Space()
 	if !d.Consume('}') {
 		d.Space()
-		name, ok := d.Str()
-		if !ok || name != "context" {
+		name, ok := d.Name()
+		if !ok || string(name) != "context" {
 			return nil, false
 		}
 		d.Space()

@@ -217,6 +217,27 @@ func (d *Decoder) Number() (float64, bool) {
 	return f, true
 }
 
+// Name reads a string as Str does, without copying it when it is
+// printable ASCII without escapes (a member name, say): the bytes are then
+// the input's.
+func (d *Decoder) Name() ([]byte, bool) {
+	if b := d.b; d.i < len(b) && b[d.i] == '"' {
+		start := d.i + 1
+		for i := start; i < len(b); i++ {
+			c := b[i]
+			if c == '"' {
+				d.i = i + 1
+				return b[start:i], true
+			}
+			if c < ' ' || c == '\\' || c >= utf8.RuneSelf {
+				break
+			}
+		}
+	}
+	s, ok := d.Str()
+	return []byte(s), ok
+}
+
 // str reads a string as protojson does; invalid UTF-8, control
 // characters, unknown escapes and unpaired surrogates are refused.
 func (d *Decoder) Str() (string, bool) {
