@@ -42,6 +42,7 @@ import (
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/vexilhq/vexil/daemon/internal/resolve"
 	"github.com/vexilhq/vexil/daemon/internal/strictjson"
 	"github.com/vexilhq/vexil/daemon/internal/wire"
 	"github.com/vexilhq/vexil/evaluator"
@@ -125,7 +126,9 @@ func (s *Service) serveFast(w http.ResponseWriter, r *http.Request, rpc fastRPC,
 	body, complete := readCapped(r.Body, (*bp)[:0])
 	*bp = body[:0]
 	if complete {
-		if key, reqCtx, ok := decodeFastRequest(body); ok && wire.CheckValueDepth(reqCtx) == nil {
+		reqCtx := resolve.NewContextMap()
+		defer resolve.ReleaseContextMap(reqCtx)
+		if key, ok := decodeFastRequest(body, reqCtx); ok && wire.CheckValueDepth(reqCtx) == nil {
 			a, done := s.serveDecoded(w, r, rpc, ct, key, reqCtx)
 			if done {
 				return
@@ -242,14 +245,14 @@ func (s *Service) serveDecoded(w http.ResponseWriter, r *http.Request, rpc fastR
 
 // decodeFastRequest decodes a Resolve request body: a JSON object with at
 // most the keys flagKey (or flag_key), a string, and context, an object
-// or null. ctx is never nil (an absent or null context is empty, as
-// structpb's AsMap of a nil Struct). ok is false for anything else, or
-// anything protojson might read differently.
-func decodeFastRequest(b []byte) (key string, ctx map[string]any, ok bool) {
+// or null, read into ctx, an empty map (an absent or null context leaves
+// it empty, as structpb's AsMap of a nil Struct gives). ok is false for
+// anything else, or anything protojson might read differently.
+func decodeFastRequest(b []byte, ctx map[string]any) (key string, ok bool) {
 	d := strictjson.New(b)
 	d.Space()
 	if !d.Consume('{') {
-		return "", nil, false
+		return "", false
 	}
 	var seenKey, seenCtx bool
 	d.Space()
@@ -258,55 +261,52 @@ func decodeFastRequest(b []byte) (key string, ctx map[string]any, ok bool) {
 			d.Space()
 			name, ok := d.Name()
 			if !ok {
-				return "", nil, false
+				return "", false
 			}
 			d.Space()
 			if !d.Consume(':') {
-				return "", nil, false
+				return "", false
 			}
 			d.Space()
 			switch string(name) {
 			case "flagKey", "flag_key":
 				if seenKey {
-					return "", nil, false
+					return "", false
 				}
 				seenKey = true
 				if key, ok = d.Str(); !ok {
-					return "", nil, false
+					return "", false
 				}
 			case "context":
 				if seenCtx {
-					return "", nil, false
+					return "", false
 				}
 				seenCtx = true
 				if d.Literal("null") {
 					break
 				}
 				if !d.Consume('{') {
-					return "", nil, false
+					return "", false
 				}
-				if ctx, ok = d.Object(1); !ok {
-					return "", nil, false
+				if !d.ObjectInto(ctx, 1) {
+					return "", false
 				}
 			default:
-				return "", nil, false
+				return "", false
 			}
 			d.Space()
 			if d.Consume('}') {
 				break
 			}
 			if !d.Consume(',') {
-				return "", nil, false
+				return "", false
 			}
 		}
 	}
 	if !d.Done() {
-		return "", nil, false
+		return "", false
 	}
-	if ctx == nil {
-		ctx = map[string]any{}
-	}
-	return key, ctx, true
+	return key, true
 }
 
 // fastDecoder is a strict JSON reader over b.

@@ -278,7 +278,8 @@ func (s *Service) readContext(w http.ResponseWriter, r *http.Request) (map[strin
 		return nil, err
 	}
 	if s.fast {
-		if ctx, ok := decodeFastContext(data); ok {
+		ctx := resolve.NewContextMap()
+		if decodeFastContext(data, ctx) {
 			if testHookFastRead != nil {
 				testHookFastRead(s)
 			}
@@ -287,6 +288,7 @@ func (s *Service) readContext(w http.ResponseWriter, r *http.Request) (map[strin
 			}
 			return ctx, nil
 		}
+		resolve.ReleaseContextMap(ctx)
 	}
 	var req struct {
 		Context any `json:"context"`
@@ -338,6 +340,7 @@ func (s *Service) single(w http.ResponseWriter, r *http.Request, key string) {
 	if !ok {
 		return
 	}
+	defer resolve.ReleaseContextMap(sc.Context)
 	status, out := result(key, sc.Evaluate(r.Context(), key, evaluator.KindAny))
 	if succ, isSuccess := out.(success); s.fast && isSuccess {
 		bp := buffers.Get().(*[]byte)
@@ -364,6 +367,7 @@ func (s *Service) bulk(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	defer resolve.ReleaseContextMap(sc.Context)
 	flags := sc.Flags()
 	resp := bulkResponse{Flags: make([]any, 0, len(flags)), Metadata: sc.Metadata()}
 	for _, f := range flags {

@@ -27,6 +27,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/vexilhq/vexil/daemon/internal/store"
 	"github.com/vexilhq/vexil/evaluator"
@@ -220,4 +221,27 @@ func (r *Resolver) Resolve(ctx context.Context, h http.Header, reqCtx map[string
 	}
 	s := r.Scope(sel, reqCtx, h, withHeaders)
 	return s.Evaluate(ctx, key, kind), nil
+}
+
+// contextMaps recycles request context maps.
+var contextMaps = sync.Pool{New: func() any { return map[string]any{} }}
+
+// maxPooledContext is the most keys a recycled context map may have held:
+// one large request should not pin its size.
+const maxPooledContext = 64
+
+// NewContextMap returns an empty map for a request's context, which
+// ReleaseContextMap may recycle once the request is answered.
+func NewContextMap() map[string]any { return contextMaps.Get().(map[string]any) }
+
+// ReleaseContextMap recycles m, a request's context map (from
+// NewContextMap or not), once nothing refers to it: the request is
+// answered (the evaluator keeps no reference to a context, nor do
+// observers). nil is ignored.
+func ReleaseContextMap(m map[string]any) {
+	if m == nil || len(m) > maxPooledContext {
+		return
+	}
+	clear(m)
+	contextMaps.Put(m)
 }

@@ -169,3 +169,23 @@ func TestNoObservers(t *testing.T) {
 		t.Fatalf("Resolve = %+v, %v", res, err)
 	}
 }
+
+// TestContextMaps: a context map comes empty, recycled or not; nil and
+// large maps are not recycled.
+func TestContextMaps(t *testing.T) {
+	for _, n := range []int{0, 3, 1000} {
+		m := resolve.NewContextMap()
+		if len(m) != 0 {
+			t.Fatalf("new context map holds %v", m)
+		}
+		for i := range n {
+			m[string(rune('a'+i%26))+string(rune(i))] = i
+		}
+		resolve.ReleaseContextMap(m)
+		if m := resolve.NewContextMap(); len(m) != 0 {
+			t.Fatalf("after releasing %d keys, a new context map holds %d", n, len(m))
+		}
+	}
+	resolve.ReleaseContextMap(nil)
+	resolve.NewContextMap()["k"] = 1 // never a nil map
+}

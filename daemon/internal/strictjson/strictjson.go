@@ -75,39 +75,48 @@ func isDelim(c byte) bool {
 // object reads the members of an object whose '{' has been consumed, at
 // the given depth (the context is at depth 1).
 func (d *Decoder) Object(depth int) (map[string]any, bool) {
-	if depth > MaxDepth {
+	m := map[string]any{}
+	if !d.ObjectInto(m, depth) {
 		return nil, false
 	}
-	m := map[string]any{}
+	return m, true
+}
+
+// ObjectInto is Object into m, which must be empty; on failure m holds
+// what was read.
+func (d *Decoder) ObjectInto(m map[string]any, depth int) bool {
+	if depth > MaxDepth {
+		return false
+	}
 	d.Space()
 	if d.Consume('}') {
-		return m, true
+		return true
 	}
 	for {
 		d.Space()
 		k, ok := d.Str()
 		if !ok {
-			return nil, false
+			return false
 		}
 		if _, dup := m[k]; dup {
-			return nil, false
+			return false
 		}
 		d.Space()
 		if !d.Consume(':') {
-			return nil, false
+			return false
 		}
 		d.Space()
 		v, ok := d.Value(depth + 1)
 		if !ok {
-			return nil, false
+			return false
 		}
 		m[k] = v
 		d.Space()
 		if d.Consume('}') {
-			return m, true
+			return true
 		}
 		if !d.Consume(',') {
-			return nil, false
+			return false
 		}
 	}
 }
