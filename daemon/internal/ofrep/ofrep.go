@@ -202,22 +202,34 @@ func errorOf(code evaluator.ErrorCode, key string) (status int, errorCode, detai
 	return http.StatusBadRequest, evaluator.CodeGeneral.String(), "error processing the flag for evaluation"
 }
 
+// noMetadata is the metadata of answers whose result has none: encoded,
+// never modified.
+var noMetadata = evaluator.Metadata{}
+
 // result turns an evaluation result into a success or error entry, with
 // the status a single evaluation answers it with.
 func result(key string, r evaluator.Result) (int, any) {
-	meta := r.Metadata
-	if meta == nil {
-		meta = evaluator.Metadata{}
-	}
 	if r.Err != nil {
+		meta := r.Metadata
+		if meta == nil {
+			meta = noMetadata
+		}
 		status, code, details := errorOf(r.Err.Code, key)
 		return status, evalError{Key: key, ErrorCode: code, ErrorDetails: details, Metadata: meta}
 	}
-	out := success{Key: key, Reason: string(r.Reason), Metadata: meta}
+	return http.StatusOK, successOf(key, r)
+}
+
+// successOf is the success entry of a result without error.
+func successOf(key string, r evaluator.Result) success {
+	out := success{Key: key, Reason: string(r.Reason), Metadata: r.Metadata}
+	if out.Metadata == nil {
+		out.Metadata = noMetadata
+	}
 	if !r.NoValue && r.Reason != evaluator.ReasonDisabled {
 		out.Value, out.Variant = r.Value, r.Variant
 	}
-	return http.StatusOK, out
+	return out
 }
 
 // buffers recycles request and answer buffers; nothing keeps a reference
@@ -341,22 +353,26 @@ func (s *Service) single(w http.ResponseWriter, r *http.Request, key string) {
 		return
 	}
 	defer resolve.ReleaseContextMap(sc.Context)
-	status, out := result(key, sc.Evaluate(r.Context(), key, evaluator.KindAny))
-	if succ, isSuccess := out.(success); s.fast && isSuccess {
+	res := sc.Evaluate(r.Context(), key, evaluator.KindAny)
+	if s.fast && res.Err == nil {
+		succ := successOf(key, res)
 		bp := buffers.Get().(*[]byte)
 		defer putBuffer(bp)
 		body, ok := appendSuccess((*bp)[:0], succ)
 		*bp = body[:0]
-		if ok {
-			if testHookFastWritten != nil {
-				testHookFastWritten(s)
-			}
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(status)
-			_, _ = w.Write(body)
+		if !ok {
+			writeJSON(w, http.StatusOK, succ)
 			return
 		}
+		if testHookFastWritten != nil {
+			testHookFastWritten(s)
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write(body)
+		return
 	}
+	status, out := result(key, res)
 	writeJSON(w, status, out)
 }
 
