@@ -4,6 +4,12 @@
 // and binary), gRPC and gRPC-Web, on one mux; and the same handlers on a
 // grpc-go server ([Service.NewGRPCServer]), for native gRPC clients.
 //
+// The handlers only decode requests and encode answers: every evaluation
+// happens in daemon/internal/resolve, which reads the selector, merges the
+// context and tells the observers (metrics among them) of it, on every
+// path (Connect, the fast path, grpc-go). The wire messages are
+// daemon/internal/wire's, the event stream loop daemon/internal/streams'.
+//
 // Every RPC answers as flagd's does (flagd/pkg/service/flag-evaluation):
 //
 //   - The Flagd-Selector header selects a flag set or a source; an invalid
@@ -30,15 +36,14 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"slices"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/vexilhq/vexil/daemon/internal/metrics"
+	"github.com/vexilhq/vexil/daemon/internal/resolve"
 	"github.com/vexilhq/vexil/daemon/internal/store"
 	"github.com/vexilhq/vexil/daemon/internal/streams"
 	"github.com/vexilhq/vexil/daemon/internal/wire"
@@ -46,10 +51,6 @@ import (
 	"github.com/vexilhq/vexil/schemas/gen/flagd/evaluation/v2/evaluationv2connect"
 	"github.com/vexilhq/vexil/schemas/gen/schema/v1/schemav1connect"
 )
-
-// SelectorHeader is the request header that carries a selector
-// (flagd/pkg/service/constants.go).
-const SelectorHeader = "Flagd-Selector"
 
 // DefaultKeepAlive is how long an event stream stays silent before it
 // sends keep_alive, as in flagd (whose EventStream loop waits on
@@ -63,11 +64,6 @@ const (
 	EventKeepAlive           = "keep_alive"
 	EventProviderShutdown    = "provider_shutdown"
 )
-
-// reasonFallback is the reason schema.v1 answers for a flag that resolves
-// to no value (flagd's model.FallbackReason, which the deprecated service
-// sends as is).
-const reasonFallback = "FALLBACK"
 
 // compressMinBytes is the smallest response the handlers compress when the
 // client accepts it. connect-go compresses every response by default;
@@ -105,11 +101,17 @@ type Config struct {
 	Options []connect.HandlerOption
 	// Metrics counts every flag evaluation (each Resolve, each flag of
 	// ResolveAll) as an impression and a result reason; nil counts none.
+	// It is the first of the observers.
 	Metrics *metrics.Metrics
-	// DisableFastPath turns off the fast path (fastpath.go), which answers
+	// Observers are told of every flag evaluation (resolve.Observer),
+	// after Metrics.
+	Observers []resolve.Observer
+	// DisableFastPath turns off the fast path (fastpath.go), which decodes
 	// the ordinary Connect-protocol HTTP/JSON calls of flagd.evaluation.v1
-	// and v2 Resolve<Type> without connect-go, byte for byte as connect-go
-	// would, and hands every other request to connect-go. The fast path
+	// and v2 Resolve<Type> and encodes their answers without connect-go,
+	// byte for byte as connect-go would, and hands every other request to
+	// connect-go. A request it decodes is evaluated once: connect-go is
+	// handed the answer when the fast path cannot encode it. The fast path
 	// runs no interceptor of Options and does not know their read limit
 	// (connect.WithReadMaxBytes): with such options, bound request bodies
 	// with http.MaxBytesHandler too (as the daemon does), or disable it.
@@ -119,24 +121,14 @@ type Config struct {
 // Service serves the three evaluation services. It is safe for concurrent
 // use.
 type Service struct {
-	store          *store.Store
-	static         map[string]any
-	headers        []headerMapping
+	resolver       *resolve.Resolver
 	keepAlive      time.Duration
 	streamDeadline time.Duration
 	now            func() time.Time
 	options        []connect.HandlerOption
-	metrics        *metrics.Metrics
 	fastPath       bool
-	fastHits       atomic.Uint64 // requests the fast path answered
 
 	streams *streams.Tracker
-}
-
-// headerMapping is one --context-from-header mapping.
-type headerMapping struct {
-	header string // canonical
-	key    string
 }
 
 // New returns a service over cfg.Store. It panics if cfg.Store is nil.
@@ -145,14 +137,12 @@ func New(cfg Config) *Service {
 		panic("evalsvc: Config.Store is nil")
 	}
 	s := &Service{
-		store:          cfg.Store,
-		static:         cfg.StaticContext,
+		resolver:       newResolver(cfg.Store, cfg.StaticContext, cfg.ContextFromHeaders, cfg.Metrics, cfg.Observers),
 		keepAlive:      cfg.KeepAlive,
 		streamDeadline: cfg.StreamDeadline,
 		now:            cfg.Now,
 		options:        append([]connect.HandlerOption{wire.JSONCodec(), connect.WithCompressMinBytes(compressMinBytes)}, cfg.Options...),
 		streams:        streams.New(),
-		metrics:        cfg.Metrics,
 		fastPath:       !cfg.DisableFastPath,
 	}
 	if s.keepAlive <= 0 {
@@ -161,13 +151,16 @@ func New(cfg Config) *Service {
 	if s.now == nil {
 		s.now = time.Now
 	}
-	for h, key := range cfg.ContextFromHeaders {
-		s.headers = append(s.headers, headerMapping{header: http.CanonicalHeaderKey(h), key: key})
-	}
-	// A fixed order, so that two headers mapped to one key always resolve
-	// the same way.
-	slices.SortFunc(s.headers, func(a, b headerMapping) int { return strings.Compare(a.header, b.header) })
 	return s
+}
+
+// newResolver is the resolver of a service's Config: m, when not nil, is
+// the first observer.
+func newResolver(st *store.Store, static map[string]any, headers map[string]string, m *metrics.Metrics, observers []resolve.Observer) *resolve.Resolver {
+	if m != nil {
+		observers = append([]resolve.Observer{m}, observers...)
+	}
+	return resolve.New(resolve.Config{Store: st, StaticContext: static, ContextFromHeaders: headers, Observers: observers})
 }
 
 // Handler is one service's handler and the path prefix it is mounted on.
@@ -180,10 +173,22 @@ type Handler struct {
 // and schema.v1, with the path prefixes to mount them on
 // ("/flagd.evaluation.v1.Service/", ...).
 func (s *Service) Handlers() []Handler {
+	hs := s.connectHandlers()
+	if s.fastPath {
+		for i := range hs[:2] { // flagd.evaluation.v1 and v2
+			hs[i].Handler = s.withFastPath(hs[i].Handler)
+		}
+	}
+	return hs
+}
+
+// connectHandlers are connect-go's handlers of the three services, in
+// Handlers' order.
+func (s *Service) connectHandlers() []Handler {
 	p1, h1 := evaluationv1connect.NewServiceHandler(&v1Service{s}, s.options...)
 	p2, h2 := evaluationv2connect.NewServiceHandler(&v2Service{s}, s.options...)
 	p0, h0 := schemav1connect.NewServiceHandler(&schemaService{s}, s.options...)
-	return []Handler{{p1, s.withFastPath(h1)}, {p2, s.withFastPath(h2)}, {p0, h0}}
+	return []Handler{{p1, h1}, {p2, h2}, {p0, h0}}
 }
 
 // Mount registers the handlers on mux and returns their path prefixes.
@@ -196,11 +201,31 @@ func (s *Service) Mount(mux *http.ServeMux) []string {
 	return paths
 }
 
-// Handler returns a mux serving the three services and nothing else.
+// Handler returns a handler serving the three services and nothing else:
+// a mux, behind which the fast path's RPCs are served directly (their
+// paths are clean: the mux would hand them to the same handlers).
 func (s *Service) Handler() http.Handler {
 	mux := http.NewServeMux()
 	s.Mount(mux)
-	return mux
+	if !s.fastPath {
+		return mux
+	}
+	direct := make(map[string]http.HandlerFunc, len(fastRPCs))
+	for _, h := range s.connectHandlers() {
+		for path, rpc := range fastRPCs {
+			if strings.HasPrefix(path, h.Path) {
+				next := h.Handler
+				direct[path] = func(w http.ResponseWriter, r *http.Request) { s.serveFast(w, r, rpc, next) }
+			}
+		}
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if h, ok := direct[r.URL.Path]; ok {
+			h(w, r)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
 }
 
 // Shutdown makes every open event stream send provider_shutdown and end,
@@ -210,40 +235,14 @@ func (s *Service) Handler() http.Handler {
 // returns ctx's error then. It may be called more than once.
 func (s *Service) Shutdown(ctx context.Context) error { return s.streams.Shutdown(ctx) }
 
-// selector reads the Flagd-Selector header as flagd's selectorFromHeader
-// does: an invalid selector is InvalidArgument.
-func selector(h http.Header) (store.Selector, error) {
-	sel, err := store.ParseSelector(h.Get(SelectorHeader))
+// selector reads a request's selector: an invalid one is
+// InvalidArgument, with the parser's message.
+func (s *Service) selector(h http.Header) (store.Selector, error) {
+	sel, err := s.resolver.Selector(h)
 	if err != nil {
-		return store.Selector{}, connect.NewError(connect.CodeInvalidArgument, err)
+		return sel, connect.NewError(connect.CodeInvalidArgument, errors.Unwrap(err))
 	}
 	return sel, nil
-}
-
-// evalContext merges the evaluation context as flagd's
-// MergeContextsAndHeaders does: the request's, then the static context,
-// then (when withHeaders) the mapped headers, each over the previous.
-func (s *Service) evalContext(req *structpb.Struct, h http.Header, withHeaders bool) map[string]any {
-	return s.mergeContext(req.AsMap(), h, withHeaders)
-}
-
-// mergeContext overlays ctx, the request's context, with the static
-// context and (when withHeaders) the mapped headers, as evalContext says.
-func (s *Service) mergeContext(ctx map[string]any, h http.Header, withHeaders bool) map[string]any {
-	if len(s.static) == 0 && (!withHeaders || len(s.headers) == 0) {
-		return ctx
-	}
-	for k, v := range s.static {
-		ctx[k] = v
-	}
-	if withHeaders {
-		for _, m := range s.headers {
-			if v := h.Get(m.header); v != "" {
-				ctx[m.key] = v
-			}
-		}
-	}
-	return ctx
 }
 
 // request is what every Resolve request carries.
@@ -252,21 +251,16 @@ type request interface {
 	GetContext() *structpb.Struct
 }
 
-// prepare reads a request's selector and merged context. A context nested
-// deeper than wire.MaxContextDepth is InvalidArgument.
-func (s *Service) prepare(h http.Header, reqCtx *structpb.Struct, withHeaders bool) (*store.Snapshot, store.Selector, map[string]any, error) {
-	sel, err := selector(h)
+// scope reads a request's selector and context: the evaluations of a
+// Connect or gRPC request. A context nested deeper than
+// wire.MaxContextDepth is InvalidArgument.
+func (s *Service) scope(h http.Header, reqCtx *structpb.Struct, withHeaders bool) (resolve.Scope, error) {
+	sel, err := s.selector(h)
 	if err != nil {
-		return nil, sel, nil, err
+		return resolve.Scope{}, err
 	}
 	if err := wire.CheckContextDepth(reqCtx); err != nil {
-		return nil, sel, nil, connect.NewError(connect.CodeInvalidArgument, err)
+		return resolve.Scope{}, connect.NewError(connect.CodeInvalidArgument, err)
 	}
-	return s.store.Current(), sel, s.evalContext(reqCtx, h, withHeaders), nil
-}
-
-// errDeadline is what a version 1 or 2 event stream ends with when its
-// deadline passes (flagd's EventStream).
-func errDeadline() error {
-	return connect.NewError(connect.CodeDeadlineExceeded, errors.New("stream closed due to server-side timeout"))
+	return s.resolver.Scope(sel, reqCtx.AsMap(), h, withHeaders), nil
 }

@@ -7,28 +7,33 @@ package evalsvc
 // with a flag key and a flat context. connect-go spends most of the time of
 // such a call in protojson (decoding the Struct context, encoding and
 // compacting the answer) and in its own machinery. The handler below
-// answers those calls itself, and only those it can answer exactly as
-// connect-go would: the same status, headers and body bytes. Everything
-// else goes to connect-go unchanged (with the body bytes it read put back
-// in front of the rest): other methods, paths (schema.v1, ResolveAll,
+// decodes those calls itself, evaluates them once (daemon/internal/resolve,
+// as the Connect handlers do), and then chooses the encoder: its own when
+// it can answer exactly as connect-go would (the same status, headers and
+// body bytes), otherwise connect-go's, handed the evaluated answer
+// (answered) with the request. connect-go encodes evaluation errors, an
+// invalid selector, values protojson would refuse to encode (non-finite
+// numbers, invalid UTF-8, types structpb does not know), and answers of
+// compressMinBytes or more when the client accepts some compression.
+//
+// Requests the fast path does not decode go to connect-go unchanged (with
+// the body bytes it read put back in front of the rest), which decodes and
+// evaluates them: other methods, paths (schema.v1, ResolveAll,
 // EventStream), query strings, content types, any Content-Encoding header
 // (identity too), timeouts, a protocol version other than 1, bodies over
 // fastMaxBody, any JSON that is not plainly {"flagKey": string,
 // "context": object or null} (unknown or duplicate keys, numbers out of
 // float64 range, invalid UTF-8 or escapes, nesting deeper than
-// wire.MaxContextDepth, trailing data...), an invalid selector, every
-// evaluation error, values protojson would refuse to encode (non-finite
-// numbers, invalid UTF-8, types structpb does not know), and answers of
-// compressMinBytes or more when the client accepts some compression.
+// wire.MaxContextDepth, trailing data...).
 //
-// The evaluation itself is the connect handlers': the same selector
-// parsing, context merging (mergeContext), depth check, store lookup,
-// message building (wire.ResolveV1, resolveV2Message) and metrics. Only the
-// decoding of the request and the encoding of the message are hand-written,
-// and FuzzFastPathEqualsConnect checks them against connect-go.
+// Only the decoding of the request and the encoding of the message are
+// hand-written, and FuzzFastPathEqualsConnect checks them against
+// connect-go.
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"io"
 	"net/http"
 	"slices"
@@ -37,6 +42,7 @@ import (
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/vexilhq/vexil/daemon/internal/resolve"
 	"github.com/vexilhq/vexil/daemon/internal/strictjson"
 	"github.com/vexilhq/vexil/daemon/internal/wire"
 	"github.com/vexilhq/vexil/evaluator"
@@ -81,40 +87,62 @@ const fastAcceptEncoding = "gzip"
 // fastBuffers holds request and response buffers.
 var fastBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
 
+// answered is a Resolve<Type> answer the fast path evaluated: the message
+// or the error to send. It hands it to connect-go to encode, in the
+// request's context under answeredKey; resolveRPC sends it.
+type answered struct {
+	msg proto.Message
+	err error
+}
+
+type answeredKey struct{}
+
+// testHookFastAnswered, when set (by tests), is called for every answer
+// the fast path writes.
+var testHookFastAnswered func(*Service)
+
 // withFastPath puts the fast path in front of next, a connect handler of
-// flagd.evaluation.v1 or v2, unless it is disabled.
+// flagd.evaluation.v1 or v2.
 func (s *Service) withFastPath(next http.Handler) http.Handler {
-	if !s.fastPath {
-		return next
-	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rpc, ok := fastRPCs[r.URL.Path]
-		var ct string
-		if ok {
-			ct, ok = fastRequestOK(r)
-		}
-		if r.ContentLength > fastMaxBody {
-			ok = false
-		}
-		if !ok {
-			next.ServeHTTP(w, r)
+		if rpc, ok := fastRPCs[r.URL.Path]; ok {
+			s.serveFast(w, r, rpc, next)
 			return
 		}
-		bp := fastBuffers.Get().(*[]byte)
-		defer fastBuffers.Put(bp)
-		body, complete := readCapped(r.Body, (*bp)[:0])
-		*bp = body[:0]
-		if complete && s.serveFast(w, r, rpc, ct, body) {
-			return
-		}
-		// Hand the request to connect-go with the bytes read put back.
-		rest := r.Body
-		r.Body = struct {
-			io.Reader
-			io.Closer
-		}{io.MultiReader(bytes.NewReader(body), rest), rest}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// serveFast serves a call of rpc: it decodes, evaluates and answers it if
+// it can, and hands it to next, its connect handler, otherwise.
+func (s *Service) serveFast(w http.ResponseWriter, r *http.Request, rpc fastRPC, next http.Handler) {
+	ct, ok := fastRequestOK(r)
+	if !ok || r.ContentLength > fastMaxBody {
+		next.ServeHTTP(w, r)
+		return
+	}
+	bp := fastBuffers.Get().(*[]byte)
+	defer fastBuffers.Put(bp)
+	body, complete := readCapped(r.Body, (*bp)[:0])
+	*bp = body[:0]
+	if complete {
+		reqCtx := resolve.NewContextMap()
+		defer resolve.ReleaseContextMap(reqCtx)
+		if key, ok := decodeFastRequest(body, reqCtx); ok && wire.CheckValueDepth(reqCtx) == nil {
+			a, done := s.serveDecoded(w, r, rpc, ct, key, reqCtx)
+			if done {
+				return
+			}
+			r = r.WithContext(context.WithValue(r.Context(), answeredKey{}, a))
+		}
+	}
+	// Hand the request to connect-go with the bytes read put back.
+	rest := r.Body
+	r.Body = struct {
+		io.Reader
+		io.Closer
+	}{io.MultiReader(bytes.NewReader(body), rest), rest}
+	next.ServeHTTP(w, r)
 }
 
 // fastRequestOK reports whether r's method and headers are those of an
@@ -169,37 +197,38 @@ func readCapped(body io.Reader, buf []byte) (read []byte, complete bool) {
 	}
 }
 
-// serveFast answers the request if it can, and reports whether it did;
-// when it did not, it has written nothing and recorded nothing.
-func (s *Service) serveFast(w http.ResponseWriter, r *http.Request, rpc fastRPC, ct string, body []byte) bool {
-	key, reqCtx, ok := decodeFastRequest(body)
-	if !ok || wire.CheckValueDepth(reqCtx) != nil {
-		return false
-	}
-	sel, err := selector(r.Header)
+// serveDecoded evaluates a decoded request and answers it if it can
+// encode the answer exactly as connect-go would; otherwise it returns the
+// answer for connect-go to encode.
+func (s *Service) serveDecoded(w http.ResponseWriter, r *http.Request, rpc fastRPC, ct, key string, reqCtx map[string]any) (*answered, bool) {
+	res, err := s.resolver.Resolve(r.Context(), r.Header, reqCtx, true, key, rpc.kind)
 	if err != nil {
-		return false
+		return &answered{err: connect.NewError(connect.CodeInvalidArgument, errors.Unwrap(err))}, false
 	}
-	ctx := s.mergeContext(reqCtx, r.Header, true)
-	res := s.store.Current().Evaluate(sel, key, rpc.kind, ctx)
-	var msg proto.Message
-	var cerr *connect.Error
+	build := wire.ResolveV1
 	if rpc.v2 {
-		msg, cerr = resolveV2Message(rpc.kind, res)
-	} else {
-		msg, cerr = wire.ResolveV1(rpc.kind, res)
-	}
-	if cerr != nil || msg == nil {
-		return false
+		build = wire.ResolveV2
 	}
 	bp := fastBuffers.Get().(*[]byte)
 	defer fastBuffers.Put(bp)
-	out, ok := wire.AppendJSON((*bp)[:0], msg)
-	*bp = out[:0]
-	if !ok || len(out) >= compressMinBytes && len(r.Header["Accept-Encoding"]) != 0 {
-		return false
+	// Straight from the result, else from the message, which also says
+	// what connect-go is to send when the fast path cannot. (When the
+	// first succeeds, building the message does too.)
+	out, ok := wire.AppendResolve((*bp)[:0], rpc.kind, rpc.v2, &res)
+	if !ok {
+		msg, cerr := build(rpc.kind, res)
+		if cerr != nil {
+			return &answered{err: cerr}, false
+		}
+		if out, ok = wire.AppendJSON((*bp)[:0], msg); !ok {
+			return &answered{msg: msg}, false
+		}
 	}
-	s.metrics.Evaluation(&res)
+	*bp = out[:0]
+	if len(out) >= compressMinBytes && len(r.Header["Accept-Encoding"]) != 0 {
+		msg, _ := build(rpc.kind, res)
+		return &answered{msg: msg}, false
+	}
 	// Fresh slices, as connect-go sets: whoever holds the header may
 	// change them.
 	hv := []string{ct, fastAcceptEncoding}
@@ -208,77 +237,76 @@ func (s *Service) serveFast(w http.ResponseWriter, r *http.Request, rpc fastRPC,
 	h["Accept-Encoding"] = hv[1:2:2]
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(out)
-	s.fastHits.Add(1)
-	return true
+	if testHookFastAnswered != nil {
+		testHookFastAnswered(s)
+	}
+	return nil, true
 }
 
 // decodeFastRequest decodes a Resolve request body: a JSON object with at
 // most the keys flagKey (or flag_key), a string, and context, an object
-// or null. ctx is never nil (an absent or null context is empty, as
-// structpb's AsMap of a nil Struct). ok is false for anything else, or
-// anything protojson might read differently.
-func decodeFastRequest(b []byte) (key string, ctx map[string]any, ok bool) {
+// or null, read into ctx, an empty map (an absent or null context leaves
+// it empty, as structpb's AsMap of a nil Struct gives). ok is false for
+// anything else, or anything protojson might read differently.
+func decodeFastRequest(b []byte, ctx map[string]any) (key string, ok bool) {
 	d := strictjson.New(b)
 	d.Space()
 	if !d.Consume('{') {
-		return "", nil, false
+		return "", false
 	}
 	var seenKey, seenCtx bool
 	d.Space()
 	if !d.Consume('}') {
 		for {
 			d.Space()
-			name, ok := d.Str()
+			name, ok := d.Name()
 			if !ok {
-				return "", nil, false
+				return "", false
 			}
 			d.Space()
 			if !d.Consume(':') {
-				return "", nil, false
+				return "", false
 			}
 			d.Space()
-			switch name {
+			switch string(name) {
 			case "flagKey", "flag_key":
 				if seenKey {
-					return "", nil, false
+					return "", false
 				}
 				seenKey = true
 				if key, ok = d.Str(); !ok {
-					return "", nil, false
+					return "", false
 				}
 			case "context":
 				if seenCtx {
-					return "", nil, false
+					return "", false
 				}
 				seenCtx = true
 				if d.Literal("null") {
 					break
 				}
 				if !d.Consume('{') {
-					return "", nil, false
+					return "", false
 				}
-				if ctx, ok = d.Object(1); !ok {
-					return "", nil, false
+				if !d.ObjectInto(ctx, 1) {
+					return "", false
 				}
 			default:
-				return "", nil, false
+				return "", false
 			}
 			d.Space()
 			if d.Consume('}') {
 				break
 			}
 			if !d.Consume(',') {
-				return "", nil, false
+				return "", false
 			}
 		}
 	}
 	if !d.Done() {
-		return "", nil, false
+		return "", false
 	}
-	if ctx == nil {
-		ctx = map[string]any{}
-	}
-	return key, ctx, true
+	return key, true
 }
 
 // fastDecoder is a strict JSON reader over b.

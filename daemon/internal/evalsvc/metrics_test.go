@@ -9,6 +9,7 @@ import (
 	"github.com/vexilhq/vexil/daemon/internal/evalsvc"
 	"github.com/vexilhq/vexil/daemon/internal/metrics"
 	"github.com/vexilhq/vexil/daemon/internal/metrics/metricstest"
+	"github.com/vexilhq/vexil/daemon/internal/resolve"
 	evaluationv1 "github.com/vexilhq/vexil/schemas/gen/flagd/evaluation/v1"
 	"github.com/vexilhq/vexil/schemas/gen/flagd/evaluation/v1/evaluationv1connect"
 	evaluationv2 "github.com/vexilhq/vexil/schemas/gen/flagd/evaluation/v2"
@@ -66,12 +67,12 @@ func TestMetrics(t *testing.T) {
 
 	// ResolveAll, of both versions that have it, over flag set set-a.
 	req1 := connect.NewRequest(&evaluationv1.ResolveAllRequest{})
-	req1.Header().Set(evalsvc.SelectorHeader, "flagSetId=set-a")
+	req1.Header().Set(resolve.SelectorHeader, "flagSetId=set-a")
 	if _, err := v1.ResolveAll(ctx, req1); err != nil {
 		t.Fatal(err)
 	}
 	req0 := connect.NewRequest(&schemav1.ResolveAllRequest{})
-	req0.Header().Set(evalsvc.SelectorHeader, "flagSetId=set-a")
+	req0.Header().Set(resolve.SelectorHeader, "flagSetId=set-a")
 	if _, err := s1.ResolveAll(ctx, req0); err != nil {
 		t.Fatal(err)
 	}

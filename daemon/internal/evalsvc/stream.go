@@ -2,20 +2,20 @@ package evalsvc
 
 import (
 	"context"
-	"errors"
 	"net/http"
-	"time"
 
 	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/vexilhq/vexil/daemon/internal/store"
+	"github.com/vexilhq/vexil/daemon/internal/streams"
 )
 
 // sendFunc sends one event of a stream.
 type sendFunc func(typ string, data *structpb.Struct) error
 
 // eventStream runs an EventStream as flagd's does (eventing.go and the
-// EventStream methods of flag_evaluator*.go):
+// EventStream methods of flag_evaluator*.go), in streams.Tracker.Run's
+// loop:
 //
 //   - provider_ready first, with empty data, once the store is ready
 //     (every source has delivered);
@@ -30,76 +30,26 @@ type sendFunc func(typ string, data *structpb.Struct) error
 // (flagd.evaluation.v1 and v2) a passed deadline, the server's
 // StreamDeadline or the client's own, ends it with DeadlineExceeded.
 func (s *Service) eventStream(ctx context.Context, h http.Header, versioned bool, send sendFunc) error {
-	sel, err := selector(h)
+	sel, err := s.selector(h)
 	if err != nil {
 		return err
 	}
-	if !s.streams.Open() {
-		return send(EventProviderShutdown, emptyStruct())
+	st := streams.Stream{
+		Store:           s.resolver.Store(),
+		Selector:        sel,
+		EndWithDeadline: versioned,
+		KeepAlive:       s.keepAlive,
+		KeepAliveFunc:   func() error { return send(EventKeepAlive, nil) },
+		Ready:           func(*store.Snapshot) error { return send(EventProviderReady, emptyStruct()) },
+		Changed: func(_ store.Change, diff map[string]store.ChangeType) error {
+			return send(EventConfigurationChange, changeData(diff))
+		},
+		Shutdown: func() error { return send(EventProviderShutdown, emptyStruct()) },
 	}
-	defer s.streams.Close()
 	if versioned && s.streamDeadline > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithDeadline(ctx, s.now().Add(s.streamDeadline))
-		defer cancel()
+		st.Deadline = s.now().Add(s.streamDeadline)
 	}
-	subCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	snap, changes := s.store.Subscribe(subCtx)
-
-	// provider_ready only once the flags are servable, so that a provider
-	// that is ready finds them (flagd sends it at once, and its providers
-	// can see FLAG_NOT_FOUND while it still loads).
-	for !snap.Ready() {
-		select {
-		case c, ok := <-changes:
-			if !ok {
-				changes = nil
-				continue
-			}
-			snap = c.New
-		case <-s.streams.Done():
-			return send(EventProviderShutdown, emptyStruct())
-		case <-ctx.Done():
-			if versioned && errors.Is(ctx.Err(), context.DeadlineExceeded) {
-				return errDeadline()
-			}
-			return nil
-		}
-	}
-	if err := send(EventProviderReady, emptyStruct()); err != nil {
-		return err
-	}
-	idle := time.NewTimer(s.keepAlive)
-	defer idle.Stop()
-	for {
-		select {
-		case <-idle.C:
-			if err := send(EventKeepAlive, nil); err != nil {
-				return err
-			}
-		case c, ok := <-changes:
-			if !ok {
-				changes = nil // ctx ended: the next round sees it
-				continue
-			}
-			diff := c.For(sel)
-			if len(diff) == 0 {
-				continue
-			}
-			if err := send(EventConfigurationChange, changeData(diff)); err != nil {
-				return err
-			}
-		case <-s.streams.Done():
-			return send(EventProviderShutdown, emptyStruct())
-		case <-ctx.Done():
-			if versioned && errors.Is(ctx.Err(), context.DeadlineExceeded) {
-				return errDeadline()
-			}
-			return nil
-		}
-		idle.Reset(s.keepAlive)
-	}
+	return s.streams.Run(ctx, st)
 }
 
 func emptyStruct() *structpb.Struct {

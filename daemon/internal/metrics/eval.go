@@ -1,8 +1,11 @@
 package metrics
 
 import (
+	"context"
+
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/vexilhq/vexil/daemon/internal/resolve"
 	"github.com/vexilhq/vexil/evaluator"
 )
 
@@ -37,6 +40,10 @@ func (s *evalSeries) inc() {
 	}
 	s.result.Inc()
 }
+
+// Evaluated makes the metrics an observer of evaluations
+// (resolve.Observer): it counts each as Evaluation does.
+func (m *Metrics) Evaluated(_ context.Context, e resolve.Evaluation) { m.Evaluation(&e.Result) }
 
 // Evaluation counts one flag evaluation from the evaluator's result: an
 // impression and a result reason when it resolved (the variant left out

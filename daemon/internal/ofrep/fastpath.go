@@ -17,46 +17,44 @@ import (
 
 // decodeFastContext reads an OFREP request body that is exactly one JSON
 // object with at most the member "context", an object or null, and
-// nothing else; ctx is nil for null or absent, as readContext gives it.
-// ok is false for anything else (other or duplicate members, members
-// encoding/json matches case-insensitively, invalid UTF-8, unpaired
-// surrogates, numbers out of range, duplicate keys, nesting deeper than
-// wire.MaxContextDepth, trailing data...).
-func decodeFastContext(b []byte) (ctx map[string]any, ok bool) {
+// nothing else, into ctx, an empty map (null or absent leave it empty,
+// which evaluates as readContext's nil). ok is false for anything else
+// (other or duplicate members, members encoding/json matches
+// case-insensitively, invalid UTF-8, unpaired surrogates, numbers out of
+// range, duplicate keys, nesting deeper than wire.MaxContextDepth,
+// trailing data...).
+func decodeFastContext(b []byte, ctx map[string]any) (ok bool) {
 	d := strictjson.New(b)
 	d.Space()
 	if !d.Consume('{') {
-		return nil, false
+		return false
 	}
 	d.Space()
 	if !d.Consume('}') {
 		d.Space()
-		name, ok := d.Str()
-		if !ok || name != "context" {
-			return nil, false
+		name, ok := d.Name()
+		if !ok || string(name) != "context" {
+			return false
 		}
 		d.Space()
 		if !d.Consume(':') {
-			return nil, false
+			return false
 		}
 		d.Space()
 		if !d.Literal("null") {
 			if !d.Consume('{') {
-				return nil, false
+				return false
 			}
-			if ctx, ok = d.Object(1); !ok {
-				return nil, false
+			if !d.ObjectInto(ctx, 1) {
+				return false
 			}
 		}
 		d.Space()
 		if !d.Consume('}') {
-			return nil, false
+			return false
 		}
 	}
-	if !d.Done() {
-		return nil, false
-	}
-	return ctx, true
+	return d.Done()
 }
 
 // appendSuccess appends out, a success answer, as json.Marshal does; ok is

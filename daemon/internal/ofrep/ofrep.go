@@ -24,6 +24,10 @@
 // ([errorOf]): FLAG_NOT_FOUND is 404, PARSE_ERROR 400, anything else 400
 // GENERAL; bulk evaluation lists them as per-flag error entries.
 //
+// The handlers only decode requests and encode answers: every evaluation
+// happens in daemon/internal/resolve, which reads the selector, merges the
+// context and tells the observers (metrics among them) of it.
+//
 // Bulk responses carry a strong ETag, a hash of the response body: the same
 // flags evaluated for the same context give the same ETag, any change of
 // what is answered a new one. A request whose If-None-Match matches it is
@@ -39,20 +43,15 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 
 	"github.com/vexilhq/vexil/daemon/internal/metrics"
+	"github.com/vexilhq/vexil/daemon/internal/resolve"
 	"github.com/vexilhq/vexil/daemon/internal/store"
 	"github.com/vexilhq/vexil/daemon/internal/wire"
 	"github.com/vexilhq/vexil/evaluator"
 )
-
-// SelectorHeader is the request header that carries a selector
-// (flagd/pkg/service/constants.go).
-const SelectorHeader = "Flagd-Selector"
 
 // The paths served. Prefix is where to mount [Service.Handler] on a mux;
 // BulkPath is the bulk endpoint, and BulkPath + "/{key}" the single one.
@@ -80,8 +79,11 @@ type Config struct {
 	MaxBodyBytes int64
 	// Metrics counts every flag evaluation (single, and each flag of a
 	// bulk evaluation) as an impression and a result reason; nil counts
-	// none.
+	// none. It is the first of the observers.
 	Metrics *metrics.Metrics
+	// Observers are told of every flag evaluation (resolve.Observer),
+	// after Metrics.
+	Observers []resolve.Observer
 	// DisableFastPath turns off the fast path of single-flag evaluation
 	// (fastpath.go): a strict reader of plain request bodies and an encoder
 	// of success answers that give what encoding/json gives, and leave
@@ -91,20 +93,9 @@ type Config struct {
 
 // Service serves OFREP. It is safe for concurrent use.
 type Service struct {
-	store   *store.Store
-	static  map[string]any
-	headers []headerMapping
-	maxBody int64
-	metrics *metrics.Metrics
-	fast    bool
-
-	fastReads, fastWrites atomic.Uint64 // bodies read, answers written by the fast path
-}
-
-// headerMapping is one --context-from-header mapping.
-type headerMapping struct {
-	header string // canonical
-	key    string
+	resolver *resolve.Resolver
+	maxBody  int64
+	fast     bool
 }
 
 // New returns a service over cfg.Store. It panics if cfg.Store is nil.
@@ -112,14 +103,20 @@ func New(cfg Config) *Service {
 	if cfg.Store == nil {
 		panic("ofrep: Config.Store is nil")
 	}
-	s := &Service{store: cfg.Store, static: cfg.StaticContext, maxBody: cfg.MaxBodyBytes, metrics: cfg.Metrics, fast: !cfg.DisableFastPath}
-	for h, key := range cfg.ContextFromHeaders {
-		s.headers = append(s.headers, headerMapping{header: http.CanonicalHeaderKey(h), key: key})
+	observers := cfg.Observers
+	if cfg.Metrics != nil {
+		observers = append([]resolve.Observer{cfg.Metrics}, observers...)
 	}
-	// A fixed order, so that two headers mapped to one key always resolve
-	// the same way.
-	slices.SortFunc(s.headers, func(a, b headerMapping) int { return strings.Compare(a.header, b.header) })
-	return s
+	return &Service{
+		resolver: resolve.New(resolve.Config{
+			Store:              cfg.Store,
+			StaticContext:      cfg.StaticContext,
+			ContextFromHeaders: cfg.ContextFromHeaders,
+			Observers:          observers,
+		}),
+		maxBody: cfg.MaxBodyBytes,
+		fast:    !cfg.DisableFastPath,
+	}
 }
 
 // Handler returns the handler of both endpoints. It answers 404 for any
@@ -205,22 +202,34 @@ func errorOf(code evaluator.ErrorCode, key string) (status int, errorCode, detai
 	return http.StatusBadRequest, evaluator.CodeGeneral.String(), "error processing the flag for evaluation"
 }
 
+// noMetadata is the metadata of answers whose result has none: encoded,
+// never modified.
+var noMetadata = evaluator.Metadata{}
+
 // result turns an evaluation result into a success or error entry, with
 // the status a single evaluation answers it with.
 func result(key string, r evaluator.Result) (int, any) {
-	meta := r.Metadata
-	if meta == nil {
-		meta = evaluator.Metadata{}
-	}
 	if r.Err != nil {
+		meta := r.Metadata
+		if meta == nil {
+			meta = noMetadata
+		}
 		status, code, details := errorOf(r.Err.Code, key)
 		return status, evalError{Key: key, ErrorCode: code, ErrorDetails: details, Metadata: meta}
 	}
-	out := success{Key: key, Reason: string(r.Reason), Metadata: meta}
+	return http.StatusOK, successOf(key, r)
+}
+
+// successOf is the success entry of a result without error.
+func successOf(key string, r evaluator.Result) success {
+	out := success{Key: key, Reason: string(r.Reason), Metadata: r.Metadata}
+	if out.Metadata == nil {
+		out.Metadata = noMetadata
+	}
 	if !r.NoValue && r.Reason != evaluator.ReasonDisabled {
 		out.Value, out.Variant = r.Value, r.Variant
 	}
-	return http.StatusOK, out
+	return out
 }
 
 // buffers recycles request and answer buffers; nothing keeps a reference
@@ -281,13 +290,17 @@ func (s *Service) readContext(w http.ResponseWriter, r *http.Request) (map[strin
 		return nil, err
 	}
 	if s.fast {
-		if ctx, ok := decodeFastContext(data); ok {
-			s.fastReads.Add(1)
+		ctx := resolve.NewContextMap()
+		if decodeFastContext(data, ctx) {
+			if testHookFastRead != nil {
+				testHookFastRead(s)
+			}
 			if err := wire.CheckValueDepth(ctx); err != nil {
 				return nil, err
 			}
 			return ctx, nil
 		}
+		resolve.ReleaseContextMap(ctx)
 	}
 	var req struct {
 		Context any `json:"context"`
@@ -302,29 +315,15 @@ func (s *Service) readContext(w http.ResponseWriter, r *http.Request) (map[strin
 	return ctx, nil
 }
 
-// evalContext merges the evaluation context as flagd's
-// MergeContextsAndHeaders does: the request's, then the static context,
-// then the mapped headers, each over the previous. The request's map is
-// the caller's to modify.
-func (s *Service) evalContext(ctx map[string]any, h http.Header) map[string]any {
-	if ctx == nil {
-		ctx = make(map[string]any, len(s.static)+len(s.headers))
-	}
-	for k, v := range s.static {
-		ctx[k] = v
-	}
-	for _, m := range s.headers {
-		if v := h.Get(m.header); v != "" {
-			ctx[m.key] = v
-		}
-	}
-	return ctx
-}
+// The tests' hooks: when set, called for every request body the fast path
+// reads and every answer it writes.
+var testHookFastRead, testHookFastWritten func(*Service)
 
-// prepare reads the body and the selector, in flagd's order; on failure it
-// has answered the request with the payload badRequest builds (given the
-// error code and details) and returns false.
-func (s *Service) prepare(w http.ResponseWriter, r *http.Request, badRequest func(code, details string) any) (store.Selector, map[string]any, bool) {
+// scope reads the body and the selector, in flagd's order, into the
+// request's evaluations; on failure it has answered the request with the
+// payload badRequest builds (given the error code and details) and
+// returns false.
+func (s *Service) scope(w http.ResponseWriter, r *http.Request, badRequest func(code, details string) any) (resolve.Scope, bool) {
 	reqCtx, err := s.readContext(w, r)
 	if err != nil {
 		switch {
@@ -336,60 +335,63 @@ func (s *Service) prepare(w http.ResponseWriter, r *http.Request, badRequest fun
 			_, code, details := errorOf(evaluator.CodeInvalidContext, "")
 			writeJSON(w, http.StatusBadRequest, badRequest(code, details))
 		}
-		return store.Selector{}, nil, false
+		return resolve.Scope{}, false
 	}
-	sel, err := store.ParseSelector(r.Header.Get(SelectorHeader))
+	sel, err := s.resolver.Selector(r.Header)
 	if err != nil {
-		writeJSON(w, http.StatusBadRequest, badRequest(evaluator.CodeGeneral.String(), fmt.Sprintf("invalid selector: %v", err)))
-		return store.Selector{}, nil, false
+		writeJSON(w, http.StatusBadRequest, badRequest(evaluator.CodeGeneral.String(), fmt.Sprintf("invalid selector: %v", errors.Unwrap(err))))
+		return resolve.Scope{}, false
 	}
-	return sel, s.evalContext(reqCtx, r.Header), true
+	return s.resolver.Scope(sel, reqCtx, r.Header, true), true
 }
 
 func (s *Service) single(w http.ResponseWriter, r *http.Request, key string) {
-	sel, ctx, ok := s.prepare(w, r, func(code, details string) any {
+	sc, ok := s.scope(w, r, func(code, details string) any {
 		return evalError{Key: key, ErrorCode: code, ErrorDetails: details}
 	})
 	if !ok {
 		return
 	}
-	res := s.store.Current().Evaluate(sel, key, evaluator.KindAny, ctx)
-	s.metrics.Evaluation(&res)
-	status, out := result(key, res)
-	if succ, isSuccess := out.(success); s.fast && isSuccess {
+	defer resolve.ReleaseContextMap(sc.Context)
+	res := sc.Evaluate(r.Context(), key, evaluator.KindAny)
+	if s.fast && res.Err == nil {
+		succ := successOf(key, res)
 		bp := buffers.Get().(*[]byte)
 		defer putBuffer(bp)
 		body, ok := appendSuccess((*bp)[:0], succ)
 		*bp = body[:0]
-		if ok {
-			s.fastWrites.Add(1)
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(status)
-			_, _ = w.Write(body)
+		if !ok {
+			writeJSON(w, http.StatusOK, succ)
 			return
 		}
+		if testHookFastWritten != nil {
+			testHookFastWritten(s)
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write(body)
+		return
 	}
+	status, out := result(key, res)
 	writeJSON(w, status, out)
 }
 
 func (s *Service) bulk(w http.ResponseWriter, r *http.Request) {
-	sel, ctx, ok := s.prepare(w, r, func(code, details string) any {
+	sc, ok := s.scope(w, r, func(code, details string) any {
 		return bulkError{ErrorCode: code, ErrorDetails: details}
 	})
 	if !ok {
 		return
 	}
-	snap := s.store.Current()
-	flags := snap.Flags(sel)
-	resp := bulkResponse{Flags: make([]any, 0, len(flags)), Metadata: snap.Metadata(sel)}
+	defer resolve.ReleaseContextMap(sc.Context)
+	flags := sc.Flags()
+	resp := bulkResponse{Flags: make([]any, 0, len(flags)), Metadata: sc.Metadata()}
 	for _, f := range flags {
 		// flagd's ResolveAllValues evaluates each flag as the type of its
 		// default variant's value, and as any type when that is not a
 		// boolean, string, number or object (OFREP lists every flag).
 		kind, _ := wire.DefaultKind(f)
-		res := snap.Evaluate(sel, f.Key(), kind, ctx)
-		s.metrics.Evaluation(&res)
-		_, entry := result(f.Key(), res)
+		_, entry := result(f.Key(), sc.Evaluate(r.Context(), f.Key(), kind))
 		resp.Flags = append(resp.Flags, entry)
 	}
 	body, err := json.Marshal(resp)

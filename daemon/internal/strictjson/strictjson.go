@@ -75,39 +75,48 @@ func isDelim(c byte) bool {
 // object reads the members of an object whose '{' has been consumed, at
 // the given depth (the context is at depth 1).
 func (d *Decoder) Object(depth int) (map[string]any, bool) {
-	if depth > MaxDepth {
+	m := map[string]any{}
+	if !d.ObjectInto(m, depth) {
 		return nil, false
 	}
-	m := map[string]any{}
+	return m, true
+}
+
+// ObjectInto is Object into m, which must be empty; on failure m holds
+// what was read.
+func (d *Decoder) ObjectInto(m map[string]any, depth int) bool {
+	if depth > MaxDepth {
+		return false
+	}
 	d.Space()
 	if d.Consume('}') {
-		return m, true
+		return true
 	}
 	for {
 		d.Space()
 		k, ok := d.Str()
 		if !ok {
-			return nil, false
+			return false
 		}
 		if _, dup := m[k]; dup {
-			return nil, false
+			return false
 		}
 		d.Space()
 		if !d.Consume(':') {
-			return nil, false
+			return false
 		}
 		d.Space()
 		v, ok := d.Value(depth + 1)
 		if !ok {
-			return nil, false
+			return false
 		}
 		m[k] = v
 		d.Space()
 		if d.Consume('}') {
-			return m, true
+			return true
 		}
 		if !d.Consume(',') {
-			return nil, false
+			return false
 		}
 	}
 }
@@ -215,6 +224,27 @@ func (d *Decoder) Number() (float64, bool) {
 	}
 	d.i = i
 	return f, true
+}
+
+// Name reads a string as Str does, without copying it when it is
+// printable ASCII without escapes (a member name, say): the bytes are then
+// the input's.
+func (d *Decoder) Name() ([]byte, bool) {
+	if b := d.b; d.i < len(b) && b[d.i] == '"' {
+		start := d.i + 1
+		for i := start; i < len(b); i++ {
+			c := b[i]
+			if c == '"' {
+				d.i = i + 1
+				return b[start:i], true
+			}
+			if c < ' ' || c == '\\' || c >= utf8.RuneSelf {
+				break
+			}
+		}
+	}
+	s, ok := d.Str()
+	return []byte(s), ok
 }
 
 // str reads a string as protojson does; invalid UTF-8, control

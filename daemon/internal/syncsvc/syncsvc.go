@@ -1,7 +1,9 @@
 // Package syncsvc serves flagd's flag sync RPCs, flagd.sync.v1.FlagSyncService,
 // from the daemon's flag store, over the Connect protocol, gRPC (which
 // grpc-go clients, flagd's in-process providers among them, speak over
-// h2c) and gRPC-Web.
+// h2c) and gRPC-Web. It evaluates nothing (the providers do): evaluations
+// happen in daemon/internal/resolve. Its selector header is resolve's, its
+// stream loop daemon/internal/streams'.
 //
 // Every RPC answers as flagd's does (flagd/pkg/service/flag-sync/handler.go):
 //
@@ -38,16 +40,13 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/vexilhq/vexil/daemon/internal/metrics"
+	"github.com/vexilhq/vexil/daemon/internal/resolve"
 	"github.com/vexilhq/vexil/daemon/internal/store"
 	"github.com/vexilhq/vexil/daemon/internal/streams"
 	"github.com/vexilhq/vexil/daemon/internal/wire"
 	syncv1 "github.com/vexilhq/vexil/schemas/gen/flagd/sync/v1"
 	"github.com/vexilhq/vexil/schemas/gen/flagd/sync/v1/syncv1connect"
 )
-
-// SelectorHeader is the request header that carries a selector
-// (flagd/pkg/service/constants.go, FLAGD_SELECTOR_HEADER).
-const SelectorHeader = "Flagd-Selector"
 
 // Config configures a Service.
 type Config struct {
@@ -155,7 +154,7 @@ func (s *Service) Shutdown(ctx context.Context) error { return s.streams.Shutdow
 // flagd's getSelectorExpression does: the first Flagd-Selector header
 // when there is one, even empty, else the request's selector field.
 func selectorExpression(h http.Header, body string) string {
-	if v := h.Values(SelectorHeader); len(v) > 0 {
+	if v := h.Values(resolve.SelectorHeader); len(v) > 0 {
 		return v[0]
 	}
 	return body
@@ -165,9 +164,9 @@ func selectorExpression(h http.Header, body string) string {
 // with the parser's message, as in flagd.
 func selector(h http.Header, body string) (store.Selector, string, error) {
 	expr := selectorExpression(h, body)
-	sel, err := store.ParseSelector(expr)
+	sel, err := resolve.ParseSelector(expr)
 	if err != nil {
-		return store.Selector{}, expr, connect.NewError(connect.CodeInvalidArgument, err)
+		return store.Selector{}, expr, connect.NewError(connect.CodeInvalidArgument, errors.Unwrap(err))
 	}
 	return sel, expr, nil
 }
@@ -177,20 +176,15 @@ func errShutdown() error {
 	return connect.NewError(connect.CodeUnavailable, errors.New("flag sync service shutting down"))
 }
 
-// errDeadline ends a stream whose deadline passed (flagd's SyncFlags).
-func errDeadline() error {
-	return connect.NewError(connect.CodeDeadlineExceeded, errors.New("stream closed due to server-side timeout"))
-}
-
 // handler implements the generated handler interface.
 type handler struct{ s *Service }
 
 var _ syncv1connect.FlagSyncServiceHandler = (*handler)(nil)
 
 // SyncFlags streams the selection's flags: once the store is ready, then
-// after every
-// update that changes a flag the selector sees (flagd sends whenever its
-// store's watch on the selection fires).
+// after every update that changes a flag the selector sees (flagd sends
+// whenever its store's watch on the selection fires). The loop is
+// streams.Tracker.Run's, which EventStream shares.
 func (h *handler) SyncFlags(ctx context.Context, req *connect.Request[syncv1.SyncFlagsRequest], stream *connect.ServerStream[syncv1.SyncFlagsResponse]) error {
 	s := h.s
 	sel, expr, err := selector(req.Header(), req.Msg.GetSelector())
@@ -200,25 +194,7 @@ func (h *handler) SyncFlags(ctx context.Context, req *connect.Request[syncv1.Syn
 	if s.syncCtxErr != nil {
 		return connect.NewError(connect.CodeDataLoss, errors.New("error constructing sync context"))
 	}
-	if !s.streams.Open() {
-		return errShutdown()
-	}
-	defer s.streams.Close()
-	s.metrics.SyncStreamStarted()
-	defer s.metrics.SyncStreamEnded()
 	log := s.log.With("selector", expr, "provider_id", req.Msg.GetProviderId(), "peer", req.Peer().Addr)
-	log.Debug("sync stream opened")
-	defer log.Debug("sync stream closed")
-
-	if s.streamDeadline > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithDeadline(ctx, s.now().Add(s.streamDeadline))
-		defer cancel()
-	}
-	subCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	snap, changes := s.store.Subscribe(subCtx)
-
 	send := func(snap *store.Snapshot) error {
 		conf, err := s.configuration(snap, sel)
 		if err != nil {
@@ -227,51 +203,26 @@ func (h *handler) SyncFlags(ctx context.Context, req *connect.Request[syncv1.Syn
 		}
 		return stream.Send(&syncv1.SyncFlagsResponse{FlagConfiguration: conf, SyncContext: s.syncCtx})
 	}
-	// The first snapshot once every source has delivered: a provider that
-	// took an empty or partial one for the flags would answer
-	// FLAG_NOT_FOUND while the daemon still loads.
-	for !snap.Ready() {
-		select {
-		case c, ok := <-changes:
-			if !ok {
-				changes = nil
-				continue
+	st := streams.Stream{
+		Store:           s.store,
+		Selector:        sel,
+		EndWithDeadline: true,
+		Ready:           send,
+		Changed:         func(c store.Change, _ map[string]store.ChangeType) error { return send(c.New) },
+		Shutdown:        errShutdown,
+		Opened: func() func() {
+			s.metrics.SyncStreamStarted()
+			log.Debug("sync stream opened")
+			return func() {
+				log.Debug("sync stream closed")
+				s.metrics.SyncStreamEnded()
 			}
-			snap = c.New
-		case <-s.streams.Done():
-			return errShutdown()
-		case <-ctx.Done():
-			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-				return errDeadline()
-			}
-			return nil
-		}
+		},
 	}
-	if err := send(snap); err != nil {
-		return err
+	if s.streamDeadline > 0 {
+		st.Deadline = s.now().Add(s.streamDeadline)
 	}
-	for {
-		select {
-		case c, ok := <-changes:
-			if !ok {
-				changes = nil // ctx ended: the next round sees it
-				continue
-			}
-			if len(c.For(sel)) == 0 {
-				continue
-			}
-			if err := send(c.New); err != nil {
-				return err
-			}
-		case <-s.streams.Done():
-			return errShutdown()
-		case <-ctx.Done():
-			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-				return errDeadline()
-			}
-			return nil
-		}
-	}
+	return s.streams.Run(ctx, st)
 }
 
 // FetchAllFlags answers the selection's flags once.

@@ -18,6 +18,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/structpb"
 
+	"github.com/vexilhq/vexil/daemon/internal/resolve"
 	"github.com/vexilhq/vexil/daemon/internal/store"
 	"github.com/vexilhq/vexil/daemon/internal/storetest"
 	"github.com/vexilhq/vexil/daemon/internal/syncsvc"
@@ -296,7 +297,7 @@ func TestConnectClients(t *testing.T) {
 			defer cancel()
 			client := syncv1connect.NewFlagSyncServiceClient(p.hc, s.URL, p.opts...)
 			req := connect.NewRequest(&syncv1.SyncFlagsRequest{})
-			req.Header().Set(syncsvc.SelectorHeader, "flagSetId=set-a")
+			req.Header().Set(resolve.SelectorHeader, "flagSetId=set-a")
 			stream, err := client.SyncFlags(ctx, req)
 			if err != nil {
 				t.Fatal(err)

@@ -1,6 +1,9 @@
 // Package wire turns evaluator results into flagd's wire messages: the
-// flagd.evaluation.v1 responses, the Connect errors flagd sends in their
-// place, and the JSON the Connect protocol carries them in.
+// responses of flagd.evaluation.v1 ([ResolveV1], [ResolveAllV1Of]),
+// flagd.evaluation.v2 ([ResolveV2]) and schema.v1 ([ResolveSchemaV1],
+// [ResolveAllSchemaV1Of]), all built here, the Connect errors flagd sends
+// in their place, and the JSON the Connect protocol carries them in
+// ([MarshalJSON], and [AppendResolve] straight from a result).
 //
 // It holds the one table that maps an [evaluator.ErrorCode] to a Connect
 // code and message ([ConnectCode], [ErrorMessage], [ConnectError]); the
