@@ -27,6 +27,11 @@
 //   - endpoint.go: the listeners and their servers;
 //   - management.go: /healthz, /readyz and grpc.health.v1.
 //
+// Two places to know: every request, on every port, passes through its
+// port's policy (policy.go); every flag evaluation, whatever the protocol,
+// happens in daemon/internal/resolve, whose observers (metrics today) see
+// them all.
+//
 // [Daemon.Run] blocks until its context ends and then shuts down
 // gracefully. The package installs no signal handlers and changes no
 // process-wide state (the command, vexil start, turns SIGINT and SIGTERM

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/vexilhq/vexil/daemon/internal/resolve"
 	"github.com/vexilhq/vexil/daemon/internal/store"
 	"github.com/vexilhq/vexil/daemon/internal/wire"
 	"github.com/vexilhq/vexil/evaluator"
@@ -75,26 +76,26 @@ integers when every variant is a whole number, floats otherwise.`,
 				read = examples.Flags.ReadFile
 				fmt.Fprintf(cmd.ErrOrStderr(), "no --flags given: evaluating the bundled example %s\n", "examples/"+examples.DefaultFlagsPath)
 			}
-			snap, err := loadFlags(files, read, cmd.ErrOrStderr())
+			st, err := loadFlags(files, read, cmd.ErrOrStderr())
 			if err != nil {
 				return err
 			}
 
-			// As the daemon's flagd.evaluation.v1 service answers a request
-			// without a selector (evalsvc's Resolve<Type> and ResolveAll),
-			// from the store's snapshot.
-			var sel store.Selector
+			// Through the daemon's one evaluation pipeline, as its
+			// flagd.evaluation.v1 service answers a request without a
+			// selector or headers (evalsvc's Resolve<Type> and ResolveAll).
+			sc := resolve.New(resolve.Config{Store: st}).Scope(store.Selector{}, evalCtx, nil, false)
 			var msg proto.Message
 			if key == "" {
-				msg = wire.ResolveAllV1Of(snap.Flags(sel), func(key string, kind evaluator.Kind) evaluator.Result {
-					return snap.Evaluate(sel, key, kind, evalCtx)
+				msg = wire.ResolveAllV1Of(sc.Flags(), func(key string, kind evaluator.Kind) evaluator.Result {
+					return sc.Evaluate(cmd.Context(), key, kind)
 				})
 			} else {
 				if kind == evaluator.KindAny {
-					kind = inferKind(snap, key, evalCtx)
+					kind = inferKind(sc.Snapshot, key, sc.Context)
 				}
 				var cerr *connect.Error
-				msg, cerr = wire.ResolveV1(kind, snap.Evaluate(sel, key, kind, evalCtx))
+				msg, cerr = wire.ResolveV1(kind, sc.Evaluate(cmd.Context(), key, kind))
 				if cerr != nil {
 					// What the daemon sends instead of a response.
 					return writeLine(cmd.OutOrStdout(), wire.ErrorJSON(cerr), failed)
@@ -158,7 +159,7 @@ func readContext(arg string, stdin io.Reader) (map[string]any, error) {
 // is a source named by its path, as the daemon names a file source given by
 // path (--sources with provider file); problems name it. They go to
 // stderr; a file that cannot be read or is rejected fails the command.
-func loadFlags(files []string, read func(string) ([]byte, error), stderr io.Writer) (*store.Snapshot, error) {
+func loadFlags(files []string, read func(string) ([]byte, error), stderr io.Writer) (*store.Store, error) {
 	st := store.New(store.Config{Sources: files})
 	bad := false
 	for i, path := range files {
@@ -185,7 +186,7 @@ func loadFlags(files []string, read func(string) ([]byte, error), stderr io.Writ
 	if bad {
 		return nil, failed
 	}
-	return st.Current(), nil
+	return st, nil
 }
 
 // inferKind picks the type to resolve a flag as when --type is not given:
