@@ -5,7 +5,7 @@
 //   - POST /ofrep/v1/evaluate/flags/{key} evaluates one flag;
 //   - POST /ofrep/v1/evaluate/flags (or .../flags/) evaluates every flag the
 //     request's selection sees, one entry per flag (flag set, key), in
-//     flagd's order ([store.Snapshot.Flags]).
+//     flagd's order (daemon/internal/store's Snapshot.Flags).
 //
 // Any other method on those paths is answered 405, any other path 404.
 //
