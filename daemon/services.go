@@ -9,6 +9,7 @@ import (
 
 	"github.com/vexilhq/vexil/daemon/internal/evalsvc"
 	"github.com/vexilhq/vexil/daemon/internal/ofrep"
+	"github.com/vexilhq/vexil/daemon/internal/resolve"
 	"github.com/vexilhq/vexil/daemon/internal/syncsvc"
 )
 
@@ -26,16 +27,24 @@ type services struct {
 
 // newServices builds the services over the daemon's store; evalOpts and
 // syncOpts are the connect-go options of the evaluation and sync ports'
-// policies.
+// policies. The evaluation and OFREP services share one resolver, whose
+// first observer is the daemon's metrics.
 func (d *Daemon) newServices(evalOpts, syncOpts []connect.HandlerOption) services {
 	cfg := d.cfg
-	eval := evalsvc.New(evalsvc.Config{
+	var observers []resolve.Observer
+	if d.metrics != nil { // a nil *metrics.Metrics is a non-nil Observer
+		observers = append(observers, d.metrics)
+	}
+	resolver := resolve.New(resolve.Config{
 		Store:              d.store,
 		StaticContext:      cfg.StaticContext,
 		ContextFromHeaders: cfg.ContextFromHeaders,
-		StreamDeadline:     cfg.StreamDeadline,
-		Options:            evalOpts,
-		Metrics:            d.metrics,
+		Observers:          observers,
+	})
+	eval := evalsvc.New(evalsvc.Config{
+		Resolver:       resolver,
+		StreamDeadline: cfg.StreamDeadline,
+		Options:        evalOpts,
 	})
 	sync := syncsvc.New(syncsvc.Config{
 		Store:               d.store,
@@ -47,12 +56,7 @@ func (d *Daemon) newServices(evalOpts, syncOpts []connect.HandlerOption) service
 		Metrics:             d.metrics,
 	})
 	ofrepMux := http.NewServeMux()
-	ofrepMux.Handle(ofrep.Prefix, ofrep.New(ofrep.Config{
-		Store:              d.store,
-		StaticContext:      cfg.StaticContext,
-		ContextFromHeaders: cfg.ContextFromHeaders,
-		Metrics:            d.metrics,
-	}).Handler())
+	ofrepMux.Handle(ofrep.Prefix, ofrep.New(ofrep.Config{Resolver: resolver}).Handler())
 	s := services{
 		evaluation: eval.Handler(),
 		sync:       sync.Handler(),

@@ -42,7 +42,6 @@ import (
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/types/known/structpb"
 
-	"github.com/vexilhq/vexil/daemon/internal/metrics"
 	"github.com/vexilhq/vexil/daemon/internal/resolve"
 	"github.com/vexilhq/vexil/daemon/internal/store"
 	"github.com/vexilhq/vexil/daemon/internal/streams"
@@ -73,17 +72,13 @@ const compressMinBytes = 1024
 
 // Config configures a Service.
 type Config struct {
-	// Store holds the flags. Required.
-	Store *store.Store
-	// StaticContext is added to every evaluation context, over the
-	// request's (flagd's --context-value). It is not modified.
-	StaticContext map[string]any
-	// ContextFromHeaders maps request header names (matched
-	// case-insensitively) to evaluation context keys (flagd's
-	// --context-from-header). A header's value, when not empty, is set over
-	// the request's and the static context. schema.v1 ignores it, as flagd
-	// does.
-	ContextFromHeaders map[string]string
+	// Resolver evaluates every request (each Resolve, each flag of
+	// ResolveAll): it reads the selector, merges the request's context
+	// with the static context and the mapped headers (which schema.v1
+	// ignores, as flagd does), and tells its observers (metrics among
+	// them) of each evaluation. The event streams watch its store.
+	// Required.
+	Resolver *resolve.Resolver
 	// KeepAlive is how long an event stream may stay idle before it sends
 	// keep_alive; 0 means DefaultKeepAlive.
 	KeepAlive time.Duration
@@ -99,13 +94,6 @@ type Config struct {
 	// (wire.JSONCodec) and a minimum size of 1 KiB for compressed
 	// responses; interceptors, for instance.
 	Options []connect.HandlerOption
-	// Metrics counts every flag evaluation (each Resolve, each flag of
-	// ResolveAll) as an impression and a result reason; nil counts none.
-	// It is the first of the observers.
-	Metrics *metrics.Metrics
-	// Observers are told of every flag evaluation (resolve.Observer),
-	// after Metrics.
-	Observers []resolve.Observer
 	// DisableFastPath turns off the fast path (fastpath.go), which decodes
 	// the ordinary Connect-protocol HTTP/JSON calls of flagd.evaluation.v1
 	// and v2 Resolve<Type> and encodes their answers without connect-go,
@@ -131,13 +119,14 @@ type Service struct {
 	streams *streams.Tracker
 }
 
-// New returns a service over cfg.Store. It panics if cfg.Store is nil.
+// New returns a service over cfg.Resolver. It panics if cfg.Resolver is
+// nil.
 func New(cfg Config) *Service {
-	if cfg.Store == nil {
-		panic("evalsvc: Config.Store is nil")
+	if cfg.Resolver == nil {
+		panic("evalsvc: Config.Resolver is nil")
 	}
 	s := &Service{
-		resolver:       newResolver(cfg.Store, cfg.StaticContext, cfg.ContextFromHeaders, cfg.Metrics, cfg.Observers),
+		resolver:       cfg.Resolver,
 		keepAlive:      cfg.KeepAlive,
 		streamDeadline: cfg.StreamDeadline,
 		now:            cfg.Now,
@@ -152,15 +141,6 @@ func New(cfg Config) *Service {
 		s.now = time.Now
 	}
 	return s
-}
-
-// newResolver is the resolver of a service's Config: m, when not nil, is
-// the first observer.
-func newResolver(st *store.Store, static map[string]any, headers map[string]string, m *metrics.Metrics, observers []resolve.Observer) *resolve.Resolver {
-	if m != nil {
-		observers = append([]resolve.Observer{m}, observers...)
-	}
-	return resolve.New(resolve.Config{Store: st, StaticContext: static, ContextFromHeaders: headers, Observers: observers})
 }
 
 // Handler is one service's handler and the path prefix it is mounted on.

@@ -53,17 +53,12 @@ type diffPair struct {
 
 func newDiffPair(t testing.TB) *diffPair {
 	st := storetest.New(t, sourceA, sourceB, "fast.json")
-	cfg := evalsvc.Config{
-		Store:              st,
-		StaticContext:      map[string]any{"tier": "gold", "num": 2.5},
-		ContextFromHeaders: map[string]string{"X-Pick": "pick", "x-user": "user"},
-	}
+	static := map[string]any{"tier": "gold", "num": 2.5}
+	headers := map[string]string{"X-Pick": "pick", "x-user": "user"}
 	p := &diffPair{fastMet: metrics.New(), slowMet: metrics.New()}
-	cfg.Metrics = p.fastMet
-	p.fastSvc = evalsvc.New(cfg)
+	p.fastSvc = evalsvc.New(evalsvc.Config{Resolver: newResolver(st, static, headers, p.fastMet)})
 	p.fast = p.fastSvc.Handler()
-	cfg.Metrics, cfg.DisableFastPath = p.slowMet, true
-	p.slow = evalsvc.New(cfg).Handler()
+	p.slow = evalsvc.New(evalsvc.Config{Resolver: newResolver(st, static, headers, p.slowMet), DisableFastPath: true}).Handler()
 	return p
 }
 
@@ -330,7 +325,7 @@ func TestFastPathEqualsConnect(t *testing.T) {
 // TestFastPathDisabled: DisableFastPath leaves every request to connect-go.
 func TestFastPathDisabled(t *testing.T) {
 	st := newStore(t)
-	svc := evalsvc.New(evalsvc.Config{Store: st, DisableFastPath: true})
+	svc := evalsvc.New(evalsvc.Config{Resolver: newResolver(st, nil, nil, nil), DisableFastPath: true})
 	rec := httptest.NewRecorder()
 	svc.Handler().ServeHTTP(rec, diffRequest{path: pathV1Bool, header: jsonHeader(), body: []byte(`{"flagKey":"bool-flag"}`)}.http())
 	if rec.Code != http.StatusOK || svc.FastHits() != 0 {
@@ -437,7 +432,7 @@ func BenchmarkHandlerResolveBoolean(b *testing.B) {
 			name = "connect"
 		}
 		b.Run(name, func(b *testing.B) {
-			h := evalsvc.New(evalsvc.Config{Store: newStore(b), DisableFastPath: disable}).Handler()
+			h := evalsvc.New(evalsvc.Config{Resolver: newResolver(newStore(b), nil, nil, nil), DisableFastPath: disable}).Handler()
 			b.ReportAllocs()
 			for b.Loop() {
 				r, _ := http.NewRequest(http.MethodPost, pathV1Bool, bytes.NewReader(body))

@@ -211,10 +211,9 @@ func TestGRPCResolveAll(t *testing.T) {
 // TestGRPCContextMerge: metadata mapped by ContextFromHeaders is set over
 // the static and the request's context, except for schema.v1.
 func TestGRPCContextMerge(t *testing.T) {
-	srv := startServer(t, evalsvc.Config{
-		StaticContext:      map[string]any{"pick": "static"},
-		ContextFromHeaders: map[string]string{"x-pick": "pick"},
-	})
+	srv := startServer(t, evalsvc.Config{Resolver: newResolver(newStore(t),
+		map[string]any{"pick": "static"},
+		map[string]string{"x-pick": "pick"}, nil)})
 	conn := serveGRPC(t, srv.Svc)
 	ctx := testContext(t)
 	req := mustStruct(t, map[string]any{"pick": "req"})
@@ -318,7 +317,7 @@ func TestGRPCMalformedRequest(t *testing.T) {
 // the end; and an invalid selector is InvalidArgument.
 func TestGRPCEventStream(t *testing.T) {
 	st := newStore(t)
-	srv := startServer(t, evalsvc.Config{Store: st})
+	srv := startServer(t, evalsvc.Config{Resolver: newResolver(st, nil, nil, nil)})
 	conn := serveGRPC(t, srv.Svc)
 	ctx := testContext(t)
 	desc := &grpc.StreamDesc{StreamName: "EventStream", ServerStreams: true}

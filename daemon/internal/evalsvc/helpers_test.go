@@ -14,6 +14,8 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/vexilhq/vexil/daemon/internal/evalsvc"
+	"github.com/vexilhq/vexil/daemon/internal/metrics"
+	"github.com/vexilhq/vexil/daemon/internal/resolve"
 	"github.com/vexilhq/vexil/daemon/internal/store"
 	"github.com/vexilhq/vexil/daemon/internal/storetest"
 	"github.com/vexilhq/vexil/daemon/internal/wire"
@@ -34,6 +36,16 @@ const (
 	sourceB = "b.json" // no flag set
 )
 
+// newResolver is a resolver over st as the daemon builds one: m, when not
+// nil, is its first observer.
+func newResolver(st *store.Store, static map[string]any, headers map[string]string, m *metrics.Metrics) *resolve.Resolver {
+	var observers []resolve.Observer
+	if m != nil {
+		observers = append(observers, m)
+	}
+	return resolve.New(resolve.Config{Store: st, StaticContext: static, ContextFromHeaders: headers, Observers: observers})
+}
+
 // server is a Service on a real loopback server that speaks HTTP/1.1 and
 // unencrypted HTTP/2 (h2c).
 type server struct {
@@ -52,12 +64,13 @@ type seenRequest struct {
 	contentType string
 }
 
-// startServer starts a service over cfg (with the test store when
-// cfg.Store is nil). Cleanup shuts the service down, then the server.
+// startServer starts a service over cfg (with a resolver over the test
+// store when cfg.Resolver is nil). Cleanup shuts the service down, then
+// the server.
 func startServer(t testing.TB, cfg evalsvc.Config) *server {
 	t.Helper()
-	if cfg.Store == nil {
-		cfg.Store = newStore(t)
+	if cfg.Resolver == nil {
+		cfg.Resolver = newResolver(newStore(t), nil, nil, nil)
 	}
 	s := &server{Svc: evalsvc.New(cfg)}
 	h := s.Svc.Handler()

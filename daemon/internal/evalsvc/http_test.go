@@ -241,7 +241,7 @@ func (e *envelopeReader) event() string {
 // JSON of each event type.
 func TestHTTPEventStream(t *testing.T) {
 	st := newStore(t)
-	srv := startServer(t, evalsvc.Config{Store: st, KeepAlive: 20 * time.Millisecond})
+	srv := startServer(t, evalsvc.Config{Resolver: newResolver(st, nil, nil, nil), KeepAlive: 20 * time.Millisecond})
 	var env bytes.Buffer
 	env.Write([]byte{0, 0, 0, 0, 2})
 	env.WriteString("{}")

@@ -22,7 +22,7 @@ import (
 // ResolveAll, counts an impression and a result reason.
 func TestMetrics(t *testing.T) {
 	m := metrics.New()
-	srv := startServer(t, evalsvc.Config{Metrics: m})
+	srv := startServer(t, evalsvc.Config{Resolver: newResolver(newStore(t), nil, nil, m)})
 	ctx := testContext(t)
 	hc := http1Client(t)
 	v1 := evaluationv1connect.NewServiceClient(hc, srv.URL)

@@ -323,10 +323,9 @@ func TestResolve(t *testing.T) {
 // then static context, then mapped headers (flagd's
 // MergeContextsAndHeaders); schema.v1 ignores the header mappings.
 func TestContextMerge(t *testing.T) {
-	srv := startServer(t, evalsvc.Config{
-		StaticContext:      map[string]any{"pick": "static"},
-		ContextFromHeaders: map[string]string{"x-pick": "pick", "X-User": "user"},
-	})
+	srv := startServer(t, evalsvc.Config{Resolver: newResolver(newStore(t),
+		map[string]any{"pick": "static"},
+		map[string]string{"x-pick": "pick", "X-User": "user"}, nil)})
 	plain := startServer(t, evalsvc.Config{})
 	ctx := testContext(t)
 	client := h2cClient(t)

@@ -112,7 +112,7 @@ const (
 // else, and provider_shutdown.
 func TestEventStream(t *testing.T) {
 	st := newStore(t)
-	srv := startServer(t, evalsvc.Config{Store: st})
+	srv := startServer(t, evalsvc.Config{Resolver: newResolver(st, nil, nil, nil)})
 	ctx := testContext(t)
 	streams := map[string][]*eventStream{}
 	for _, p := range protocols(t) {
@@ -248,7 +248,7 @@ func TestEventStreamInvalidSelector(t *testing.T) {
 
 // TestMount checks the paths the services are mounted on.
 func TestMount(t *testing.T) {
-	svc := evalsvc.New(evalsvc.Config{Store: newStore(t)})
+	svc := evalsvc.New(evalsvc.Config{Resolver: newResolver(newStore(t), nil, nil, nil)})
 	defer svc.Shutdown(context.Background())
 	mux := http.NewServeMux()
 	got := fmt.Sprint(svc.Mount(mux))
@@ -258,10 +258,10 @@ func TestMount(t *testing.T) {
 	}
 }
 
-func TestNewWithoutStore(t *testing.T) {
+func TestNewWithoutResolver(t *testing.T) {
 	defer func() {
 		if recover() == nil {
-			t.Error("New without a store did not panic")
+			t.Error("New without a resolver did not panic")
 		}
 	}()
 	evalsvc.New(evalsvc.Config{})
@@ -271,7 +271,7 @@ func TestNewWithoutStore(t *testing.T) {
 // every source has delivered, so a provider that is ready finds its flags.
 func TestEventStreamReadyWaitsForTheStore(t *testing.T) {
 	st := store.New(store.Config{Sources: []string{"late"}})
-	srv := startServer(t, evalsvc.Config{Store: st})
+	srv := startServer(t, evalsvc.Config{Resolver: newResolver(st, nil, nil, nil)})
 	p := protocols(t)[0]
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

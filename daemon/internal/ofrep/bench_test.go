@@ -17,7 +17,7 @@ func benchServer(b *testing.B) *server {
 	if n := len(st.Current().Flags(store.Selector{})); n != 13 {
 		b.Fatalf("%d flags, want 13", n)
 	}
-	return startServer(b, ofrep.Config{Store: st, StaticContext: map[string]any{"region": "eu"}})
+	return startServer(b, ofrep.Config{Resolver: newResolver(st, map[string]any{"region": "eu"}, nil, nil)})
 }
 
 // benchPost posts body to path b.N times over one keep-alive connection

@@ -30,18 +30,12 @@ type diffPair struct {
 
 func newDiffPair(t testing.TB, maxBody int64) *diffPair {
 	st := storetest.New(t, sourceFlags, sourceOverride, "fast.json")
-	cfg := ofrep.Config{
-		Store:              st,
-		StaticContext:      map[string]any{"tier": "gold", "num": 2.5},
-		ContextFromHeaders: map[string]string{"X-Pick": "pick", "x-user": "user"},
-		MaxBodyBytes:       maxBody,
-	}
+	static := map[string]any{"tier": "gold", "num": 2.5}
+	headers := map[string]string{"X-Pick": "pick", "x-user": "user"}
 	p := &diffPair{fastMet: metrics.New(), slowMet: metrics.New()}
-	cfg.Metrics = p.fastMet
-	p.fastSvc = ofrep.New(cfg)
+	p.fastSvc = ofrep.New(ofrep.Config{Resolver: newResolver(st, static, headers, p.fastMet), MaxBodyBytes: maxBody})
 	p.fast = p.fastSvc.Handler()
-	cfg.Metrics, cfg.DisableFastPath = p.slowMet, true
-	p.slow = ofrep.New(cfg).Handler()
+	p.slow = ofrep.New(ofrep.Config{Resolver: newResolver(st, static, headers, p.slowMet), MaxBodyBytes: maxBody, DisableFastPath: true}).Handler()
 	return p
 }
 
@@ -213,7 +207,7 @@ func BenchmarkHandlerSingle(b *testing.B) {
 			name = "oracle"
 		}
 		b.Run(name, func(b *testing.B) {
-			h := ofrep.New(ofrep.Config{Store: newStore(b), DisableFastPath: disable}).Handler()
+			h := ofrep.New(ofrep.Config{Resolver: newResolver(newStore(b), nil, nil, nil), DisableFastPath: disable}).Handler()
 			b.ReportAllocs()
 			for b.Loop() {
 				r, _ := http.NewRequest(http.MethodPost, singlePrefix+"targeted", bytes.NewReader(body))

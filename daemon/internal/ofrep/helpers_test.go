@@ -14,7 +14,9 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/vexilhq/vexil/daemon/internal/metrics"
 	"github.com/vexilhq/vexil/daemon/internal/ofrep"
+	"github.com/vexilhq/vexil/daemon/internal/resolve"
 	"github.com/vexilhq/vexil/daemon/internal/store"
 	"github.com/vexilhq/vexil/daemon/internal/storetest"
 )
@@ -38,18 +40,28 @@ func newStore(t testing.TB) *store.Store {
 	return storetest.New(t, sourceFlags, sourceOverride)
 }
 
+// newResolver is a resolver over st as the daemon builds one: m, when not
+// nil, is its first observer.
+func newResolver(st *store.Store, static map[string]any, headers map[string]string, m *metrics.Metrics) *resolve.Resolver {
+	var observers []resolve.Observer
+	if m != nil {
+		observers = append(observers, m)
+	}
+	return resolve.New(resolve.Config{Store: st, StaticContext: static, ContextFromHeaders: headers, Observers: observers})
+}
+
 // server is the OFREP handler on a real loopback server, with a client.
 type server struct {
 	URL    string
 	client *http.Client
 }
 
-// startServer serves a service over cfg (over the test store when
-// cfg.Store is nil) on 127.0.0.1.
+// startServer serves a service over cfg (with a resolver over the test
+// store when cfg.Resolver is nil) on 127.0.0.1.
 func startServer(t testing.TB, cfg ofrep.Config) *server {
 	t.Helper()
-	if cfg.Store == nil {
-		cfg.Store = newStore(t)
+	if cfg.Resolver == nil {
+		cfg.Resolver = newResolver(newStore(t), nil, nil, nil)
 	}
 	srv := httptest.NewServer(ofrep.New(cfg).Handler())
 	if !strings.HasPrefix(srv.URL, "http://127.0.0.1:") {

@@ -12,7 +12,7 @@ import (
 // result reason per flag; a flag that does not exist is not a label.
 func TestMetrics(t *testing.T) {
 	m := metrics.New()
-	s := startServer(t, ofrep.Config{Metrics: m})
+	s := startServer(t, ofrep.Config{Resolver: newResolver(newStore(t), nil, nil, m)})
 	for range 2 {
 		if r := s.post(t, "/ofrep/v1/evaluate/flags/string-flag", `{}`); r.status != 200 {
 			t.Fatalf("string-flag: %d %s", r.status, r.body)

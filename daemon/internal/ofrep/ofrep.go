@@ -5,7 +5,7 @@
 //   - POST /ofrep/v1/evaluate/flags/{key} evaluates one flag;
 //   - POST /ofrep/v1/evaluate/flags (or .../flags/) evaluates every flag the
 //     request's selection sees, one entry per flag (flag set, key), in
-//     flagd's order ([store.Snapshot.Flags]).
+//     flagd's order (daemon/internal/store's Snapshot.Flags).
 //
 // Any other method on those paths is answered 405, any other path 404.
 //
@@ -46,9 +46,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/vexilhq/vexil/daemon/internal/metrics"
 	"github.com/vexilhq/vexil/daemon/internal/resolve"
-	"github.com/vexilhq/vexil/daemon/internal/store"
 	"github.com/vexilhq/vexil/daemon/internal/wire"
 	"github.com/vexilhq/vexil/evaluator"
 )
@@ -63,27 +61,15 @@ const (
 
 // Config configures a Service.
 type Config struct {
-	// Store holds the flags. Required.
-	Store *store.Store
-	// StaticContext is set over every request's context (flagd's
-	// --context-value). It is not modified.
-	StaticContext map[string]any
-	// ContextFromHeaders maps request header names (matched
-	// case-insensitively) to evaluation context keys (flagd's
-	// --context-from-header). A header's value, when not empty, is set over
-	// the request's and the static context.
-	ContextFromHeaders map[string]string
+	// Resolver evaluates every request (single, and each flag of a bulk
+	// evaluation): it reads the selector, merges the request's context
+	// with the static context and the mapped headers, and tells its
+	// observers (metrics among them) of each evaluation. Required.
+	Resolver *resolve.Resolver
 	// MaxBodyBytes, when positive, limits the request body; a larger one is
 	// answered 413 {"errorDetails": "request body too large"}, as flagd
 	// answers when its http.MaxBytesHandler limit is hit.
 	MaxBodyBytes int64
-	// Metrics counts every flag evaluation (single, and each flag of a
-	// bulk evaluation) as an impression and a result reason; nil counts
-	// none. It is the first of the observers.
-	Metrics *metrics.Metrics
-	// Observers are told of every flag evaluation (resolve.Observer),
-	// after Metrics.
-	Observers []resolve.Observer
 	// DisableFastPath turns off the fast path of single-flag evaluation
 	// (fastpath.go): a strict reader of plain request bodies and an encoder
 	// of success answers that give what encoding/json gives, and leave
@@ -98,24 +84,16 @@ type Service struct {
 	fast     bool
 }
 
-// New returns a service over cfg.Store. It panics if cfg.Store is nil.
+// New returns a service over cfg.Resolver. It panics if cfg.Resolver is
+// nil.
 func New(cfg Config) *Service {
-	if cfg.Store == nil {
-		panic("ofrep: Config.Store is nil")
-	}
-	observers := cfg.Observers
-	if cfg.Metrics != nil {
-		observers = append([]resolve.Observer{cfg.Metrics}, observers...)
+	if cfg.Resolver == nil {
+		panic("ofrep: Config.Resolver is nil")
 	}
 	return &Service{
-		resolver: resolve.New(resolve.Config{
-			Store:              cfg.Store,
-			StaticContext:      cfg.StaticContext,
-			ContextFromHeaders: cfg.ContextFromHeaders,
-			Observers:          observers,
-		}),
-		maxBody: cfg.MaxBodyBytes,
-		fast:    !cfg.DisableFastPath,
+		resolver: cfg.Resolver,
+		maxBody:  cfg.MaxBodyBytes,
+		fast:     !cfg.DisableFastPath,
 	}
 }
 

@@ -145,10 +145,9 @@ func TestInvalidSelector(t *testing.T) {
 // TestContext: the request's context, overlaid with the static context,
 // overlaid with the mapped headers.
 func TestContext(t *testing.T) {
-	s := startServer(t, ofrep.Config{
-		StaticContext:      map[string]any{"region": "eu"},
-		ContextFromHeaders: map[string]string{"x-tenant": "tenant"},
-	})
+	s := startServer(t, ofrep.Config{Resolver: newResolver(newStore(t),
+		map[string]any{"region": "eu"},
+		map[string]string{"x-tenant": "tenant"}, nil)})
 	match := `{"value":"match","key":"context-flag","reason":"TARGETING_MATCH","variant":"match","metadata":{}}`
 	other := `{"value":"other","key":"context-flag","reason":"DEFAULT","variant":"other","metadata":{}}`
 	tests := []struct {
@@ -260,7 +259,7 @@ func TestBulkEntries(t *testing.T) {
 // TestETag covers the bulk ETag and If-None-Match.
 func TestETag(t *testing.T) {
 	st := newStore(t)
-	s := startServer(t, ofrep.Config{Store: st})
+	s := startServer(t, ofrep.Config{Resolver: newResolver(st, nil, nil, nil)})
 	ctxA := `{"context":{"email":"a@example.com"}}`
 	ctxB := `{"context":{"email":"b@other.org"}}`
 
@@ -373,7 +372,7 @@ func TestRouting(t *testing.T) {
 // one of the two states', and equal bodies always have equal ETags.
 func TestConcurrentUpdates(t *testing.T) {
 	st := newStore(t)
-	s := startServer(t, ofrep.Config{Store: st})
+	s := startServer(t, ofrep.Config{Resolver: newResolver(st, nil, nil, nil)})
 	var docs [2][]byte
 	for i, file := range []string{"override.json", "override2.json"} {
 		data, err := os.ReadFile(filepath.Join("testdata", file))

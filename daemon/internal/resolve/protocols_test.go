@@ -23,10 +23,10 @@ import (
 func TestEveryProtocolIsObserved(t *testing.T) {
 	st := newStore(t)
 	rec := &recorder{}
-	observers := []resolve.Observer{rec}
-	fast := evalsvc.New(evalsvc.Config{Store: st, Observers: observers}).Handler()
-	slow := evalsvc.New(evalsvc.Config{Store: st, Observers: observers, DisableFastPath: true}).Handler()
-	of := ofrep.New(ofrep.Config{Store: st, Observers: observers}).Handler()
+	r := resolve.New(resolve.Config{Store: st, Observers: []resolve.Observer{rec}})
+	fast := evalsvc.New(evalsvc.Config{Resolver: r}).Handler()
+	slow := evalsvc.New(evalsvc.Config{Resolver: r, DisableFastPath: true}).Handler()
+	of := ofrep.New(ofrep.Config{Resolver: r}).Handler()
 
 	post := func(h http.Handler, path, contentType, body string) int {
 		req := httptest.NewRequest(http.MethodPost, path, strings.NewReader(body))
@@ -79,7 +79,7 @@ func TestEveryProtocolIsObserved(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := evalsvc.New(evalsvc.Config{Store: st, Observers: observers}).NewGRPCServer()
+	srv := evalsvc.New(evalsvc.Config{Resolver: r}).NewGRPCServer()
 	go func() { _ = srv.Serve(ln) }()
 	t.Cleanup(srv.Stop)
 	conn, err := grpc.NewClient(ln.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
