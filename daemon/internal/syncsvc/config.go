@@ -2,7 +2,6 @@ package syncsvc
 
 import (
 	"encoding/json"
-	"sync"
 
 	"github.com/vexilhq/vexil/daemon/internal/store"
 )
@@ -62,45 +61,4 @@ func FlagConfiguration(snap *store.Snapshot, sel store.Selector) ([]byte, error)
 	return json.Marshal(struct {
 		Flags map[string]wireFlag `json:"flags"`
 	}{out})
-}
-
-// configCache remembers the latest flag_configuration of each selector, so
-// that the streams sharing a selector marshal an update once.
-type configCache struct {
-	mu      sync.Mutex
-	entries map[store.Selector]cacheEntry
-}
-
-type cacheEntry struct {
-	snap *store.Snapshot
-	conf string
-}
-
-// maxCacheEntries bounds the cache: selectors are the clients' choice.
-const maxCacheEntries = 128
-
-func (s *Service) configuration(snap *store.Snapshot, sel store.Selector) (string, error) {
-	c := &s.cache
-	c.mu.Lock()
-	if e, ok := c.entries[sel]; ok && e.snap == snap {
-		c.mu.Unlock()
-		return e.conf, nil
-	}
-	c.mu.Unlock()
-	b, err := FlagConfiguration(snap, sel)
-	if err != nil {
-		return "", err
-	}
-	conf := string(b)
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.entries == nil || len(c.entries) >= maxCacheEntries {
-		c.entries = map[store.Selector]cacheEntry{}
-	}
-	// Keep the newest snapshot's: an older stream may still ask for an
-	// older one.
-	if e, ok := c.entries[sel]; !ok || e.snap.Generation() <= snap.Generation() {
-		c.entries[sel] = cacheEntry{snap, conf}
-	}
-	return conf, nil
 }

@@ -109,6 +109,7 @@ func New(cfg Config) *Service {
 		options:        append([]connect.HandlerOption{wire.JSONCodec()}, cfg.Options...),
 		streams:        streams.New(),
 		metrics:        cfg.Metrics,
+		cache:          configCache{maxEntries: maxCacheEntries, maxBytes: maxCacheBytes},
 	}
 	if s.static == nil {
 		s.static = map[string]any{}
