@@ -5,8 +5,9 @@
 // A [Parser] turns a JSON or YAML document into a [*FlagSet]. Problems that
 // flagd rejects (invalid JSON, a default variant that is not a variant,
 // fields of the wrong type, an empty or cyclic evaluator) always reject the
-// document; problems that flagd only warns about (the flag-definition JSON
-// Schema, mixed variant types, unknown operators, references to missing
+// document, as do $refs expanding past a budget, which flagd has not;
+// problems that flagd only warns about (the flag-definition JSON Schema,
+// mixed variant types, unknown operators, references to missing
 // evaluators) are warnings, or errors with [Options.Strict]. Every problem
 // carries the document's source, the flag key and a JSON pointer.
 //

@@ -13,7 +13,7 @@ import (
 
 // evaluators reads "$evaluators" and resolves references between them.
 func (b *builder) evaluators(doc map[string]any) {
-	b.refs = &refResolver{b: b, defs: map[string]any{}, done: map[string]any{}, state: map[string]int{}}
+	b.refs = &refResolver{b: b, defs: map[string]any{}, done: map[string]any{}, state: map[string]int{}, size: map[string]int64{}}
 	raw, present := doc["$evaluators"]
 	if !present || raw == nil {
 		return
@@ -45,7 +45,10 @@ type refResolver struct {
 	defs  map[string]any // as written
 	done  map[string]any // resolved
 	state map[string]int // 1: resolving, 2: resolved, 3: failed (reported)
-	path  []string       // tokens of the pointer being resolved
+	// size is the node count of each resolved evaluator once expanded
+	// (see expandedSize), at most sizeCap.
+	size map[string]int64
+	path []string // tokens of the pointer being resolved
 }
 
 func (r *refResolver) evaluator(name string) (any, bool) {
@@ -66,6 +69,7 @@ func (r *refResolver) evaluator(name string) (any, bool) {
 	}
 	r.state[name] = 2
 	r.done[name] = resolved
+	r.size[name] = r.expandedSize(r.defs[name])
 	return resolved, true
 }
 
@@ -178,8 +182,9 @@ func refName(m map[string]any) (string, bool) {
 	return name, ok
 }
 
-// flag checks and compiles one flag definition.
-func (b *builder) flag(key, ptr string, v any, setMeta Metadata) *Flag {
+// flag checks and compiles one flag definition; refNodes is what the $refs
+// of its targeting bring in, within maxRefNodesPerFlag.
+func (b *builder) flag(key, ptr string, v any, setMeta Metadata, refNodes int64) *Flag {
 	if v == nil {
 		v = map[string]any{}
 	}
@@ -188,7 +193,7 @@ func (b *builder) flag(key, ptr string, v any, setMeta Metadata) *Flag {
 		b.add(SeverityError, key, ptr, "a flag must be an object, not %s", jsonType(v))
 		return nil
 	}
-	f := &Flag{key: key, keyValue: key}
+	f := &Flag{key: key, keyValue: key, refNodes: int32(refNodes)}
 	bad := false
 	str := func(field string) string {
 		fv, present := m[field]

@@ -42,6 +42,9 @@ type Flag struct {
 	// reusable says that a parse may reuse the flag when its source hash
 	// src is unchanged (see lazy.go).
 	reusable bool
+	// refNodes is what the $refs of its targeting bring in (see
+	// refbudget.go), counted again when the flag is reused.
+	refNodes int32
 	src      srcHash
 	// fingerprint identifies the definition (see fingerprint.go).
 	fingerprint Fingerprint

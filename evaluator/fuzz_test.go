@@ -22,6 +22,7 @@ func FuzzParse(f *testing.F) {
 	}
 	f.Add([]byte(benchDoc))
 	f.Add([]byte(`{"flags":[{"key":"a","state":"ENABLED","variants":{"x":1},"defaultVariant":"x"}]}`))
+	f.Add(refChainDoc(40, map[string]int{"bomb": 40}, false))
 	p, err := evaluator.NewParser(evaluator.Options{})
 	if err != nil {
 		f.Fatal(err)

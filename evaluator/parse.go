@@ -123,6 +123,8 @@ type builder struct {
 	// setMetaEncoding is the canonical encoding of the document's metadata,
 	// once a flag needed it.
 	setMetaEncoding []byte
+	// docLen is the document's length in bytes (see refNodeBudget).
+	docLen int64
 }
 
 // internMax is the longest string the builder interns.
@@ -281,6 +283,7 @@ func position(data []byte, offset int64) (line, col int) {
 }
 
 func (b *builder) build(data []byte, format Format) *FlagSet {
+	b.docLen = int64(len(data))
 	if set, ok := b.buildLazy(data, format); ok {
 		return set
 	}
@@ -398,6 +401,7 @@ func (b *builder) buildDoc(doc map[string]any, lf *lazyFlags) *FlagSet {
 	type entry struct {
 		key, ptr string
 		v        any
+		refNodes int64 // what its $refs bring in; -1: over the budget
 	}
 	var entries []entry
 	switch fl := rawFlags.(type) {
@@ -424,6 +428,41 @@ func (b *builder) buildDoc(doc map[string]any, lf *lazyFlags) *FlagSet {
 		b.add(SeverityError, "", "/flags", "flags must be an object or an array, not %s", jsonType(rawFlags))
 		return set
 	}
+	// $ref expansion is counted, and bounded, before any flag is compiled
+	// (see refbudget.go).
+	if len(b.refs.defs) > 0 {
+		var total int64
+		most, mostKey := int64(-1), ""
+		count := func(key string, n int64) {
+			total = addSize(total, n)
+			if n > most || n == most && key < mostKey {
+				most, mostKey = n, key
+			}
+		}
+		for i := range entries {
+			e := &entries[i]
+			n, ok := b.checkRefBudget(e.key, e.ptr, e.v)
+			if !ok {
+				e.refNodes = -1
+				continue
+			}
+			e.refNodes = n
+			count(e.key, n)
+		}
+		if lf != nil {
+			for _, f := range lf.reused {
+				count(f.key, int64(f.refNodes))
+			}
+		}
+		if budget := b.refNodeBudget(); total > budget {
+			b.add(SeverityError, "", "/flags", "$ref expansion exceeds %d nodes over all flags: their $refs bring in %s (the most: %d, in flag %q)",
+				budget, sizeString(total), most, mostKey)
+			for i := range b.schemaProblems {
+				b.schemaProblems[i].FlagKey = b.flagKeyAt(b.schemaProblems[i].Pointer)
+			}
+			return set
+		}
+	}
 	// A flag is identified by its flag set and key: an array may define a
 	// key in several flag sets. A key looked up without its flag set finds
 	// the definition written last.
@@ -433,7 +472,10 @@ func (b *builder) buildDoc(doc map[string]any, lf *lazyFlags) *FlagSet {
 		all := make([]*Flag, 0, len(entries)+len(lf.reused))
 		set.flags = make(map[string]*Flag, cap(all))
 		for _, e := range entries {
-			if f := b.flag(e.key, e.ptr, e.v, set.metadata); f != nil {
+			if e.refNodes < 0 {
+				continue
+			}
+			if f := b.flag(e.key, e.ptr, e.v, set.metadata, e.refNodes); f != nil {
 				all = append(all, f)
 			}
 		}
@@ -453,7 +495,10 @@ func (b *builder) buildDoc(doc map[string]any, lf *lazyFlags) *FlagSet {
 	seen := make(map[identity]string, len(entries))
 	byID := make(map[identity]*Flag, len(entries))
 	for _, e := range entries {
-		f := b.flag(e.key, e.ptr, e.v, set.metadata)
+		if e.refNodes < 0 {
+			continue
+		}
+		f := b.flag(e.key, e.ptr, e.v, set.metadata, e.refNodes)
 		if f == nil {
 			continue
 		}

@@ -138,6 +138,7 @@ func FuzzParseReusing(f *testing.F) {
 	f.Add(flags, flags)
 	f.Add([]byte(benchDoc), []byte(benchDoc))
 	f.Add(generatedDoc(5), generatedDoc(6))
+	f.Add(refChainDoc(40, map[string]int{"fine": 3}, false), refChainDoc(40, map[string]int{"bomb": 40}, false))
 	f.Add([]byte(`{"flags":{"a":{"state":"ENABLED","variants":{"x":1},"defaultVariant":"x"}}}`),
 		[]byte(`{"flags":{"a":{"state":"ENABLED","variants":{"x":1},"defaultVariant":"x"},"a":{"state":"DISABLED","variants":{"x":1},"defaultVariant":"x"}}}`))
 	p, err := evaluator.NewParser(evaluator.Options{})

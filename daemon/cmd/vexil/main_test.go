@@ -57,6 +57,7 @@ var cliCases = []struct {
 	{name: "validate-strict", args: []string{"validate", "testdata/strict-only.json"}},
 	{name: "validate-lax", args: []string{"validate", "--lax", "testdata/strict-only.json"}},
 	{name: "validate-invalid-json", args: []string{"validate", "testdata/invalid.json"}},
+	{name: "validate-ref-bomb", args: []string{"validate", "testdata/ref-bomb.json"}},
 	{name: "validate-missing-file", args: []string{"validate", "testdata/missing.json", "testdata/flags.json"}},
 	{name: "validate-output-json", args: []string{"validate", "--output", "json", "testdata/flags.json", "testdata/strict-only.json", "testdata/invalid.json", "testdata/missing.json"}},
 	{name: "validate-output-json-lax", args: []string{"validate", "--lax", "-o", "json", "testdata/strict-only.json"}},
