@@ -140,6 +140,14 @@ type Config struct {
 	// beyond it); 0 means net/http's default of 1 MiB (flagd's
 	// --max-request-header).
 	MaxRequestHeaderBytes int
+	// RequestBodyTimeout bounds the time a request's body (a native gRPC
+	// call's request message) may take to arrive after its headers, on
+	// every port: a slower one ends the request (408 from OFREP,
+	// DeadlineExceeded from Connect and gRPC, and over HTTP/1.1 the
+	// connection is closed). It does not bound streams, whose request
+	// arrives at once. 0 means DefaultRequestBodyTimeout; a negative value,
+	// none.
+	RequestBodyTimeout time.Duration
 	// StreamDeadline, when positive, ends every event and sync stream that
 	// long after it opened (flagd's --stream-deadline).
 	StreamDeadline time.Duration

@@ -43,7 +43,14 @@ type endpoint struct {
 // its policy.
 func (d *Daemon) openEndpoints() error {
 	cfg := d.cfg
-	limits := policy{maxBodyBytes: cfg.MaxRequestBodyBytes, maxHeaderBytes: cfg.MaxRequestHeaderBytes, metrics: d.metrics}
+	bodyTimeout := cfg.RequestBodyTimeout
+	switch {
+	case bodyTimeout == 0:
+		bodyTimeout = DefaultRequestBodyTimeout
+	case bodyTimeout < 0:
+		bodyTimeout = 0
+	}
+	limits := policy{maxBodyBytes: cfg.MaxRequestBodyBytes, maxHeaderBytes: cfg.MaxRequestHeaderBytes, bodyTimeout: bodyTimeout, metrics: d.metrics}
 	// "flagd" is the service name flagd's metrics carry on both the
 	// evaluation and the OFREP port; the sync and management ports, which
 	// flagd does not measure, have their own.

@@ -2,9 +2,13 @@ package daemon
 
 import (
 	"context"
+	"errors"
+	"io"
 	"log/slog"
 	"math"
 	"net/http"
+	"os"
+	"sync/atomic"
 	"time"
 
 	"connectrpc.com/connect"
@@ -19,12 +23,30 @@ import (
 	"github.com/vexilhq/vexil/daemon/internal/metrics"
 )
 
-// Server timeouts. There is no read timeout: event and sync streams are
-// long-lived, and request bodies are bounded by the body limit.
+// Server timeouts. There is no whole-request read timeout: event and sync
+// streams are long-lived. A request's headers must arrive within
+// readHeaderTimeout, and its body within the body timeout (see
+// DefaultRequestBodyTimeout).
 const (
 	readHeaderTimeout = 5 * time.Second
 	idleTimeout       = 2 * time.Minute
 )
+
+// DefaultRequestBodyTimeout is the time a request's body may take to
+// arrive, from the start of its handling (after its headers), on every
+// port: a body not received by then ends the request (see policy). Event
+// and sync streams are server streams, whose request is one message sent
+// at once, so the limit does not bound how long they stay open.
+const DefaultRequestBodyTimeout = 10 * time.Second
+
+// bodyTimeoutError is the error of reading a request body that did not
+// arrive within the body timeout. It is an os.ErrDeadlineExceeded, which
+// connect-go answers DeadlineExceeded and OFREP 408.
+type bodyTimeoutError struct{}
+
+func (bodyTimeoutError) Error() string        { return "request body not received in time" }
+func (bodyTimeoutError) Is(target error) bool { return target == os.ErrDeadlineExceeded }
+func (bodyTimeoutError) Timeout() bool        { return true }
 
 // policy is what every request to one port passes through, whichever
 // server answers it: net/http (HTTP/1.1 and HTTP/2; Connect, gRPC-Web,
@@ -37,11 +59,14 @@ const (
 //   - server: the net/http server, whose header size and header timeout
 //     are bounded, whose handler is handler's chain;
 //   - handler, outermost first: CORS for the configured origins (a
-//     preflight is answered there and not measured), the body limit
-//     (413 from OFREP, ResourceExhausted from Connect), the metrics,
-//     authentication (the slot, empty today), then the port's handler;
+//     preflight is answered there and not measured), the body timeout
+//     (408 from OFREP, DeadlineExceeded from Connect; over HTTP/1.1 the
+//     connection is closed), the body limit (413 from OFREP,
+//     ResourceExhausted from Connect), the metrics, authentication (the
+//     slot, empty today), then the port's handler;
 //   - grpcOptions: the same for grpc-go, as server options: keepalive and
-//     idle limits, the header and message limits, the metrics, and
+//     idle limits, the header and message limits, the message timeout
+//     (the body timeout: DeadlineExceeded), the metrics, and
 //     authentication;
 //   - connectOptions: the body limit again for connect-go, which reads
 //     gRPC messages from the body and must refuse a message larger than
@@ -50,10 +75,30 @@ const (
 // (Before the chain, on the evaluation port with TLS, grpcsplit.RestoreTLS
 // gives net/http's requests the TLS state of the connections the split
 // decrypted.)
+//
+// The body timeout bounds the time to receive a request's body, not the
+// request: a client that sends headers and part of a body is not held
+// longer than bodyTimeout, while an event or sync stream, whose one
+// request message is read whole before the server streams (connect-go
+// reads a server stream's body to its end first, grpc-go's handler
+// receives the one message), stays open. On net/http it is a read
+// deadline of the request (http.ResponseController: the connection's over
+// HTTP/1.1, the stream's over HTTP/2), cleared when the body has been read
+// to its end (net/http's HTTP/1.1 server clears it then too, as it starts
+// watching the connection for the client closing it) and kept otherwise,
+// so that what net/http reads of the body after the handler is bounded
+// too. On grpc-go, whose transport a stalled message would otherwise hold
+// until the client gives up (keepalive pings are answered by the client's
+// HTTP/2 stack, and MaxConnectionIdle spares connections with a stream),
+// it is a timer that ends the call's context unless the request message
+// (the first one, of a streaming call) arrives in time.
 type policy struct {
 	maxBodyBytes   int64 // 0: none
 	maxHeaderBytes int   // 0: net/http's default
-	corsOrigins    []string
+	// bodyTimeout bounds the time to receive a request's body (a grpc-go
+	// call's request message); 0: none.
+	bodyTimeout time.Duration
+	corsOrigins []string
 	// metrics measures the requests as service (the service_name label);
 	// nil measures none.
 	metrics *metrics.Metrics
@@ -106,6 +151,9 @@ func (p policy) handler(h http.Handler) http.Handler {
 	if p.maxBodyBytes > 0 {
 		h = http.MaxBytesHandler(h, p.maxBodyBytes)
 	}
+	if p.bodyTimeout > 0 {
+		h = bodyTimeoutHandler(h, p.bodyTimeout)
+	}
 	if len(p.corsOrigins) > 0 {
 		// Answers browsers' preflight requests and adds CORS headers for the
 		// allowed origins ("*" allows any), with the methods and headers
@@ -145,10 +193,30 @@ func (p policy) grpcOptions(tls bool) []grpc.ServerOption {
 	if sh := p.metrics.GRPCStats(p.service, tls); sh != nil {
 		opts = append(opts, grpc.StatsHandler(sh))
 	}
-	if p.authenticate != nil {
-		opts = append(opts, grpc.InTapHandle(p.authenticate.grpc))
+	if p.bodyTimeout > 0 {
+		opts = append(opts,
+			grpc.ChainUnaryInterceptor(unaryMessageReceived),
+			grpc.ChainStreamInterceptor(streamMessageReceived))
+	}
+	// grpc-go takes one tap handle.
+	if p.authenticate != nil || p.bodyTimeout > 0 {
+		opts = append(opts, grpc.InTapHandle(p.grpcTap))
 	}
 	return opts
+}
+
+// grpcTap authenticates a grpc-go call and starts its message timeout.
+func (p policy) grpcTap(ctx context.Context, info *tap.Info) (context.Context, error) {
+	if p.authenticate != nil {
+		var err error
+		if ctx, err = p.authenticate.grpc(ctx, info); err != nil {
+			return nil, err
+		}
+	}
+	if p.bodyTimeout > 0 {
+		ctx = withMessageTimeout(ctx, p.bodyTimeout)
+	}
+	return ctx, nil
 }
 
 // connectOptions returns the policy's options for connect-go handlers.
@@ -188,4 +256,135 @@ func (a authenticator) grpc(ctx context.Context, info *tap.Info) (context.Contex
 		return nil, status.Error(codes.Unauthenticated, err.Error())
 	}
 	return ctx, nil
+}
+
+// bodyTimeoutHandler ends the reading of a request body that has not
+// arrived within d of the start of h: reading it then fails with
+// bodyTimeoutError (see policy).
+func bodyTimeoutHandler(h http.Handler, d time.Duration) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Body == nil || r.Body == http.NoBody {
+			h.ServeHTTP(w, r)
+			return
+		}
+		rc := http.NewResponseController(w)
+		if err := rc.SetReadDeadline(time.Now().Add(d)); err != nil {
+			// A ResponseWriter without deadlines (not net/http's own).
+			h.ServeHTTP(w, r)
+			return
+		}
+		r2 := new(http.Request)
+		*r2 = *r
+		r2.Body = &deadlineBody{ReadCloser: r.Body, rc: rc}
+		h.ServeHTTP(w, r2)
+	})
+}
+
+// deadlineBody is a request body read under a read deadline, which it
+// clears once the body has been read to its end.
+type deadlineBody struct {
+	io.ReadCloser
+	rc   *http.ResponseController
+	done bool // read to its end, or failed
+}
+
+func (b *deadlineBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	switch {
+	case err == nil:
+	case err == io.EOF:
+		if !b.done {
+			b.done = true
+			// The body is in: a stream may now stay open. (Over HTTP/1.1
+			// net/http now reads the connection to see it closed.)
+			_ = b.rc.SetReadDeadline(time.Time{})
+		}
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		// The deadline stays, bounding what net/http would read of the
+		// rest; over HTTP/1.1 the connection is then closed.
+		b.done = true
+		err = bodyTimeoutError{}
+	default:
+		b.done = true
+	}
+	return n, err
+}
+
+// messageTimeoutKey is the context key of a grpc-go call's messageTimeout.
+type messageTimeoutKey struct{}
+
+// messageTimeout is the context of a grpc-go call (as grpcTap returns it,
+// which grpc-go's transport reads the call's messages under) until its
+// request message has arrived: ended unless it arrives in time, with
+// context.DeadlineExceeded as its error then, which grpc-go answers
+// DeadlineExceeded.
+type messageTimeout struct {
+	context.Context
+	timer   *time.Timer
+	expired atomic.Bool
+}
+
+// withMessageTimeout returns ctx, ended after d unless messageReceived is
+// called with it (or a context of it) first.
+func withMessageTimeout(ctx context.Context, d time.Duration) context.Context {
+	ctx, cancel := context.WithCancel(ctx)
+	m := &messageTimeout{Context: ctx}
+	m.timer = time.AfterFunc(d, func() {
+		m.expired.Store(true)
+		cancel()
+	})
+	return m
+}
+
+func (m *messageTimeout) Err() error {
+	err := m.Context.Err()
+	if err != nil && m.expired.Load() {
+		return context.DeadlineExceeded
+	}
+	return err
+}
+
+func (m *messageTimeout) Value(key any) any {
+	if key == (messageTimeoutKey{}) {
+		return m
+	}
+	return m.Context.Value(key)
+}
+
+// messageReceived stops the message timeout of ctx's call: its request
+// message has arrived.
+func messageReceived(ctx context.Context) {
+	if m, ok := ctx.Value(messageTimeoutKey{}).(*messageTimeout); ok {
+		m.timer.Stop()
+	}
+}
+
+// unaryMessageReceived stops the message timeout of a unary call, whose
+// handler grpc-go calls with the message received.
+func unaryMessageReceived(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	messageReceived(ctx)
+	return handler(ctx, req)
+}
+
+// streamMessageReceived stops the message timeout of a streaming call once
+// its first message has arrived, or when its handler returns.
+func streamMessageReceived(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+	defer messageReceived(ss.Context())
+	return handler(srv, &firstMessageStream{ServerStream: ss})
+}
+
+// firstMessageStream stops its call's message timeout when a message
+// arrives.
+type firstMessageStream struct {
+	grpc.ServerStream
+	received bool
+}
+
+func (s *firstMessageStream) RecvMsg(m any) error {
+	err := s.ServerStream.RecvMsg(m)
+	if err == nil && !s.received {
+		s.received = true
+		messageReceived(s.Context())
+	}
+	return err
 }

@@ -1,9 +1,13 @@
 package ofrep_test
 
 import (
+	"io"
 	"net/http"
+	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
+	"testing/iotest"
 
 	"github.com/vexilhq/vexil/daemon/internal/ofrep"
 	"github.com/vexilhq/vexil/daemon/internal/wire"
@@ -25,6 +29,21 @@ func TestContextDepth(t *testing.T) {
 		r := srv.post(t, path, `{"context":`+nested(wire.MaxContextDepth+1)+`}`)
 		if r.status != http.StatusBadRequest || !strings.Contains(string(r.body), `"errorCode":"INVALID_CONTEXT"`) || !strings.Contains(string(r.body), "nests deeper") {
 			t.Errorf("%s over the cap: %d %s", path, r.status, r.body)
+		}
+	}
+}
+
+// TestBodyTimeout: a body whose reading fails with os.ErrDeadlineExceeded
+// (one the daemon's body timeout ended) is 408, for a single flag and in
+// bulk.
+func TestBodyTimeout(t *testing.T) {
+	h := ofrep.New(ofrep.Config{Resolver: newResolver(newStore(t), nil, nil, nil)}).Handler()
+	for _, path := range []string{single + "targeted", bulk} {
+		body := io.MultiReader(strings.NewReader(`{"context":`), iotest.ErrReader(os.ErrDeadlineExceeded))
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, httptest.NewRequest(http.MethodPost, path, body))
+		if w.Code != http.StatusRequestTimeout || w.Body.String() != `{"errorDetails":"request body not received in time"}` {
+			t.Errorf("%s: %d %s, want 408", path, w.Code, w.Body)
 		}
 	}
 }

@@ -12,9 +12,10 @@
 // The request body is {"context": {...}}. An empty body, a null one, or a
 // context that is not an object evaluates with no request context; a body
 // that is not JSON, or whose first JSON value is not an object, is answered
-// 400 INVALID_CONTEXT; a body over Config.MaxBodyBytes is answered 413. The
-// evaluation context is the request's, overlaid with the static context,
-// overlaid with the mapped request headers. The Flagd-Selector header
+// 400 INVALID_CONTEXT; a body over Config.MaxBodyBytes is answered 413, and
+// one whose reading fails with os.ErrDeadlineExceeded (a body that did not
+// arrive in time) 408. The evaluation context is the request's, overlaid
+// with the static context, overlaid with the mapped request headers. The Flagd-Selector header
 // selects a flag set or a source; an invalid one is answered 400 GENERAL.
 //
 // A flag that resolves is answered 200 with its value, key, reason, variant
@@ -43,6 +44,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 
@@ -161,6 +163,7 @@ type (
 const (
 	detailsInvalidContext = "Provider context is not valid"
 	detailsTooLarge       = "request body too large"
+	detailsTimeout        = "request body not received in time"
 )
 
 // errorOf is the one mapping of an evaluation error code to an OFREP
@@ -307,6 +310,9 @@ func (s *Service) scope(w http.ResponseWriter, r *http.Request, badRequest func(
 		switch {
 		case errors.Is(err, errBodyTooLarge):
 			writeJSON(w, http.StatusRequestEntityTooLarge, internalError{ErrorDetails: detailsTooLarge})
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			// The body did not arrive in time (the daemon's body timeout).
+			writeJSON(w, http.StatusRequestTimeout, internalError{ErrorDetails: detailsTimeout})
 		case errors.Is(err, wire.ErrContextTooDeep):
 			writeJSON(w, http.StatusBadRequest, badRequest(evaluator.CodeInvalidContext.String(), err.Error()))
 		default:
