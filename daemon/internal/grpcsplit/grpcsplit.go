@@ -33,10 +33,11 @@
 // settings it never sent). A connection that does not route (a failed
 // handshake, an error) is closed.
 //
-// Accepting, a temporary error of the listener (net.Error's Temporary, as
-// for running out of file descriptors: EMFILE or ENFILE)
-// is waited out as net/http's Server.Serve does, retrying after 5 ms,
-// doubling up to 1 s; any other error ends Run, which returns it.
+// A temporary error of the listener's Accept (net.Error's Temporary, as
+// for running out of file descriptors: EMFILE or ENFILE) is waited out as
+// net/http's Server.Serve does: Accept is tried again after 5 ms, the wait
+// doubling up to 1 s and starting over once a connection is accepted. Any
+// other error ends Run, which returns it.
 package grpcsplit
 
 import (
@@ -238,8 +239,8 @@ func isTemporary(err error) bool {
 	return errors.As(err, &ne) && ne.Temporary()
 }
 
-// nextAcceptRetry is the wait after one more temporary Accept error, the
-// last wait having been last (0 after a success).
+// nextAcceptRetry is the wait after a temporary Accept error, given the
+// previous wait (0 when the previous Accept succeeded).
 func nextAcceptRetry(last time.Duration) time.Duration {
 	return min(max(2*last, firstAcceptRetry), maxAcceptRetry)
 }
