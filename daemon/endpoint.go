@@ -111,19 +111,27 @@ func (d *Daemon) open(e *endpoint) error {
 		e.srv.Protocols.SetUnencryptedHTTP2(true)
 		grpcsplit.RestoreTLS(e.srv)
 	}
-	m := d.metrics
-	e.split = grpcsplit.New(e.ln, grpcsplit.Config{TLS: tlsConf, HandshakeTimeout: readHeaderTimeout, Routed: func(native bool) {
-		if native {
-			m.Connection(metrics.ServerGRPC)
-		} else {
-			m.Connection(metrics.ServerHTTP)
-		}
-	}})
+	m, log := d.metrics, d.log
+	e.split = grpcsplit.New(e.ln, grpcsplit.Config{
+		TLS: tlsConf, HandshakeTimeout: readHeaderTimeout,
+		Routed: func(native bool) {
+			if native {
+				m.Connection(metrics.ServerGRPC)
+			} else {
+				m.Connection(metrics.ServerHTTP)
+			}
+		},
+		// As net/http's servers of the other ports say it.
+		AcceptRetry: func(err error, wait time.Duration) {
+			log.Warn("accepting a connection failed; retrying", "port", e.name, "err", err, "retry_in", wait)
+		},
+	})
 	e.grpcSrv = e.newGRPC(e.policy.grpcOptions(useTLS)...)
 	return nil
 }
 
-// serve serves the endpoint until its HTTP server shuts down.
+// serve serves the endpoint until its HTTP server shuts down, or until its
+// listener fails: it returns the listener's error then.
 func (e *endpoint) serve() error {
 	switch {
 	case e.split != nil:
@@ -134,7 +142,10 @@ func (e *endpoint) serve() error {
 		err := e.srv.Serve(e.split.HTTP())
 		e.split.Close()
 		wg.Wait()
-		if serr := <-splitErr; serr != nil && err == nil {
+		// A split that failed closed the HTTP server's listener: its
+		// error, not the server's "use of closed network connection", is
+		// the cause. (After Close, Run returns nil.)
+		if serr := <-splitErr; serr != nil {
 			err = serr
 		}
 		return err

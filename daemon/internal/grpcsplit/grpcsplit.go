@@ -32,6 +32,12 @@
 // and net/http's HTTP/2 server closes a connection that acknowledges
 // settings it never sent). A connection that does not route (a failed
 // handshake, an error) is closed.
+//
+// A temporary error of the listener's Accept (net.Error's Temporary, as
+// for running out of file descriptors: EMFILE or ENFILE) is waited out as
+// net/http's Server.Serve does: Accept is tried again after 5 ms, the wait
+// doubling up to 1 s and starting over once a connection is accepted. Any
+// other error ends Run, which returns it.
 package grpcsplit
 
 import (
@@ -57,6 +63,13 @@ const DefaultSniffWindow = time.Second
 // DefaultHandshakeTimeout bounds a TLS handshake by default.
 const DefaultHandshakeTimeout = 5 * time.Second
 
+// Waits between Accept calls after a temporary error: the first, and the
+// most, as net/http's Server.Serve waits.
+const (
+	firstAcceptRetry = 5 * time.Millisecond
+	maxAcceptRetry   = time.Second
+)
+
 // maxSniffBytes bounds what is read of a connection before its first
 // HEADERS frame; a client that sends more goes to the HTTP server.
 const maxSniffBytes = 64 << 10
@@ -75,6 +88,10 @@ type Config struct {
 	// Routed, when not nil, is called with each connection's route (true
 	// for the gRPC server) before the connection is handed on.
 	Routed func(grpc bool)
+	// AcceptRetry, when not nil, is called with each temporary error of
+	// the listener's Accept and the time Run waits before it accepts again
+	// (so that the daemon can say why it does not accept).
+	AcceptRetry func(err error, wait time.Duration)
 }
 
 // IsNativeGRPC reports whether a first request with these headers (as
@@ -119,6 +136,7 @@ type Split struct {
 	http *connListener
 	grpc *connListener
 
+	stop     chan struct{} // closed by Close: ends a wait between Accepts
 	mu       sync.Mutex
 	closed   bool
 	sniffing map[net.Conn]struct{}
@@ -133,7 +151,7 @@ func New(ln net.Listener, cfg Config) *Split {
 	if cfg.SniffWindow <= 0 {
 		cfg.SniffWindow = DefaultSniffWindow
 	}
-	s := &Split{ln: ln, cfg: cfg, sniffing: map[net.Conn]struct{}{}}
+	s := &Split{ln: ln, cfg: cfg, stop: make(chan struct{}), sniffing: map[net.Conn]struct{}{}}
 	s.http = newConnListener(ln.Addr())
 	s.grpc = newConnListener(ln.Addr())
 	return s
@@ -149,24 +167,38 @@ func (s *Split) HTTP() net.Listener { return s.http }
 // transport credentials: with TLS, they are decrypted already).
 func (s *Split) GRPC() net.Listener { return s.grpc }
 
-// Run accepts connections until the listener fails or Close is called;
-// it returns nil after Close, and the listener's error otherwise. Each
-// connection is routed on a goroutine of its own. When Run returns, the
-// HTTP and GRPC listeners answer Accept with net.ErrClosed.
+// Run accepts connections until Close is called or the listener fails
+// with an error that is not temporary: it returns nil after Close, and
+// that error of the listener otherwise. After a temporary error (see the
+// package comment) it waits and accepts again. Each connection is routed
+// on a goroutine of its own. When Run returns, the HTTP and GRPC
+// listeners answer Accept with net.ErrClosed.
 func (s *Split) Run() error {
 	defer s.wg.Wait()
+	defer s.closeListeners()
+	var wait time.Duration
 	for {
 		c, err := s.ln.Accept()
 		if err != nil {
-			s.mu.Lock()
-			closed := s.closed
-			s.mu.Unlock()
-			s.closeListeners()
-			if closed {
+			if s.isClosed() {
 				return nil
 			}
-			return err
+			if !isTemporary(err) {
+				return err
+			}
+			wait = nextAcceptRetry(wait)
+			if s.cfg.AcceptRetry != nil {
+				s.cfg.AcceptRetry(err, wait)
+			}
+			t := time.NewTimer(wait)
+			select {
+			case <-t.C:
+			case <-s.stop:
+				t.Stop()
+			}
+			continue
 		}
+		wait = 0
 		if !s.track(c) {
 			c.Close()
 			continue
@@ -180,6 +212,9 @@ func (s *Split) Run() error {
 // servers'.
 func (s *Split) Close() error {
 	s.mu.Lock()
+	if !s.closed {
+		close(s.stop)
+	}
 	s.closed = true
 	for c := range s.sniffing {
 		c.Close()
@@ -188,6 +223,26 @@ func (s *Split) Close() error {
 	err := s.ln.Close()
 	s.closeListeners()
 	return err
+}
+
+func (s *Split) isClosed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
+}
+
+// isTemporary reports whether Run waits out err of Accept, as net/http's
+// Server.Serve does: a net.Error that says it is temporary (as
+// net.OpError does for the syscall.Errno EMFILE, ENFILE and EINTR).
+func isTemporary(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Temporary()
+}
+
+// nextAcceptRetry is the wait after a temporary Accept error, given the
+// previous wait (0 when the previous Accept succeeded).
+func nextAcceptRetry(last time.Duration) time.Duration {
+	return min(max(2*last, firstAcceptRetry), maxAcceptRetry)
 }
 
 func (s *Split) closeListeners() {
