@@ -39,10 +39,12 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/structpb"
 
@@ -387,7 +389,11 @@ func (r *run) stream(parent context.Context) (received bool, err error) {
 	for {
 		var msg syncv1.SyncFlagsResponse
 		if err := cs.RecvMsg(&msg); err != nil {
-			if parent.Err() == nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			// The stream's own deadline: seen by the client's context, or
+			// first by the server, which then resets the stream (grpc-go
+			// sends the deadline as grpc-timeout), as DeadlineExceeded.
+			if parent.Err() == nil && r.deadline > 0 &&
+				(errors.Is(ctx.Err(), context.DeadlineExceeded) || status.Code(err) == codes.DeadlineExceeded) {
 				err = errStreamDeadline
 			}
 			return received, unEOF(err, received)
