@@ -112,14 +112,7 @@ func (r *refResolver) resolve(v any, flagKey string) (out any, changed, ok bool)
 		var copied map[string]any
 		// In key order: resolution stops at the first cycle, so the problems
 		// reported must not depend on map order.
-		keys := make([]string, 0, len(x))
-		for k, e := range x {
-			if mayHoldRef(e) {
-				keys = append(keys, k)
-			}
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
+		for _, k := range refKeys(x) {
 			e := x[k]
 			r.path = append(r.path, k)
 			ne, ch, ok := r.resolve(e, flagKey)
@@ -400,4 +393,17 @@ func overlay(base, top Metadata) Metadata {
 		}
 	}
 	return out
+}
+
+// refKeys returns the keys of x whose values may hold a $ref, sorted, so
+// that what walks a rule for them does so in one order whatever the map's.
+func refKeys(x map[string]any) []string {
+	keys := make([]string, 0, len(x))
+	for k, e := range x {
+		if mayHoldRef(e) {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	return keys
 }

@@ -1,7 +1,6 @@
 package evaluator
 
 import (
-	"sort"
 	"strconv"
 	"strings"
 )
@@ -112,14 +111,7 @@ func (r *refResolver) heaviestRef(v any) (toks []string, name string) {
 				}
 				return
 			}
-			keys := make([]string, 0, len(x))
-			for k, e := range x {
-				if mayHoldRef(e) {
-					keys = append(keys, k)
-				}
-			}
-			sort.Strings(keys)
-			for _, k := range keys {
+			for _, k := range refKeys(x) {
 				walk(x[k], append(path, k))
 			}
 		case []any:
