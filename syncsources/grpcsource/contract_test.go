@@ -49,8 +49,17 @@ func runDaemon(path, port string) int {
 		fmt.Fprintln(os.Stderr, "bad port:", err)
 		return 2
 	}
-	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	// SIGTERM stays caught until the process exits: the parent signals and
+	// closes stdin at once, and a SIGTERM arriving after the handler was
+	// stopped (as signal.NotifyContext's stop does) would kill the child.
+	sigterm := make(chan os.Signal, 1)
+	signal.Notify(sigterm, syscall.SIGTERM)
+	go func() {
+		<-sigterm
+		cancel()
+	}()
 	go func() {
 		_, _ = io.Copy(io.Discard, os.Stdin)
 		cancel()
