@@ -1,9 +1,11 @@
 package daemon_test
 
 import (
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -60,6 +62,66 @@ func TestHTTPSource(t *testing.T) {
 	d.waitValue(t, true)
 	doc.Store(flagsDoc(false))
 	d.waitValue(t, false)
+	d.stop(t)
+	srv.CloseClientConnections()
+}
+
+// TestHTTPSourceOutageShowsLatestError: during an HTTP source's outage
+// /readyz shows the latest failure (the server refused connections, then
+// answered 500), and each failure is logged once however often it repeats.
+func TestHTTPSourceOutageShowsLatestError(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	uri := "http://" + addr + "/flags.json"
+	d := startDaemon(t, daemon.Config{Sources: []daemon.SourceSpec{{URI: uri, Interval: 50 * time.Millisecond}}})
+	lastError := func(r readyz) string {
+		if len(r.Sources) != 1 || r.Sources[0].State != "outage" {
+			return ""
+		}
+		return r.Sources[0].LastError
+	}
+	d.waitReadyz(t, "the refused connection", func(_ int, r readyz) bool {
+		return strings.Contains(lastError(r), "connection refused")
+	})
+
+	// A server comes up on that address, answering 500.
+	ln, err = net.Listen("tcp", addr)
+	if err != nil {
+		t.Skipf("port taken meanwhile: %v", err)
+	}
+	var requests atomic.Int64
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		requests.Add(1)
+		http.Error(w, "boom", http.StatusInternalServerError)
+	}))
+	srv.Listener = ln
+	srv.Start()
+	defer srv.Close()
+	r := d.waitReadyz(t, "the 500", func(_ int, r readyz) bool {
+		return strings.Contains(lastError(r), "500")
+	})
+	if r.Ready {
+		t.Errorf("/readyz ready during the outage: %+v", r)
+	}
+
+	// The 500 repeats: it is logged once. Wait for retries after the
+	// first 500, and for the log of the 500.
+	const outageLog = "source outage"
+	deadline := time.Now().Add(timeout)
+	for requests.Load() < 4 || !strings.Contains(d.logs.String(), "500 Internal Server Error") {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d requests in %v; logs:\n%s", requests.Load(), timeout, d.logs.String())
+		}
+		<-time.After(5 * time.Millisecond)
+	}
+	logs := d.logs.String()
+	if n := strings.Count(logs, outageLog); n != 2 {
+		t.Errorf("%d outages logged, want 2 (refused, then 500):\n%s", n, logs)
+	}
 	d.stop(t)
 	srv.CloseClientConnections()
 }

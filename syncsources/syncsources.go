@@ -27,6 +27,8 @@ type Update struct {
 	SyncContext map[string]any
 	// Err reports an outage: the source cannot deliver (a file deleted or
 	// unreadable, a server down). The flags it last delivered keep serving.
+	// A source may send another during the same outage when the failure
+	// changes (a refused connection, then a 500): the latest describes it.
 	Err error
 	// Removed reports a deliberate removal (a Kubernetes resource deleted):
 	// the source now serves no flags.

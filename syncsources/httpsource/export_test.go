@@ -13,3 +13,6 @@ func SetClock(s *Source, now func() time.Time) {
 func SetPoller(s *Source, after func(time.Duration) <-chan time.Time, rand func() float64) {
 	s.after, s.rand = after, rand
 }
+
+// OutageKey is outageKey, which tells failures apart.
+var OutageKey = outageKey

@@ -13,10 +13,13 @@
 //
 // A request that fails (no connection, a timeout, a status other than 2xx,
 // a body larger than [Config.MaxBodySize]) is an outage: the source sends
-// one [syncsources.Update] with Err and keeps polling, retrying sooner than
+// a [syncsources.Update] with Err and keeps polling, retrying sooner than
 // the interval with exponential backoff and jitter (see package
-// [poll]); when a request succeeds again it sends a snapshot, even if the
-// document did not change. A document that does not parse is not an
+// [poll]). During an outage it sends another Update with Err only when the
+// failure changes (the server refused connections and now answers 500), so
+// that the consumer knows the latest failure without hearing every retry;
+// when a request succeeds again it sends a snapshot, even if the document
+// did not change. A document that does not parse is not an
 // outage: the source delivers the bytes and the consumer rejects them.
 //
 // Requests can carry a fixed Authorization header, extra headers, or a
@@ -34,6 +37,7 @@ import (
 	"fmt"
 	"io"
 	"mime"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -263,10 +267,11 @@ type run struct {
 	client  *http.Client
 	updates chan<- syncsources.Update
 
-	etag   string // of the last snapshot sent; "" after an outage
-	sent   bool   // a snapshot or an outage was sent
-	outage bool   // the last thing sent was an outage
-	last   [sha256.Size]byte
+	etag      string // of the last snapshot sent; "" after an outage
+	sent      bool   // a snapshot or an outage was sent
+	outage    bool   // the last thing sent was an outage
+	outageKey string // outageKey of the error of that outage
+	last      [sha256.Size]byte
 }
 
 // errNotModified is fetch's answer to 304 Not Modified.
@@ -283,10 +288,11 @@ func (r *run) poll(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		if r.sent && r.outage {
-			return err // reported once per outage
+		key := outageKey(err)
+		if r.sent && r.outage && key == r.outageKey {
+			return err // this failure was reported already
 		}
-		r.sent, r.outage, r.etag = true, true, ""
+		r.sent, r.outage, r.outageKey, r.etag = true, true, key, ""
 		if sendErr := r.send(ctx, syncsources.Update{Source: r.name, Err: err}); sendErr != nil {
 			return sendErr
 		}
@@ -361,6 +367,18 @@ func (r *run) fetch(ctx context.Context) (data []byte, format evaluator.Format, 
 		return nil, 0, "", fmt.Errorf("GET %s: body exceeds the limit of %d bytes", redact(req.URL), r.maxBodySize)
 	}
 	return data, FormatFor(resp.Header.Get("Content-Type"), r.path), resp.Header.Get("ETag"), nil
+}
+
+// outageKey is what tells two failed requests' errors apart: the message,
+// without the local address of a failed connection (the source port is new
+// with every connection, so that a server resetting every connection
+// would otherwise look like a new failure each time).
+func outageKey(err error) string {
+	msg := err.Error()
+	if op, ok := errors.AsType[*net.OpError](err); ok && op.Source != nil {
+		msg = strings.ReplaceAll(msg, op.Source.String()+"->", "")
+	}
+	return msg
 }
 
 // redact is u without its password, for error messages.

@@ -565,6 +565,64 @@ func TestConnectionRefused(t *testing.T) {
 	r.stop()
 }
 
+// TestOutageChange: during an outage a changed failure is reported (the
+// server refused connections, and now answers 500), so that the consumer
+// shows the latest; the same failure again is not.
+func TestOutageChange(t *testing.T) {
+	noLeaks(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	r := start(t, mustNew(t, httpsource.Config{URL: "http://" + addr + "/flags.json", Interval: 10 * time.Second}))
+	if u := r.update(); u.Err == nil || !strings.Contains(u.Err.Error(), "connection refused") {
+		t.Fatalf("update %+v, want a connection-refused outage", u)
+	}
+	w := r.quietPoll()
+	w.fire <- time.Time{}
+	w = r.quietPoll() // refused again: nothing new
+	// A server comes up on that address, answering 500.
+	ln, err = net.Listen("tcp", addr)
+	if err != nil {
+		t.Skipf("port taken meanwhile: %v", err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		http.Error(w, "boom", http.StatusInternalServerError)
+	})}
+	go func() { _ = srv.Serve(ln) }()
+	defer srv.Close()
+	w.fire <- time.Time{}
+	if u := r.update(); u.Err == nil || !strings.Contains(u.Err.Error(), "500") {
+		t.Fatalf("update %+v, want the 500 outage", u)
+	}
+	w = r.quietPoll()
+	w.fire <- time.Time{}
+	r.quietPoll() // 500 again: nothing new
+	r.stop()
+}
+
+func TestOutageKeyIgnoresLocalAddress(t *testing.T) {
+	remote := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 80}
+	reset := func(localPort int) error {
+		return &url.Error{Op: "Get", URL: "http://127.0.0.1/flags.json", Err: &net.OpError{
+			Op: "read", Net: "tcp", Source: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: localPort}, Addr: remote,
+			Err: errors.New("connection reset by peer"),
+		}}
+	}
+	a, b := httpsource.OutageKey(reset(50001)), httpsource.OutageKey(reset(50002))
+	if a != b {
+		t.Errorf("keys of the same failure on two connections differ: %q, %q", a, b)
+	}
+	if !strings.Contains(a, "127.0.0.1:80") || !strings.Contains(a, "connection reset by peer") {
+		t.Errorf("key %q lost the remote address or the cause", a)
+	}
+	if c := httpsource.OutageKey(errors.New(`GET http://127.0.0.1/flags.json: 500 Internal Server Error`)); c == a {
+		t.Errorf("a different failure has the same key %q", c)
+	}
+}
+
 func TestTimeout(t *testing.T) {
 	noLeaks(t)
 	release := make(chan struct{})
