@@ -485,3 +485,26 @@ func TestSyncAndOFREPPorts(t *testing.T) {
 		t.Fatalf("sync payload has %d flags: %s", len(payload.Flags), all.Msg.GetFlagConfiguration())
 	}
 }
+
+// TestOFREPPathCleaning: the OFREP port cleans the decoded request path as
+// flagd's router does, redirecting with 301 for any method (a ServeMux in
+// front answered 307 for "./" and 404 for an encoded "%2E/").
+func TestOFREPPathCleaning(t *testing.T) {
+	d := startDaemon(t, daemon.Config{})
+	d.waitReadyz(t, "ready", func(code int, _ readyz) bool { return code == http.StatusOK })
+	client := &http.Client{
+		Transport:     d.client.Transport,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	for _, p := range []string{"/ofrep/v1/evaluate/flags/./new-checkout", "/ofrep/v1/evaluate/flags/%2E/new-checkout", "/ofrep/v1/evaluate/flags//new-checkout"} {
+		req, _ := http.NewRequest(http.MethodPost, "http://"+d.addrs.OFREP+p, strings.NewReader(`{}`))
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusMovedPermanently || loc != "/ofrep/v1/evaluate/flags/new-checkout" {
+			t.Errorf("%s: status %d, Location %q, want 301 to /ofrep/v1/evaluate/flags/new-checkout", p, resp.StatusCode, loc)
+		}
+	}
+}

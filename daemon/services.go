@@ -55,12 +55,14 @@ func (d *Daemon) newServices(evalOpts, syncOpts []connect.HandlerOption) service
 		Options:             syncOpts,
 		Metrics:             d.metrics,
 	})
-	ofrepMux := http.NewServeMux()
-	ofrepMux.Handle(ofrep.Prefix, ofrep.New(ofrep.Config{Resolver: resolver}).Handler())
+	// The OFREP handler serves its port alone, with no ServeMux in front:
+	// it answers 404 for any other path, and cleans paths as flagd's
+	// router does (a ServeMux would clean the escaped path, with 307).
+	ofrepHandler := ofrep.New(ofrep.Config{Resolver: resolver}).Handler()
 	s := services{
 		evaluation: eval.Handler(),
 		sync:       sync.Handler(),
-		ofrep:      ofrepMux,
+		ofrep:      ofrepHandler,
 		shutdowns:  []func(context.Context) error{eval.Shutdown, sync.Shutdown},
 	}
 	if !cfg.DisableNativeGRPC {

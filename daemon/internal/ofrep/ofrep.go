@@ -7,7 +7,12 @@
 //     request's selection sees, one entry per flag (flag set, key), in
 //     flagd's order (daemon/internal/store's Snapshot.Flags).
 //
-// Any other method on those paths is answered 405, any other path 404.
+// Any other method on those paths is answered 405, any other path 404. As
+// flagd's router does, the handler first cleans the decoded path (dot
+// segments, repeated slashes) and redirects (301) a request whose path
+// cleaning changes; "flags%2Fbool-flag" is the path ".../flags/flags/bool-flag",
+// answered 404 as flagd answers it, so a key with "/" is reached through
+// bulk evaluation only.
 //
 // The request body is {"context": {...}}. An empty body, a null one, or a
 // context that is not an object evaluates with no request context; a body
@@ -45,6 +50,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path"
 	"strings"
 	"sync"
 
@@ -106,6 +112,17 @@ func (s *Service) Handler() http.Handler { return http.HandlerFunc(s.serveHTTP) 
 
 func (s *Service) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	p := r.URL.Path
+	if clean := cleanPath(p); clean != p {
+		// As gorilla/mux's router in front of flagd's OFREP service: the
+		// decoded path is cleaned, and a request whose path changes is
+		// redirected there (301, for any method), so "flags/a%2F..%2Fb"
+		// goes to "flags/b" and "flags/a%2F%2Fb" to "flags/a/b".
+		u := *r.URL
+		u.Path = clean
+		w.Header().Set("Location", u.String())
+		w.WriteHeader(http.StatusMovedPermanently)
+		return
+	}
 	var key string
 	bulk := p == BulkPath || p == singlePath
 	if !bulk {
@@ -127,6 +144,22 @@ func (s *Service) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	} else {
 		s.single(w, r, key)
 	}
+}
+
+// cleanPath is p with its dot segments and repeated slashes removed
+// (path.Clean), rooted, and keeping its trailing slash.
+func cleanPath(p string) string {
+	if p == "" {
+		return "/"
+	}
+	if p[0] != '/' {
+		p = "/" + p
+	}
+	clean := path.Clean(p)
+	if p[len(p)-1] == '/' && clean != "/" {
+		clean += "/"
+	}
+	return clean
 }
 
 // Response bodies, as flagd's core/pkg/service/ofrep/models.go writes them
@@ -323,10 +356,23 @@ func (s *Service) scope(w http.ResponseWriter, r *http.Request, badRequest func(
 	}
 	sel, err := s.resolver.Selector(r.Header)
 	if err != nil {
-		writeJSON(w, http.StatusBadRequest, badRequest(evaluator.CodeGeneral.String(), fmt.Sprintf("invalid selector: %v", errors.Unwrap(err))))
+		writeJSON(w, http.StatusBadRequest, badRequest(evaluator.CodeGeneral.String(), invalidSelectorDetails(r.Header)))
 		return resolve.Scope{}, false
 	}
 	return s.resolver.Scope(sel, reqCtx, r.Header, true), true
+}
+
+// invalidSelectorDetails is what flagd's OFREP service details an invalid
+// Flagd-Selector with: its selector parser's message (which names the
+// expression's key, the part before its first "="), prefixed with
+// "invalid selector: ". Only an unknown key makes a selector invalid.
+func invalidSelectorDetails(h http.Header) string {
+	var expr string
+	if v := h[resolve.SelectorHeader]; len(v) > 0 {
+		expr = v[0]
+	}
+	key, _, _ := strings.Cut(expr, "=")
+	return fmt.Sprintf("invalid selector: invalid selector key %q, valid keys: %q, %q", key, "flagSetId", "source")
 }
 
 func (s *Service) single(w http.ResponseWriter, r *http.Request, key string) {
