@@ -32,6 +32,26 @@ const (
 	idleTimeout       = 2 * time.Minute
 )
 
+// HTTP/2 limits of one connection, on both servers (see policy).
+const (
+	// maxConcurrentStreams is the number of streams a client may have open
+	// at once on one connection: net/http's default, said explicitly, and
+	// grpc-go's limit, which has none by default. A stream over it is
+	// reset: REFUSED_STREAM from grpc-go, PROTOCOL_ERROR from net/http
+	// once the client has acknowledged the limit (REFUSED_STREAM before).
+	maxConcurrentStreams = 250
+	// minPingInterval is the least time grpc-go expects between a client's
+	// pings while it sends the client nothing: a client that sends more
+	// than two pings in a row each sooner than that after the one before
+	// (with no HEADERS or DATA from the server between them) is sent
+	// GOAWAY ENHANCE_YOUR_CALM ("too_many_pings") and its connection
+	// closed. It is far below any keepalive interval (grpc-go's and
+	// grpc-java's clients ping every 10 s at most; net/http's transport
+	// pings only after a read timeout), so only a flood (about 100,000
+	// pings a second were seen) meets it.
+	minPingInterval = 10 * time.Millisecond
+)
+
 // DefaultRequestBodyTimeout is the time a request's body may take to
 // arrive, from the start of its handling (after its headers), on every
 // port: a body not received by then ends the request (see policy). Event
@@ -57,15 +77,17 @@ func (bodyTimeoutError) Timeout() bool        { return true }
 // services get of it:
 //
 //   - server: the net/http server, whose header size and header timeout
-//     are bounded, whose handler is handler's chain;
+//     are bounded, whose HTTP/2 connections have at most
+//     maxConcurrentStreams streams, whose handler is handler's chain;
 //   - handler, outermost first: CORS for the configured origins (a
 //     preflight is answered there and not measured), the body timeout
 //     (408 from OFREP, DeadlineExceeded from Connect; over HTTP/1.1 the
 //     connection is closed), the body limit (413 from OFREP,
 //     ResourceExhausted from Connect), the metrics, authentication (the
 //     slot, empty today), then the port's handler;
-//   - grpcOptions: the same for grpc-go, as server options: keepalive and
-//     idle limits, the header and message limits, the message timeout
+//   - grpcOptions: the same for grpc-go, as server options: the stream
+//     limit, keepalive (the ping policy) and idle limits, the header and
+//     message limits, the message timeout
 //     (the body timeout: DeadlineExceeded), the metrics, and
 //     authentication;
 //   - connectOptions: the body limit again for connect-go, which reads
@@ -92,6 +114,29 @@ func (bodyTimeoutError) Timeout() bool        { return true }
 // HTTP/2 stack, and MaxConnectionIdle spares connections with a stream),
 // it is a timer that ends the call's context unless the request message
 // (the first one, of a streaming call) arrives in time.
+//
+// HTTP/2 abuse of one connection is bounded by what the two libraries
+// offer, under the same stream limit (maxConcurrentStreams):
+//
+//   - Streams over the limit are reset (see maxConcurrentStreams).
+//   - Rapid reset (HEADERS then RST_STREAM, over and over): net/http's
+//     server (since Go 1.21.3) runs at most the stream limit of handlers
+//     of a connection at once, even for streams the client reset, queues
+//     the others, and closes the connection (GOAWAY ENHANCE_YOUR_CALM)
+//     when more than 4 times the limit are queued. grpc-go's (since
+//     1.56.3, with an explicit stream limit only, hence the option) stops
+//     reading the connection while the limit of handlers run. Neither
+//     closes a connection for the resets themselves: a client whose
+//     streams' handlers end as fast as it resets them (ours do, as the
+//     request never arrives) keeps its connection, at the cost of one
+//     handler per stream at a time (see TestHTTP2RapidReset).
+//   - Pings: net/http's server answers every ping, with no limit of rate
+//     (its only bound is on the control frames queued for a client that
+//     does not read them: the connection is closed past 10,000), so a
+//     flood there costs one PING ack each. grpc-go's keepalive
+//     enforcement closes a connection that floods (minPingInterval),
+//     also between calls, and spares every client that pings as
+//     keepalive does.
 type policy struct {
 	maxBodyBytes   int64 // 0: none
 	maxHeaderBytes int   // 0: net/http's default
@@ -134,6 +179,7 @@ func (p policy) server(h http.Handler, log *slog.Logger) *http.Server {
 		IdleTimeout:       idleTimeout,
 		MaxHeaderBytes:    p.maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		HTTP2:             &http.HTTP2Config{MaxConcurrentStreams: maxConcurrentStreams},
 	}
 }
 
@@ -180,10 +226,14 @@ func (p policy) grpcOptions(tls bool) []grpc.ServerOption {
 		maxRecv = int(min(max(p.maxBodyBytes-5, 0), math.MaxInt32))
 	}
 	opts := []grpc.ServerOption{
-		// Client keepalive pings at any rate, also between calls, as
-		// net/http's HTTP/2 server accepts them (grpc-go's default policy
-		// answers pings more often than every 5 minutes with GOAWAY).
-		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: time.Nanosecond, PermitWithoutStream: true}),
+		// Also its rapid-reset mitigation: at most this many handlers of
+		// a connection run at once.
+		grpc.MaxConcurrentStreams(maxConcurrentStreams),
+		// Client keepalive pings at any rate a client pings at, also
+		// between calls, as net/http's HTTP/2 server accepts them
+		// (grpc-go's default policy answers pings more often than every 5
+		// minutes with GOAWAY); only a flood is closed (minPingInterval).
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: minPingInterval, PermitWithoutStream: true}),
 		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: idleTimeout}),
 		grpc.MaxRecvMsgSize(maxRecv),
 	}
