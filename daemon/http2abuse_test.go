@@ -3,6 +3,7 @@ package daemon_test
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"path/filepath"
@@ -282,13 +283,17 @@ func TestHTTP2RapidReset(t *testing.T) {
 				}
 				return false
 			})
+			goAwayText := "none"
+			if goAway != nil {
+				goAwayText = fmt.Sprintf("%v %q", goAway.ErrCode, goAway.DebugData())
+			}
 			switch {
 			case err == nil:
 				t.Logf("%d HEADERS+RST_STREAM: the connection still answers (%d streams reset by the server)", pairs, resets)
 			case closedByServer(err):
-				t.Logf("%d HEADERS+RST_STREAM: connection closed (GOAWAY %v), %d streams reset by the server", pairs, goAway, resets)
+				t.Logf("%d HEADERS+RST_STREAM: connection closed (GOAWAY: %s), %d streams reset by the server", pairs, goAwayText, resets)
 			default:
-				t.Fatalf("%d HEADERS+RST_STREAM: %v (GOAWAY %v)", pairs, err, goAway)
+				t.Fatalf("%d HEADERS+RST_STREAM: %v (GOAWAY: %s)", pairs, err, goAwayText)
 			}
 			if got := d.resolveBoolean(t, "my-flag", `{}`); !got.Value {
 				t.Errorf("after the flood: %+v", got)
