@@ -23,9 +23,11 @@
 // continuously is still read.
 //
 // A file that cannot be read (deleted, unreadable, a directory) is an
-// outage: the source sends one [syncsources.Update] with Err and keeps
-// watching; when the file can be read again it sends a snapshot, even if
-// the bytes are those it sent before the outage.
+// outage: the source sends a [syncsources.Update] with Err and keeps
+// watching. During an outage it sends another Update with Err only when
+// the failure changes (the file was deleted, and a directory now takes its
+// place); when the file can be read again it sends a snapshot, even if the
+// bytes are those it sent before the outage.
 //
 // If the operating system refuses a watch (inotify limits, a directory the
 // process may read files in but not list), the source falls back to reading
@@ -267,10 +269,11 @@ type run struct {
 	backoff    poll.Backoff
 	degraded   bool
 
-	seeds  [2]maphash.Seed
-	sent   bool        // a snapshot or an outage was sent
-	outage bool        // the last thing sent was an outage
-	last   contentHash // the last snapshot's data, hashed
+	seeds     [2]maphash.Seed
+	sent      bool        // a snapshot or an outage was sent
+	outage    bool        // the last thing sent was an outage
+	outageKey string      // poll.OutageKey of the error of that outage
+	last      contentHash // the last snapshot's data, hashed
 }
 
 // contentHash is a 128-bit hash of a file's content, two maphash lanes
@@ -320,10 +323,11 @@ func (r *run) check(ctx context.Context) bool {
 
 	data, err := os.ReadFile(r.path)
 	if err != nil {
-		if r.sent && r.outage {
-			return true // reported once per outage
+		key := poll.OutageKey(err)
+		if r.sent && r.outage && key == r.outageKey {
+			return true // this failure was reported already
 		}
-		r.outage, r.sent, r.last = true, true, contentHash{}
+		r.outage, r.sent, r.outageKey, r.last = true, true, key, contentHash{}
 		return r.send(ctx, syncsources.Update{Source: r.name, Format: r.format, Err: err})
 	}
 	sum := hashContent(&r.seeds, data)

@@ -485,6 +485,36 @@ func TestScenarios(t *testing.T) {
 			writeAtomic(t, path, []byte(a))
 			r.expect(a)
 		}},
+		{"failure changes during an outage", func(t *testing.T, dir string) {
+			path := filepath.Join(dir, "flags.json")
+			writeAtomic(t, path, []byte(a))
+			r := start(t, filesource.Config{Path: path})
+			r.expect(a)
+			if err := os.Remove(path); err != nil {
+				t.Fatal(err)
+			}
+			if err := r.expectErr(); !errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("outage error %v, want one wrapping fs.ErrNotExist", err)
+			}
+			// A directory takes the file's place: another failure, reported.
+			if err := os.Mkdir(path, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := r.expectErr(); errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("outage error %v, want the directory's", err)
+			}
+			// The same failure again is not.
+			now := time.Now()
+			if err := os.Chtimes(path, now, now); err != nil {
+				t.Fatal(err)
+			}
+			r.quiet()
+			if err := os.Remove(path); err != nil {
+				t.Fatal(err)
+			}
+			writeAtomic(t, path, []byte(b))
+			r.await(b, outages) // the file missing again may be seen first
+		}},
 		{"unreadable file", func(t *testing.T, dir string) {
 			if os.Geteuid() == 0 {
 				t.Skip("root reads any file")

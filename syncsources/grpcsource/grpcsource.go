@@ -15,10 +15,13 @@
 //
 // When the stream cannot be opened or breaks (the server down or
 // restarting, a message larger than [Config.MaxMsgSize]), the source sends
-// one [syncsources.Update] with Err, an outage, and reconnects, forever,
+// a [syncsources.Update] with Err, an outage, and reconnects, forever,
 // with exponential backoff and jitter between [Config.MinBackoff] and
-// [Config.MaxBackoff]; on reconnection it delivers the server's first
-// message even if the document did not change. A stream that the server
+// [Config.MaxBackoff]. During an outage it sends another Update with Err
+// only when the failure changes (the server shut the stream down, and now
+// refuses connections), so that the consumer knows the latest failure
+// without hearing every retry. On reconnection it delivers the server's
+// first message even if the document did not change. A stream that the server
 // ends cleanly is reopened after the shortest backoff, and one that reaches
 // [Config.StreamDeadline] at once; either is an outage only if that fails.
 package grpcsource
@@ -324,11 +327,14 @@ func (s *Source) Run(ctx context.Context, updates chan<- syncsources.Update) err
 			}
 		}
 		// A stream the server ended cleanly after serving is reopened
-		// without reporting an outage; anything else is one, reported once.
-		if !(errors.Is(err, io.EOF) && received) && !(r.sent && r.outage) {
-			r.sent, r.outage, r.last = true, true, nil
-			if !r.send(ctx, syncsources.Update{Source: s.name, Format: evaluator.FormatJSON, Err: err}) {
-				return ctx.Err()
+		// without reporting an outage; anything else is one, reported
+		// again only when the failure changes.
+		if !(errors.Is(err, io.EOF) && received) {
+			if key := poll.OutageKey(err); !r.sent || !r.outage || key != r.outageKey {
+				r.sent, r.outage, r.outageKey, r.last = true, true, key, nil
+				if !r.send(ctx, syncsources.Update{Source: s.name, Format: evaluator.FormatJSON, Err: err}) {
+					return ctx.Err()
+				}
 			}
 		}
 		select {
@@ -344,10 +350,11 @@ type run struct {
 	*Source
 	updates chan<- syncsources.Update
 
-	sent    bool             // a snapshot or an outage was sent
-	outage  bool             // the last thing sent was an outage
-	last    []byte           // the last snapshot's data
-	lastCtx *structpb.Struct // and its sync context
+	sent      bool             // a snapshot or an outage was sent
+	outage    bool             // the last thing sent was an outage
+	outageKey string           // poll.OutageKey of the error of that outage
+	last      []byte           // the last snapshot's data
+	lastCtx   *structpb.Struct // and its sync context
 }
 
 // errStreamDeadline ends a stream at Config.StreamDeadline.

@@ -306,10 +306,16 @@ func TestReconnect(t *testing.T) {
 	r := start(t, mustNew(t, grpcsource.Config{Target: addr}))
 	r.update()
 
-	// The server goes away: one outage, however many attempts fail.
+	// The server goes away: the broken stream is an outage, and the
+	// refused connection that follows a changed failure; then nothing,
+	// however many attempts fail the same way.
 	f.srv.Stop()
 	if u := r.update(); u.Err == nil || status.Code(u.Err) != codes.Unavailable {
 		t.Fatalf("update %+v, want an Unavailable outage", u)
+	}
+	r.wait() <- time.Time{}
+	if u := r.update(); status.Code(u.Err) != codes.Unavailable || !strings.Contains(u.Err.Error(), "connection refused") {
+		t.Fatalf("update %+v, want the connection-refused outage", u)
 	}
 	for range 3 {
 		r.wait() <- time.Time{}
@@ -353,6 +359,35 @@ func TestStreamErrors(t *testing.T) {
 	if n := len(f.recorded()); n != 3 {
 		t.Errorf("%d streams, want 3", n)
 	}
+}
+
+// TestOutageChange: during an outage a changed failure is reported (the
+// server refused the stream, and now refuses it for another reason), so
+// that the consumer shows the latest; the same failure again is not.
+func TestOutageChange(t *testing.T) {
+	noLeaks(t)
+	f := newFakeSync(t, "127.0.0.1:0", nil)
+	r := start(t, mustNew(t, grpcsource.Config{Target: f.addr}))
+	f.end(t, status.Error(codes.Unavailable, "warming up"))
+	if u := r.update(); status.Code(u.Err) != codes.Unavailable {
+		t.Fatalf("update %+v, want the Unavailable outage", u)
+	}
+	r.wait() <- time.Time{}
+	f.end(t, status.Error(codes.Unavailable, "warming up"))
+	w := r.wait() // the same failure: nothing new
+	w <- time.Time{}
+	f.end(t, status.Error(codes.PermissionDenied, "not this selector"))
+	if u := r.update(); status.Code(u.Err) != codes.PermissionDenied {
+		t.Fatalf("update %+v, want the PermissionDenied outage", u)
+	}
+	r.wait() <- time.Time{}
+	f.end(t, status.Error(codes.PermissionDenied, "not this selector"))
+	r.wait() <- time.Time{} // the same failure: nothing new
+	f.send(t, doc(0))
+	if u := r.update(); u.Err != nil || string(u.Data) != doc(0) {
+		t.Fatalf("update %+v, want doc 0", u)
+	}
+	r.stop()
 }
 
 func TestSyncContext(t *testing.T) {

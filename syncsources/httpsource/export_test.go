@@ -1,6 +1,10 @@
 package httpsource
 
-import "time"
+import (
+	"time"
+
+	"github.com/vexilhq/vexil/syncsources/poll"
+)
 
 // SetClock replaces the clock that decides when an OAuth token expires.
 func SetClock(s *Source, now func() time.Time) {
@@ -14,5 +18,5 @@ func SetPoller(s *Source, after func(time.Duration) <-chan time.Time, rand func(
 	s.after, s.rand = after, rand
 }
 
-// OutageKey is outageKey, which tells failures apart.
-var OutageKey = outageKey
+// OutageKey is the key httpsource tells failures apart with.
+var OutageKey = poll.OutageKey

@@ -37,7 +37,6 @@ import (
 	"fmt"
 	"io"
 	"mime"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -270,7 +269,7 @@ type run struct {
 	etag      string // of the last snapshot sent; "" after an outage
 	sent      bool   // a snapshot or an outage was sent
 	outage    bool   // the last thing sent was an outage
-	outageKey string // outageKey of the error of that outage
+	outageKey string // poll.OutageKey of the error of that outage
 	last      [sha256.Size]byte
 }
 
@@ -288,7 +287,7 @@ func (r *run) poll(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		key := outageKey(err)
+		key := poll.OutageKey(err)
 		if r.sent && r.outage && key == r.outageKey {
 			return err // this failure was reported already
 		}
@@ -367,18 +366,6 @@ func (r *run) fetch(ctx context.Context) (data []byte, format evaluator.Format, 
 		return nil, 0, "", fmt.Errorf("GET %s: body exceeds the limit of %d bytes", redact(req.URL), r.maxBodySize)
 	}
 	return data, FormatFor(resp.Header.Get("Content-Type"), r.path), resp.Header.Get("ETag"), nil
-}
-
-// outageKey is what tells two failed requests' errors apart: the message,
-// without the local address of a failed connection (the source port is new
-// with every connection, so that a server resetting every connection
-// would otherwise look like a new failure each time).
-func outageKey(err error) string {
-	msg := err.Error()
-	if op, ok := errors.AsType[*net.OpError](err); ok && op.Source != nil {
-		msg = strings.ReplaceAll(msg, op.Source.String()+"->", "")
-	}
-	return msg
 }
 
 // redact is u without its password, for error messages.

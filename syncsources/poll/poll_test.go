@@ -299,3 +299,38 @@ func TestBackoff(t *testing.T) {
 		}
 	}
 }
+
+func TestOutageKey(t *testing.T) {
+	tests := []struct {
+		name string
+		a, b string // two errors' messages
+		same bool
+	}{
+		{"local IPv4 ports differ",
+			"read tcp 127.0.0.1:50001->127.0.0.1:80: read: connection reset by peer",
+			"read tcp 127.0.0.1:50002->127.0.0.1:80: read: connection reset by peer", true},
+		{"local IPv6 ports differ",
+			"read tcp [::1]:50001->[::1]:80: read: connection reset by peer",
+			"read tcp [::1]:50002->[::1]:80: read: connection reset by peer", true},
+		{"in a gRPC status",
+			`rpc error: code = Unavailable desc = error reading from server: read tcp 127.0.0.1:50001->127.0.0.1:8015: read: connection reset by peer`,
+			`rpc error: code = Unavailable desc = error reading from server: read tcp 127.0.0.1:50002->127.0.0.1:8015: read: connection reset by peer`, true},
+		{"remote ports differ",
+			"read tcp 127.0.0.1:50001->127.0.0.1:80: read: connection reset by peer",
+			"read tcp 127.0.0.1:50001->127.0.0.1:81: read: connection reset by peer", false},
+		{"causes differ",
+			"dial tcp 127.0.0.1:80: connect: connection refused",
+			"GET http://127.0.0.1:80/flags.json: 500 Internal Server Error", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ka, kb := poll.OutageKey(errors.New(tt.a)), poll.OutageKey(errors.New(tt.b))
+			if (ka == kb) != tt.same {
+				t.Errorf("keys %q and %q: same = %v, want %v", ka, kb, ka == kb, tt.same)
+			}
+		})
+	}
+	if k := poll.OutageKey(errors.New("read tcp 127.0.0.1:50001->127.0.0.1:80: read: connection reset by peer")); k != "read tcp 127.0.0.1:80: read: connection reset by peer" {
+		t.Errorf("key %q, want the message without the local address", k)
+	}
+}

@@ -110,7 +110,10 @@ func Doc(i int) []byte {
 //     MayRepeat); the next change is delivered.
 //   - Outage: an outage is delivered as one Update with Err (not Removed);
 //     the source keeps running, and on recovery delivers a snapshot although
-//     the document did not change.
+//     the document did not change. While an outage lasts, a source may
+//     report a changed failure (an Update whose Err has another message,
+//     see syncsources.Update.Err): the contract skips those, but not the
+//     same failure again (unless MayRepeat).
 //   - ChangeDuringOutage: recovery delivers the document set during the
 //     outage.
 //   - StartDuringOutage: a source started during an outage reports it first,
@@ -321,6 +324,10 @@ func (s *session) next(what string) syncsources.Update {
 			if s.h.MayRepeat && s.prev != nil && s.repeats(*s.prev, u) {
 				continue
 			}
+			if s.changedFailure(u) {
+				s.prev = &u
+				continue
+			}
 			s.prev = &u
 			return u
 		case err := <-s.done:
@@ -330,6 +337,12 @@ func (s *session) next(what string) syncsources.Update {
 			s.t.Fatalf("no update within %v while waiting for %s", s.h.Timeout, what)
 		}
 	}
+}
+
+// changedFailure reports whether u is an outage that follows an outage
+// with another error message: a changed failure, which a source may report.
+func (s *session) changedFailure(u syncsources.Update) bool {
+	return s.prev != nil && s.prev.Err != nil && u.Err != nil && u.Err.Error() != s.prev.Err.Error()
 }
 
 func (s *session) repeats(prev, u syncsources.Update) bool {
@@ -373,18 +386,25 @@ func (s *session) expectQuiet(when string) {
 	if s.h.MayRepeat {
 		return
 	}
-	select {
-	case u := <-s.updates:
-		switch {
-		case u.Err != nil:
-			s.t.Fatalf("got outage %v %s, want nothing", u.Err, when)
-		default:
-			s.t.Fatalf("got update (removed=%v) %s %s, want nothing", u.Removed, u.Data, when)
+	quiet := time.After(s.h.Quiet)
+	for {
+		select {
+		case u := <-s.updates:
+			switch {
+			case s.changedFailure(u):
+				s.prev = &u
+				continue
+			case u.Err != nil:
+				s.t.Fatalf("got outage %v %s, want nothing", u.Err, when)
+			default:
+				s.t.Fatalf("got update (removed=%v) %s %s, want nothing", u.Removed, u.Data, when)
+			}
+		case err := <-s.done:
+			s.stopped = true
+			s.t.Fatalf("Run returned %v %s", err, when)
+		case <-quiet:
 		}
-	case err := <-s.done:
-		s.stopped = true
-		s.t.Fatalf("Run returned %v %s", err, when)
-	case <-time.After(s.h.Quiet):
+		return
 	}
 }
 

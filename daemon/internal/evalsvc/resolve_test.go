@@ -262,8 +262,8 @@ var resolveCases = []resolveCase{
 	},
 	{
 		name: "invalid selector", kind: evaluator.KindBool, key: "bool-flag", sel: "color=blue",
-		v1: `error invalid_argument: invalid selector: unknown key "color", valid keys: "flagSetId", "source"`,
-		v2: `error invalid_argument: invalid selector: unknown key "color", valid keys: "flagSetId", "source"`,
+		v1: `error invalid_argument: invalid selector key "color", valid keys: "flagSetId", "source"`,
+		v2: `error invalid_argument: invalid selector key "color", valid keys: "flagSetId", "source"`,
 	},
 }
 
@@ -437,7 +437,7 @@ func TestResolveAll(t *testing.T) {
 		`"b-only":{"reason":"STATIC","variant":"off","boolValue":false,`+mb+`},`, "", 1),
 		`},"metadata":{}}`, `},"metadata":{"flagSetId":"set-a"}}`, 1)
 	v1Source := `{"flags":{"b-only":{"reason":"STATIC","variant":"off","boolValue":false,"metadata":{"source":"b.json"}}},"metadata":{"source":"b.json"}}`
-	badSel := `error invalid_argument: invalid selector: unknown key "nope", valid keys: "flagSetId", "source"`
+	badSel := `error invalid_argument: invalid selector key "nope", valid keys: "flagSetId", "source"`
 
 	for _, p := range protocols(t) {
 		v1 := evaluationv1connect.NewServiceClient(p.client, srv.URL, p.opts...)

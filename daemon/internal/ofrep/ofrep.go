@@ -356,23 +356,12 @@ func (s *Service) scope(w http.ResponseWriter, r *http.Request, badRequest func(
 	}
 	sel, err := s.resolver.Selector(r.Header)
 	if err != nil {
-		writeJSON(w, http.StatusBadRequest, badRequest(evaluator.CodeGeneral.String(), invalidSelectorDetails(r.Header)))
+		// flagd's OFREP service details the parser's message (flagd's
+		// own, see store.ParseSelector) after "invalid selector: ".
+		writeJSON(w, http.StatusBadRequest, badRequest(evaluator.CodeGeneral.String(), "invalid selector: "+err.Error()))
 		return resolve.Scope{}, false
 	}
 	return s.resolver.Scope(sel, reqCtx, r.Header, true), true
-}
-
-// invalidSelectorDetails is what flagd's OFREP service details an invalid
-// Flagd-Selector with: its selector parser's message (which names the
-// expression's key, the part before its first "="), prefixed with
-// "invalid selector: ". Only an unknown key makes a selector invalid.
-func invalidSelectorDetails(h http.Header) string {
-	var expr string
-	if v := h[resolve.SelectorHeader]; len(v) > 0 {
-		expr = v[0]
-	}
-	key, _, _ := strings.Cut(expr, "=")
-	return fmt.Sprintf("invalid selector: invalid selector key %q, valid keys: %q, %q", key, "flagSetId", "source")
 }
 
 func (s *Service) single(w http.ResponseWriter, r *http.Request, key string) {

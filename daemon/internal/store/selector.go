@@ -13,6 +13,17 @@ import (
 // (OFREP).
 var ErrInvalidSelector = errors.New("invalid selector")
 
+// unknownKeyError is a selector with a key flagd does not know. Its
+// message is flagd's (store.NewSelector's), which flagd's gRPC and Connect
+// services answer as is and its OFREP service after "invalid selector: ".
+type unknownKeyError struct{ key string }
+
+func (e *unknownKeyError) Error() string {
+	return fmt.Sprintf("invalid selector key %q, valid keys: %q, %q", e.key, selectorKeyFlagSetID, selectorKeySource)
+}
+
+func (e *unknownKeyError) Unwrap() error { return ErrInvalidSelector }
+
 type selectorKind uint8
 
 const (
@@ -46,7 +57,9 @@ const (
 //   - a value without "=" is a source, for backwards compatibility.
 //
 // The expression is split at its first "="; the key is case-sensitive and
-// nothing is trimmed. Any other key is an error wrapping ErrInvalidSelector.
+// nothing is trimmed. Any other key is an error wrapping ErrInvalidSelector,
+// with flagd's message: `invalid selector key "KEY", valid keys:
+// "flagSetId", "source"`.
 // Only one key=value pair is supported, as in flagd: "flagSetId=a,source=b"
 // selects the flag set "a,source=b".
 func ParseSelector(expr string) (Selector, error) {
@@ -63,7 +76,7 @@ func ParseSelector(expr string) (Selector, error) {
 	case selectorKeySource:
 		return Selector{kind: selectSource, value: value}, nil
 	}
-	return Selector{}, fmt.Errorf("%w: unknown key %q, valid keys: %q, %q", ErrInvalidSelector, key, selectorKeyFlagSetID, selectorKeySource)
+	return Selector{}, &unknownKeyError{key: key}
 }
 
 // FlagSetSelector selects the flag set id ("" selects the flags that

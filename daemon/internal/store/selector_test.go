@@ -2,6 +2,8 @@ package store
 
 import (
 	"errors"
+	"fmt"
+	"strings"
 	"testing"
 )
 
@@ -35,6 +37,11 @@ func TestParseSelector(t *testing.T) {
 			if tt.wantErr {
 				if !errors.Is(err, ErrInvalidSelector) {
 					t.Fatalf("ParseSelector(%q) error = %v, want ErrInvalidSelector", tt.expr, err)
+				}
+				// flagd's message, which its gRPC and Connect services answer.
+				key, _, _ := strings.Cut(tt.expr, "=")
+				if want := fmt.Sprintf(`invalid selector key %q, valid keys: "flagSetId", "source"`, key); err.Error() != want {
+					t.Errorf("ParseSelector(%q) error = %q, want %q", tt.expr, err, want)
 				}
 				return
 			}

@@ -234,14 +234,16 @@ func TestInvalidSelector(t *testing.T) {
 	s := startServer(t, syncsvc.Config{})
 	conn := grpcConn(t, s)
 	ctx := testContext(t)
+	// flagd's message, recorded from flagd.
+	const wantMsg = `invalid selector key "bogus", valid keys: "flagSetId", "source"`
 	err := recvErr(t, grpcSync(t, ctx, conn, &syncv1.SyncFlagsRequest{Selector: "bogus=1"}, nil))
-	if status.Code(err) != codes.InvalidArgument || !strings.Contains(status.Convert(err).Message(), "invalid selector") {
-		t.Errorf("SyncFlags: %v, want InvalidArgument", err)
+	if status.Code(err) != codes.InvalidArgument || status.Convert(err).Message() != wantMsg {
+		t.Errorf("SyncFlags: %v, want InvalidArgument: %s", err, wantMsg)
 	}
 	hctx := metadata.AppendToOutgoingContext(ctx, "flagd-selector", "bogus=1")
 	err = conn.Invoke(hctx, syncv1connect.FlagSyncServiceFetchAllFlagsProcedure, &syncv1.FetchAllFlagsRequest{}, new(syncv1.FetchAllFlagsResponse))
-	if status.Code(err) != codes.InvalidArgument {
-		t.Errorf("FetchAllFlags: %v, want InvalidArgument", err)
+	if status.Code(err) != codes.InvalidArgument || status.Convert(err).Message() != wantMsg {
+		t.Errorf("FetchAllFlags: %v, want InvalidArgument: %s", err, wantMsg)
 	}
 }
 
