@@ -142,13 +142,22 @@ const fastMaxOutDepth = 64
 
 // appendStruct appends s as protojson does: its fields sorted by key.
 func appendStruct(out []byte, s *structpb.Struct, depth int) ([]byte, bool) {
-	if s == nil || depth > fastMaxOutDepth {
+	if s == nil {
+		return out, false
+	}
+	return appendObject(out, s.Fields, depth, appendValue)
+}
+
+// appendObject appends m as a JSON object, its keys sorted (as protojson
+// and encoding/json write them), each value with appendV at depth+1.
+func appendObject[V any](out []byte, m map[string]V, depth int, appendV func([]byte, V, int) ([]byte, bool)) ([]byte, bool) {
+	if depth > fastMaxOutDepth {
 		return out, false
 	}
 	out = append(out, '{')
 	var keysBuf [16]string
 	keys := keysBuf[:0]
-	for k := range s.Fields {
+	for k := range m {
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
@@ -161,7 +170,7 @@ func appendStruct(out []byte, s *structpb.Struct, depth int) ([]byte, bool) {
 			return out, false
 		}
 		out = append(out, ':')
-		if out, ok = appendValue(out, s.Fields[k], depth+1); !ok {
+		if out, ok = appendV(out, m[k], depth+1); !ok {
 			return out, false
 		}
 	}

@@ -1,7 +1,6 @@
 package wire
 
 import (
-	"slices"
 	"strconv"
 
 	"github.com/vexilhq/vexil/evaluator"
@@ -76,30 +75,7 @@ func AppendResolve(out []byte, kind evaluator.Kind, v2 bool, r *evaluator.Result
 // appendMap appends a JSON object (nil is empty) as appendStruct appends
 // the Struct structpb.NewStruct makes of it: its keys sorted.
 func appendMap(out []byte, m map[string]any, depth int) ([]byte, bool) {
-	if depth > fastMaxOutDepth {
-		return out, false
-	}
-	out = append(out, '{')
-	var keysBuf [16]string
-	keys := keysBuf[:0]
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	ok := true
-	for i, k := range keys {
-		if i > 0 {
-			out = append(out, ',')
-		}
-		if out, ok = appendString(out, k); !ok {
-			return out, false
-		}
-		out = append(out, ':')
-		if out, ok = appendAnyValue(out, m[k], depth+1); !ok {
-			return out, false
-		}
-	}
-	return append(out, '}'), true
+	return appendObject(out, m, depth, appendAnyValue)
 }
 
 // appendAnyValue appends a JSON value as appendValue appends the Value
