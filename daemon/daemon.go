@@ -117,8 +117,8 @@ type Config struct {
 	// keys (flagd's --context-from-header).
 	ContextFromHeaders map[string]string
 	// CORSOrigins are the origins allowed to call the evaluation and OFREP
-	// ports from a browser; "*" allows any. None disables CORS (flagd's
-	// --cors-origin).
+	// ports from a browser; "*" allows any, and so does none, as in flagd
+	// (flagd's --cors-origin).
 	CORSOrigins []string
 	// TLSCertPath and TLSKeyPath, both set, make the evaluation, sync and
 	// OFREP ports serve TLS (HTTP/2 by ALPN). The pair is reloaded when the

@@ -55,7 +55,7 @@ func (d *Daemon) openEndpoints() error {
 	// evaluation and the OFREP port; the sync and management ports, which
 	// flagd does not measure, have their own.
 	public := limits
-	public.service, public.corsOrigins = "flagd", cfg.CORSOrigins
+	public.service, public.cors, public.corsOrigins = "flagd", true, cfg.CORSOrigins
 	syncPolicy, management := limits, limits
 	syncPolicy.service, management.service = "vexil-sync", "vexil-management"
 

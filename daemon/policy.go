@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
-	connectcors "connectrpc.com/cors"
 	"github.com/rs/cors"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -79,8 +78,9 @@ func (bodyTimeoutError) Timeout() bool        { return true }
 //   - server: the net/http server, whose header size and header timeout
 //     are bounded, whose HTTP/2 connections have at most
 //     maxConcurrentStreams streams, whose handler is handler's chain;
-//   - handler, outermost first: CORS for the configured origins (a
-//     preflight is answered there and not measured), the body timeout
+//   - handler, outermost first: CORS on the evaluation and OFREP ports,
+//     for the configured origins or, as in flagd, any origin when none is
+//     configured (a preflight is answered there and not measured), the body timeout
 //     (408 from OFREP, DeadlineExceeded from Connect; over HTTP/1.1 the
 //     connection is closed), the body limit (413 from OFREP,
 //     ResourceExhausted from Connect), the metrics, authentication (the
@@ -143,6 +143,9 @@ type policy struct {
 	// bodyTimeout bounds the time to receive a request's body (a grpc-go
 	// call's request message); 0: none.
 	bodyTimeout time.Duration
+	// cors puts CORS in front of the port's handler, for corsOrigins
+	// (none: any origin), as flagd does on its evaluation and OFREP ports.
+	cors        bool
 	corsOrigins []string
 	// metrics measures the requests as service (the service_name label);
 	// nil measures none.
@@ -200,19 +203,32 @@ func (p policy) handler(h http.Handler) http.Handler {
 	if p.bodyTimeout > 0 {
 		h = bodyTimeoutHandler(h, p.bodyTimeout)
 	}
-	if len(p.corsOrigins) > 0 {
-		// Answers browsers' preflight requests and adds CORS headers for the
-		// allowed origins ("*" allows any), with the methods and headers
-		// Connect, gRPC-Web and OFREP clients use.
-		h = cors.New(cors.Options{
-			AllowedOrigins: p.corsOrigins,
-			AllowedMethods: []string{http.MethodGet, http.MethodPost, http.MethodHead, http.MethodOptions},
-			AllowedHeaders: []string{"*"},
-			ExposedHeaders: append(connectcors.ExposedHeaders(), "ETag"),
-			MaxAge:         7200,
-		}).Handler(h)
+	if p.cors {
+		h = corsHandler(p.corsOrigins, h)
 	}
 	return h
+}
+
+// corsExposedHeaders are the response headers a browser may read, those
+// flagd's CORS middleware exposes (not the OFREP bulk answer's ETag, which
+// flagd does not send).
+var corsExposedHeaders = []string{
+	"Accept", "Accept-Encoding", "Accept-Post",
+	"Connect-Accept-Encoding", "Connect-Content-Encoding", "Content-Encoding",
+	"Grpc-Accept-Encoding", "Grpc-Encoding", "Grpc-Message", "Grpc-Status", "Grpc-Status-Details-Bin",
+}
+
+// corsHandler answers browsers' preflight requests and adds CORS headers
+// (Vary: Origin on every answer) with the options of flagd's CORS
+// middleware: origins ("*", or none, allows any), the methods HEAD, GET,
+// POST, PUT, PATCH and DELETE, any request header, and no max age.
+func corsHandler(origins []string, h http.Handler) http.Handler {
+	return cors.New(cors.Options{
+		AllowedOrigins: origins,
+		AllowedMethods: []string{http.MethodHead, http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete},
+		AllowedHeaders: []string{"*"},
+		ExposedHeaders: corsExposedHeaders,
+	}).Handler(h)
 }
 
 // grpcOptions returns the policy as grpc-go server options, for a server

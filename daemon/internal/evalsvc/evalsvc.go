@@ -181,30 +181,52 @@ func (s *Service) Mount(mux *http.ServeMux) []string {
 	return paths
 }
 
-// Handler returns a handler serving the three services and nothing else:
-// a mux, behind which the fast path's RPCs are served directly (their
-// paths are clean: the mux would hand them to the same handlers).
+// The path prefixes that route a request to a service, as flagd's
+// evaluation port routes them: a decoded path that starts with
+// routeV2Prefix goes to flagd.evaluation.v2, else one that starts with
+// routeV1Prefix to flagd.evaluation.v1, and any other path to schema.v1.
+const (
+	routeV2Prefix = "/flagd.evaluation.v2"
+	routeV1Prefix = "/flagd"
+)
+
+// Handler returns a handler serving the three services and nothing else.
+// It routes as flagd's evaluation port does, with no mux: by the prefix
+// of the decoded path (routeV2Prefix, routeV1Prefix, else schema.v1), to
+// the service's handler, which serves its procedures' exact paths and
+// answers 404 for any other. Paths are neither cleaned nor redirected:
+// "/flagd.evaluation.v1.Service/" is a 404, "//schema.v1.Service/..." too,
+// and "/schema.v1.Service%2FResolveBoolean" is that RPC (its decoded path).
+// Behind it, the fast path's RPCs are served directly.
 func (s *Service) Handler() http.Handler {
-	mux := http.NewServeMux()
-	s.Mount(mux)
-	if !s.fastPath {
-		return mux
-	}
-	direct := make(map[string]http.HandlerFunc, len(fastRPCs))
-	for _, h := range s.connectHandlers() {
-		for path, rpc := range fastRPCs {
-			if strings.HasPrefix(path, h.Path) {
-				next := h.Handler
-				direct[path] = func(w http.ResponseWriter, r *http.Request) { s.serveFast(w, r, rpc, next) }
+	hs := s.Handlers()
+	v1, v2, old := hs[0].Handler, hs[1].Handler, hs[2].Handler
+	var direct map[string]http.HandlerFunc
+	if s.fastPath {
+		direct = make(map[string]http.HandlerFunc, len(fastRPCs))
+		for _, h := range s.connectHandlers() {
+			for path, rpc := range fastRPCs {
+				if strings.HasPrefix(path, h.Path) {
+					next := h.Handler
+					direct[path] = func(w http.ResponseWriter, r *http.Request) { s.serveFast(w, r, rpc, next) }
+				}
 			}
 		}
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if h, ok := direct[r.URL.Path]; ok {
+		p := r.URL.Path
+		if h, ok := direct[p]; ok {
 			h(w, r)
 			return
 		}
-		mux.ServeHTTP(w, r)
+		switch {
+		case strings.HasPrefix(p, routeV2Prefix):
+			v2.ServeHTTP(w, r)
+		case strings.HasPrefix(p, routeV1Prefix):
+			v1.ServeHTTP(w, r)
+		default:
+			old.ServeHTTP(w, r)
+		}
 	})
 }
 

@@ -135,7 +135,8 @@ func (s *Service) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		key = rest
 	}
 	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
+		// As gorilla/mux answers a route's other methods: 405 with no
+		// body and no Allow header.
 		w.WriteHeader(http.StatusMethodNotAllowed)
 		return
 	}

@@ -42,7 +42,7 @@ func (c jsonCodec) Unmarshal(data []byte, v any) error {
 		return fmt.Errorf("%T is not a protobuf message", v)
 	}
 	if len(data) == 0 {
-		return errors.New("an empty body is not a JSON object")
+		return errors.New("zero-length payload is not a valid JSON object") // connect-go's words, as flagd answers
 	}
 	return JSONUnmarshalOptions().Unmarshal(data, m)
 }
