@@ -13,6 +13,7 @@ import (
 // flagdCase is a request and flagd's answer to it.
 type flagdCase struct {
 	name     string
+	method   string // POST when empty
 	path     string
 	body     string
 	selector string
@@ -56,6 +57,20 @@ func TestFlagdAnswers(t *testing.T) {
 	})
 }
 
+// TestFlagdAnswersMethods: another method than POST on either endpoint is
+// answered 405 as gorilla/mux answers it in front of flagd's OFREP
+// service: no Allow header, no body, no Content-Type (each case failed
+// while the handler sent "Allow: POST").
+func TestFlagdAnswersMethods(t *testing.T) {
+	var tests []flagdCase
+	for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPut, http.MethodDelete, http.MethodOptions, http.MethodPatch} {
+		for _, p := range []string{single + "bool-flag", single + "nope", bulk, bulk + "/"} {
+			tests = append(tests, flagdCase{name: m + " " + p, method: m, path: p, body: `{}`, status: 405})
+		}
+	}
+	runFlagdCases(t, tests)
+}
+
 // TestFlagdAnswersKept: what Vexil already answered as flagd does, kept so.
 //
 //   - A request error (the body, the selector) has "metadata": null, as
@@ -93,7 +108,11 @@ func runFlagdCases(t *testing.T, tests []flagdCase) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			req, err := http.NewRequest(http.MethodPost, s.URL+tc.path, strings.NewReader(tc.body))
+			method := tc.method
+			if method == "" {
+				method = http.MethodPost
+			}
+			req, err := http.NewRequest(method, s.URL+tc.path, strings.NewReader(tc.body))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -106,6 +125,14 @@ func runFlagdCases(t *testing.T, tests []flagdCase) {
 			}
 			if got := r.header.Get("Location"); got != tc.location {
 				t.Errorf("Location %q, want %q", got, tc.location)
+			}
+			if got := r.header.Get("Allow"); got != "" {
+				t.Errorf("Allow %q, want none", got)
+			}
+			if tc.status == http.StatusMethodNotAllowed {
+				if got := r.header.Get("Content-Type"); got != "" {
+					t.Errorf("Content-Type %q, want none", got)
+				}
 			}
 			if string(r.body) != tc.want {
 				t.Errorf("body\n got: %s\nwant: %s", r.body, tc.want)

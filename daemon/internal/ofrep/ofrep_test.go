@@ -360,9 +360,10 @@ func TestRouting(t *testing.T) {
 		if r.status != tc.status {
 			t.Errorf("%s %s: %d, want %d", tc.method, tc.path, r.status, tc.status)
 		}
+		// flagd (gorilla/mux) answers 405 with no Allow header and no body.
 		if tc.status == 405 {
-			if allow := r.header.Get("Allow"); allow != http.MethodPost {
-				t.Errorf("%s %s: Allow %q", tc.method, tc.path, allow)
+			if allow := r.header.Get("Allow"); allow != "" || len(r.body) != 0 {
+				t.Errorf("%s %s: Allow %q, body %q", tc.method, tc.path, allow, r.body)
 			}
 		}
 	}
