@@ -91,8 +91,8 @@ type Config struct {
 	// time.Now.
 	Now func() time.Time
 	// Options are added to the handlers' options, after flagd's JSON codec
-	// (wire.JSONCodec) and a minimum size of 1 KiB for compressed
-	// responses; interceptors, for instance.
+	// (wire.JSONCodec), the binary codec (wire.ProtoCodec) and a minimum
+	// size of 1 KiB for compressed responses; interceptors, for instance.
 	Options []connect.HandlerOption
 	// DisableFastPath turns off the fast path (fastpath.go), which decodes
 	// the ordinary Connect-protocol HTTP/JSON calls of flagd.evaluation.v1
@@ -130,7 +130,7 @@ func New(cfg Config) *Service {
 		keepAlive:      cfg.KeepAlive,
 		streamDeadline: cfg.StreamDeadline,
 		now:            cfg.Now,
-		options:        append([]connect.HandlerOption{wire.JSONCodec(), connect.WithCompressMinBytes(compressMinBytes)}, cfg.Options...),
+		options:        append([]connect.HandlerOption{wire.JSONCodec(), wire.ProtoCodec(), connect.WithCompressMinBytes(compressMinBytes)}, cfg.Options...),
 		streams:        streams.New(),
 		fastPath:       !cfg.DisableFastPath,
 	}

@@ -3,6 +3,7 @@ package wire
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/proto"
@@ -44,5 +45,70 @@ func (c jsonCodec) Unmarshal(data []byte, v any) error {
 	if len(data) == 0 {
 		return errors.New("zero-length payload is not a valid JSON object") // connect-go's words, as flagd answers
 	}
-	return JSONUnmarshalOptions().Unmarshal(data, m)
+	return stableError(JSONUnmarshalOptions().Unmarshal(data, m))
+}
+
+// ProtoCodec is a Connect option that makes handlers read and write binary
+// protobuf as connect-go's default codec does (its errors included: "unmarshal
+// into <type>: <protobuf-go's error>"), with protobuf-go's part of the
+// errors worded as [stableError] words it.
+func ProtoCodec() connect.Option { return connect.WithCodec(protoCodec{}) }
+
+type protoCodec struct{}
+
+func (protoCodec) Name() string   { return "proto" }
+func (protoCodec) IsBinary() bool { return true }
+
+func (protoCodec) Marshal(v any) ([]byte, error) {
+	m, ok := v.(proto.Message)
+	if !ok {
+		return nil, fmt.Errorf("%T is not a protobuf message", v)
+	}
+	return proto.Marshal(m)
+}
+
+func (protoCodec) MarshalAppend(dst []byte, v any) ([]byte, error) {
+	m, ok := v.(proto.Message)
+	if !ok {
+		return nil, fmt.Errorf("%T is not a protobuf message", v)
+	}
+	return proto.MarshalOptions{}.MarshalAppend(dst, m)
+}
+
+func (protoCodec) MarshalStable(v any) ([]byte, error) {
+	m, ok := v.(proto.Message)
+	if !ok {
+		return nil, fmt.Errorf("%T is not a protobuf message", v)
+	}
+	return proto.MarshalOptions{Deterministic: true}.Marshal(m)
+}
+
+func (protoCodec) Unmarshal(data []byte, v any) error {
+	m, ok := v.(proto.Message)
+	if !ok {
+		return fmt.Errorf("%T is not a protobuf message", v)
+	}
+	if err := proto.Unmarshal(data, m); err != nil {
+		return stableError(fmt.Errorf("unmarshal into %T: %w", v, err))
+	}
+	return nil
+}
+
+// protoPrefixNBSP is the prefix of protobuf-go's errors in about half of
+// all builds: protobuf-go chooses between ordinary and non-breaking spaces
+// by a hash of the running binary, to discourage comparing error strings.
+const protoPrefixNBSP = "proto:\u00a0"
+
+// stableError is err with protobuf-go's prefix written with an ordinary
+// space, "proto: ", whatever the build: the text that flagd's answers
+// carry, and the same in every build of the daemon.
+func stableError(err error) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	if !strings.Contains(msg, protoPrefixNBSP) {
+		return err
+	}
+	return errors.New(strings.ReplaceAll(msg, protoPrefixNBSP, "proto: "))
 }
