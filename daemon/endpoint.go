@@ -59,7 +59,7 @@ func (d *Daemon) openEndpoints() error {
 	syncPolicy, management := limits, limits
 	syncPolicy.service, management.service = "vexil-sync", "vexil-management"
 
-	svc := d.newServices(public.connectOptions(), syncPolicy.connectOptions())
+	svc := d.newServices(public.evaluationConnectOptions(), syncPolicy.connectOptions())
 	d.shutdowns = svc.shutdowns
 	d.endpoints = []*endpoint{
 		{name: "evaluation", port: cfg.Port, socket: cfg.SocketPath, policy: public, handler: svc.evaluation, h2c: true, tls: true, newGRPC: svc.newEvaluationGRPC},

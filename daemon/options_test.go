@@ -1,6 +1,8 @@
 package daemon_test
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/tls"
 	"io"
@@ -420,5 +422,130 @@ func TestUnixSockets(t *testing.T) {
 	err = daemon.Run(context.Background(), daemon.Config{BindAddress: "127.0.0.1", SocketPath: evalSock}, nil)
 	if err == nil || !strings.Contains(err.Error(), "address already in use") {
 		t.Fatalf("a second daemon on the same socket: %v, want address already in use", err)
+	}
+}
+
+// TestEvaluationLimitsAsFlagd: the evaluation port answers messages over
+// or short of the body limit as flagd does, whose connect-go handlers have
+// no read limit of their own (the answers were recorded from flagd, commit
+// bbb05d4, with its limit of 1000000 bytes; here the limit is 1000). Each
+// failed while connect-go's read limit was set: a gRPC-Web envelope that
+// promised more than the limit was ResourceExhausted "message size N is
+// larger than configured max", and one over the limit "message is larger
+// than configured max ... unable to determine message size".
+//
+// The decompressed size of a gzip-compressed message is still bounded by
+// the limit (flagd has no bound there).
+func TestEvaluationLimitsAsFlagd(t *testing.T) {
+	d := startDaemon(t, daemon.Config{MaxRequestBodyBytes: 1000})
+	d.waitReady(t)
+	url := "http://" + d.addrs.Evaluation + "/flagd.evaluation.v1.Service/ResolveBoolean"
+	post := func(contentType, encoding string, body []byte) (*http.Response, string) {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+		req.Header.Set("Content-Type", contentType)
+		if encoding != "" {
+			req.Header.Set("Content-Encoding", encoding)
+		}
+		resp, err := d.client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		out, _ := io.ReadAll(resp.Body)
+		return resp, string(out)
+	}
+	for _, tc := range []struct {
+		name, body      string
+		status, message string
+	}{
+		// Not an envelope: its first five bytes promise 577137761 bytes.
+		{"envelope promises more than the body holds", `{"flagKey":1}`, "3", "protocol error: promised 577137761 bytes in enveloped message, got 8 bytes"},
+		{"body over the limit", `{"flagKey":"` + strings.Repeat("x", 2000) + `"}`, "8", "read 577137761 byte message: exceeded 1000 byte http.MaxBytesReader limit"},
+	} {
+		resp, body := post("application/grpc-web+json", "", []byte(tc.body))
+		if resp.StatusCode != http.StatusOK || resp.Header.Get("Grpc-Status") != tc.status || resp.Header.Get("Grpc-Message") != tc.message {
+			t.Errorf("%s: %s, grpc-status %q, grpc-message %q (%s); want grpc-status %s, grpc-message %q",
+				tc.name, resp.Status, resp.Header.Get("Grpc-Status"), resp.Header.Get("Grpc-Message"), body, tc.status, tc.message)
+		}
+	}
+
+	var bomb bytes.Buffer
+	zw := gzip.NewWriter(&bomb)
+	zw.Write([]byte(`{"flagKey":"new-checkout","context":{"pad":"` + strings.Repeat("x", 5000) + `"}}`))
+	zw.Close()
+	resp, body := post("application/json", "gzip", bomb.Bytes())
+	if resp.StatusCode != http.StatusTooManyRequests || body != `{"code":"resource_exhausted","message":"decompressed message is larger than configured max 1000"}` {
+		t.Errorf("gzip message over the limit: %s %s", resp.Status, body)
+	}
+	var small bytes.Buffer
+	zw = gzip.NewWriter(&small)
+	zw.Write([]byte(`{"flagKey":"new-checkout","context":{"pad":"` + strings.Repeat("x", 900) + `"}}`))
+	zw.Close()
+	if resp, body := post("application/json", "gzip", small.Bytes()); resp.StatusCode != http.StatusOK {
+		t.Errorf("gzip message under the limit: %s %s", resp.Status, body)
+	}
+}
+
+// TestCORSDefaultAsFlagd: without configured origins, the evaluation and
+// OFREP ports answer CORS as flagd does, whose CORS middleware then allows
+// any origin (recorded from flagd, commit bbb05d4): a preflight is 204 with
+// the requested method and headers allowed for "*", on any path; every
+// answer varies by Origin; an answer to an Origin exposes flagd's headers.
+// Each failed while CORS was off without configured origins.
+func TestCORSDefaultAsFlagd(t *testing.T) {
+	d := startDaemon(t, daemon.Config{})
+	d.waitReady(t)
+	for _, url := range []string{
+		"http://" + d.addrs.Evaluation + "/flagd.evaluation.v1.Service/ResolveBoolean",
+		"http://" + d.addrs.Evaluation + "/nope",
+		"http://" + d.addrs.OFREP + "/ofrep/v1/evaluate/flags/new-checkout",
+	} {
+		req, _ := http.NewRequest(http.MethodOptions, url, nil)
+		req.Header.Set("Origin", "http://a.example")
+		req.Header.Set("Access-Control-Request-Method", "POST")
+		req.Header.Set("Access-Control-Request-Headers", "content-type,x-foo")
+		resp, err := d.client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		for k, want := range map[string]string{
+			"Access-Control-Allow-Origin":  "*",
+			"Access-Control-Allow-Methods": "POST",
+			"Access-Control-Allow-Headers": "content-type,x-foo",
+			"Access-Control-Max-Age":       "",
+			"Vary":                         "Origin, Access-Control-Request-Method, Access-Control-Request-Headers",
+		} {
+			if got := resp.Header.Get(k); got != want {
+				t.Errorf("preflight %s: %s %q, want %q", url, k, got, want)
+			}
+		}
+		if resp.StatusCode != http.StatusNoContent {
+			t.Errorf("preflight %s: %s, want 204", url, resp.Status)
+		}
+
+		for _, origin := range []string{"http://b.example", ""} {
+			req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(`{"flagKey":"new-checkout"}`))
+			req.Header.Set("Content-Type", "application/json")
+			if origin != "" {
+				req.Header.Set("Origin", origin)
+			}
+			resp, err := d.client.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			want := map[string]string{"Vary": "Origin", "Access-Control-Allow-Origin": "", "Access-Control-Expose-Headers": ""}
+			if origin != "" {
+				want["Access-Control-Allow-Origin"] = "*"
+				want["Access-Control-Expose-Headers"] = "Accept, Accept-Encoding, Accept-Post, Connect-Accept-Encoding, Connect-Content-Encoding, Content-Encoding, Grpc-Accept-Encoding, Grpc-Encoding, Grpc-Message, Grpc-Status, Grpc-Status-Details-Bin"
+			}
+			for k, w := range want {
+				if got := resp.Header.Get(k); got != w {
+					t.Errorf("POST %s from %q: %s %q, want %q", url, origin, k, got, w)
+				}
+			}
+		}
 	}
 }

@@ -1,8 +1,10 @@
 package daemon
 
 import (
+	"compress/gzip"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"math"
@@ -92,7 +94,9 @@ func (bodyTimeoutError) Timeout() bool        { return true }
 //     authentication;
 //   - connectOptions: the body limit again for connect-go, which reads
 //     gRPC messages from the body and must refuse a message larger than
-//     the limit as ResourceExhausted.
+//     the limit as ResourceExhausted; on the evaluation port
+//     (evaluationConnectOptions), only for the decompressed size of a
+//     message, as flagd's answers are those of the HTTP limit.
 //
 // (Before the chain, on the evaluation port with TLS, grpcsplit.RestoreTLS
 // gives net/http's requests the TLS state of the connections the split
@@ -292,6 +296,55 @@ func (p policy) connectOptions() []connect.HandlerOption {
 	}
 	return []connect.HandlerOption{connect.WithReadMaxBytes(int(min(p.maxBodyBytes, math.MaxInt32)))}
 }
+
+// evaluationConnectOptions returns the policy's options for the
+// evaluation port's connect-go handlers, which flagd gives no read limit
+// of their own: a message larger than the body limit is answered as the
+// HTTP body limit answers it (ResourceExhausted "read ... exceeded ...
+// http.MaxBytesReader limit"), and a gRPC-Web envelope that promises more
+// than its body holds as a protocol error (InvalidArgument "promised N
+// bytes ..."), as flagd answers both. Only the decompressed size of a
+// gzip-compressed message, which the body limit does not bound, is bounded
+// by the limit (limitedGzip).
+func (p policy) evaluationConnectOptions() []connect.HandlerOption {
+	if p.maxBodyBytes <= 0 {
+		return nil
+	}
+	limit := p.maxBodyBytes
+	return []connect.HandlerOption{connect.WithCompression("gzip",
+		func() connect.Decompressor { return &limitedGzip{limit: limit} },
+		func() connect.Compressor { return gzip.NewWriter(nil) },
+	)}
+}
+
+// limitedGzip is a gzip decompressor that fails with ResourceExhausted
+// once it has produced more than limit bytes.
+type limitedGzip struct {
+	r         gzip.Reader
+	limit     int64
+	remaining int64
+}
+
+func (z *limitedGzip) Read(b []byte) (int, error) {
+	if z.remaining <= 0 {
+		return 0, connect.NewError(connect.CodeResourceExhausted,
+			fmt.Errorf("decompressed message is larger than configured max %d", z.limit))
+	}
+	if int64(len(b)) > z.remaining {
+		b = b[:z.remaining]
+	}
+	n, err := z.r.Read(b)
+	z.remaining -= int64(n)
+	return n, err
+}
+
+func (z *limitedGzip) Reset(r io.Reader) error {
+	// One byte over the limit is read before the message is refused.
+	z.remaining = z.limit + 1
+	return z.r.Reset(r)
+}
+
+func (z *limitedGzip) Close() error { return z.r.Close() }
 
 // http authenticates net/http requests.
 func (a authenticator) http(next http.Handler) http.Handler {

@@ -20,6 +20,11 @@ type flagdCase struct {
 	status int
 	allow  string // the Allow header
 	want   string
+	// contentType is the request's Content-Type, application/json when
+	// empty; header more request headers; wantHeader answer headers.
+	contentType string
+	header      map[string]string
+	wantHeader  map[string]string
 }
 
 // flagdBool is the request body of most cases, and flagdTrue flagd's
@@ -51,6 +56,27 @@ func TestFlagdAnswers(t *testing.T) {
 			want: `{"code":"invalid_argument","message":"unmarshal message: zero-length payload is not a valid JSON object"}`},
 		{name: "empty body, schema.v1 ResolveAll", path: "/schema.v1.Service/ResolveAll", status: 400,
 			want: `{"code":"invalid_argument","message":"unmarshal message: zero-length payload is not a valid JSON object"}`},
+	})
+}
+
+// TestFlagdAnswersConnect: answers of connect-go itself, as flagd's
+// connect-go (v1.19.1) gives them (each failed with v1.21.1): a negative
+// Connect-Timeout-Ms is a deadline already past, not a parse error (the
+// body is still read first: an unreadable one is InvalidArgument), and a
+// gRPC-Web body shorter than its envelope is InvalidArgument, not Internal.
+func TestFlagdAnswersConnect(t *testing.T) {
+	const path = "/flagd.evaluation.v1.Service/ResolveBoolean"
+	runFlagdCases(t, []flagdCase{
+		{name: "negative timeout", path: path, body: flagdBool, header: map[string]string{"Connect-Timeout-Ms": "-1"}, status: 504,
+			want: `{"code":"deadline_exceeded","message":"context deadline exceeded"}`},
+		{name: "negative timeout, v2", path: "/flagd.evaluation.v2.Service/ResolveString", body: `{"flagKey":"nope"}`, header: map[string]string{"Connect-Timeout-Ms": "-5"}, status: 504,
+			want: `{"code":"deadline_exceeded","message":"context deadline exceeded"}`},
+		{name: "negative timeout, unreadable body", path: path, body: `{"flagKey":1}`, header: map[string]string{"Connect-Timeout-Ms": "-1"}, status: 400,
+			want: `{"code":"invalid_argument","message":"unmarshal message: proto: (line 1:12): invalid value for string field flagKey: 1"}`},
+		{name: "gRPC-Web, body shorter than an envelope prefix", path: path, body: `{}`, contentType: "application/grpc-web+json", status: 200,
+			wantHeader: map[string]string{"Grpc-Status": "3", "Grpc-Message": "protocol error: incomplete envelope: unexpected EOF"}},
+		{name: "gRPC-Web, body shorter than its envelope", path: path, body: `{"flagKey":1}`, contentType: "application/grpc-web+json", status: 200,
+			wantHeader: map[string]string{"Grpc-Status": "3", "Grpc-Message": "protocol error: promised 577137761 bytes in enveloped message, got 8 bytes"}},
 	})
 }
 
@@ -96,7 +122,14 @@ func runFlagdCases(t *testing.T, tests []flagdCase) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				req.Header.Set("Content-Type", "application/json")
+				ct := tc.contentType
+				if ct == "" {
+					ct = "application/json"
+				}
+				req.Header.Set("Content-Type", ct)
+				for k, v := range tc.header {
+					req.Header.Set(k, v)
+				}
 				resp, err := client.Do(req)
 				if err != nil {
 					t.Fatal(err)
@@ -110,6 +143,11 @@ func runFlagdCases(t *testing.T, tests []flagdCase) {
 				}
 				if got := resp.Header.Get("Location"); got != "" {
 					t.Errorf("Location %q, want none", got)
+				}
+				for k, want := range tc.wantHeader {
+					if got := resp.Header.Get(k); got != want {
+						t.Errorf("%s %q, want %q", k, got, want)
+					}
 				}
 				if body != tc.want {
 					t.Errorf("body\n got: %s\nwant: %s", body, tc.want)
