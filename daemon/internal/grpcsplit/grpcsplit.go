@@ -471,6 +471,17 @@ type conn struct {
 
 func (c *conn) Read(p []byte) (int, error) { return c.r.Read(p) }
 
+// CloseWrite closes the connection's writing side when it has one to
+// close (TCP, TLS): net/http does so before closing a connection whose
+// request it refused unread (431, for headers over its limit), so that
+// the client reads the answer rather than a reset.
+func (c *conn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}
+
 // tlsConn is a routed TLS connection.
 type tlsConn struct {
 	*conn

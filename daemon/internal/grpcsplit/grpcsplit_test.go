@@ -1,6 +1,7 @@
 package grpcsplit_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/tls"
@@ -35,10 +36,11 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // on the HTTP server; /who on the HTTP server names it and says whether
 // the request came over TLS.
 type split struct {
-	addr    string
-	pool    *tlsPool      // the client TLS config, with TLS
-	httpNew chan struct{} // a connection reached the HTTP server
-	grpcNew chan struct{} // a connection reached the gRPC server
+	addr       string
+	pool       *tlsPool      // the client TLS config, with TLS
+	httpNew    chan struct{} // a connection reached the HTTP server
+	httpClosed chan struct{} // the HTTP server closed a connection
+	grpcNew    chan struct{} // a connection reached the gRPC server
 }
 
 type tlsPool struct{ cfg *tls.Config }
@@ -76,7 +78,7 @@ func start(t *testing.T, pair *testcerts.Pair, window time.Duration) *split {
 		t.Fatal(err)
 	}
 	cfg := grpcsplit.Config{SniffWindow: window}
-	s := &split{addr: ln.Addr().String(), httpNew: make(chan struct{}, 16), grpcNew: make(chan struct{}, 16)}
+	s := &split{addr: ln.Addr().String(), httpNew: make(chan struct{}, 16), httpClosed: make(chan struct{}, 16), grpcNew: make(chan struct{}, 16)}
 	if pair != nil {
 		cert, err := tls.X509KeyPair(pair.CertPEM, pair.KeyPEM)
 		if err != nil {
@@ -96,9 +98,15 @@ func start(t *testing.T, pair *testcerts.Pair, window time.Duration) *split {
 		Handler:   mux,
 		Protocols: new(http.Protocols),
 		ConnState: func(_ net.Conn, st http.ConnState) {
-			if st == http.StateNew {
+			switch st {
+			case http.StateNew:
 				select {
 				case s.httpNew <- struct{}{}:
+				default:
+				}
+			case http.StateClosed:
+				select {
+				case s.httpClosed <- struct{}{}:
 				default:
 				}
 			}
@@ -354,5 +362,44 @@ func TestClose(t *testing.T) {
 	}
 	if _, err := io.ReadAll(c); err != nil && !strings.Contains(err.Error(), "reset") {
 		t.Errorf("the sniffed connection: %v", err)
+	}
+}
+
+// TestHeadersTooLarge: a request whose headers are over the HTTP server's
+// limit is answered 431, as without a Split, rather than reset: the routed
+// connection's writing side can be closed first (it failed while the
+// routed connection hid CloseWrite, and net/http closed it at once with
+// the request unread).
+func TestHeadersTooLarge(t *testing.T) {
+	s := start(t, nil, 0)
+	c, err := net.Dial("tcp", s.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	written := make(chan struct{})
+	go func() {
+		defer close(written)
+		// The server stops reading: the write fails once it has closed.
+		fmt.Fprintf(c, "POST /who HTTP/1.1\r\nHost: x\r\nX-Pad: %s\r\n\r\n", strings.Repeat("y", 2<<20))
+	}()
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatalf("reading the answer: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
+		t.Errorf("%s, want 431", resp.Status)
+	}
+	// The server closes the connection after a pause (net/http's, to avoid
+	// resetting it): wait for that, so that its goroutine ends.
+	_, _ = io.Copy(io.Discard, br)
+	c.Close()
+	<-written
+	select {
+	case <-s.httpClosed:
+	case <-ctx(t).Done():
+		t.Fatal("the HTTP server did not close the connection")
 	}
 }
