@@ -116,6 +116,10 @@ type Config struct {
 	// ContextFromHeaders maps request header names to evaluation context
 	// keys (flagd's --context-from-header).
 	ContextFromHeaders map[string]string
+	// OFREPETags turns on OFREP's caching of bulk evaluation (an ETag on
+	// bulk answers, 304 to a matching If-None-Match), which flagd does not
+	// implement; off, the OFREP port answers as flagd's.
+	OFREPETags bool
 	// CORSOrigins are the origins allowed to call the evaluation and OFREP
 	// ports from a browser; "*" allows any, and so does none, as in flagd
 	// (flagd's --cors-origin).

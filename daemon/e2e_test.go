@@ -49,7 +49,7 @@ type e2eDaemon struct {
 	pathA, pathB string
 }
 
-func startE2E(t *testing.T) *e2eDaemon {
+func startE2E(t *testing.T, opts ...func(*daemon.Config)) *e2eDaemon {
 	t.Helper()
 	dir := t.TempDir()
 	e := &e2eDaemon{pathA: filepath.Join(dir, "a.json"), pathB: filepath.Join(dir, "b.json")}
@@ -59,7 +59,11 @@ func startE2E(t *testing.T) *e2eDaemon {
 		}
 	}
 	e.uriA, e.uriB = "file:"+e.pathA, "file:"+e.pathB
-	e.daemonUnderTest = startDaemon(t, daemon.Config{Sources: []daemon.SourceSpec{{URI: e.uriA}, {URI: e.uriB}}})
+	cfg := daemon.Config{Sources: []daemon.SourceSpec{{URI: e.uriA}, {URI: e.uriB}}}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	e.daemonUnderTest = startDaemon(t, cfg)
 	e.waitReady(t)
 	return e
 }
@@ -204,10 +208,10 @@ func TestSelectors(t *testing.T) {
 }
 
 // TestSyncStreamAndETag: a grpc-go SyncFlags stream gets a snapshot on
-// connect and after a file change; OFREP bulk answers 304 to a matching
-// If-None-Match until the flags change.
+// connect and after a file change; with OFREPETags, OFREP bulk answers 304
+// to a matching If-None-Match until the flags change.
 func TestSyncStreamAndETag(t *testing.T) {
-	e := startE2E(t)
+	e := startE2E(t, func(c *daemon.Config) { c.OFREPETags = true })
 
 	bulk := func(etag string) (int, string) {
 		req, _ := http.NewRequest(http.MethodPost, "http://"+e.addrs.OFREP+"/ofrep/v1/evaluate/flags", strings.NewReader(`{"context":{}}`))

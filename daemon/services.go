@@ -58,7 +58,7 @@ func (d *Daemon) newServices(evalOpts, syncOpts []connect.HandlerOption) service
 	// The OFREP handler serves its port alone, with no ServeMux in front:
 	// it answers 404 for any other path, and cleans paths as flagd's
 	// router does (a ServeMux would clean the escaped path, with 307).
-	ofrepHandler := ofrep.New(ofrep.Config{Resolver: resolver}).Handler()
+	ofrepHandler := ofrep.New(ofrep.Config{Resolver: resolver, ETags: cfg.OFREPETags}).Handler()
 	s := services{
 		evaluation: eval.Handler(),
 		sync:       sync.Handler(),

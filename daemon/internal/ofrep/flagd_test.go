@@ -20,6 +20,7 @@ type flagdCase struct {
 	status   int
 	want     string
 	location string // the Location header, for a redirect
+	header   map[string]string
 }
 
 // The expected answers of TestFlagdAnswers and TestFlagdAnswersKept are
@@ -71,6 +72,19 @@ func TestFlagdAnswersMethods(t *testing.T) {
 	runFlagdCases(t, tests)
 }
 
+// TestFlagdAnswersNoETag: without Config.ETags, bulk answers are flagd's,
+// which has no ETag and answers 200 whatever If-None-Match says (each
+// failed while every bulk answer had an ETag and a matching If-None-Match
+// was answered 304).
+func TestFlagdAnswersNoETag(t *testing.T) {
+	const all = `{"flags":[{"value":"slash","key":"a/b","reason":"STATIC","variant":"x","metadata":{}},{"value":true,"key":"bool-flag","reason":"STATIC","variant":"on","metadata":{}},{"value":false,"key":"flags/bool-flag","reason":"STATIC","variant":"off","metadata":{}},{"key":"missing-variant","errorCode":"GENERAL","errorDetails":"error processing the flag for evaluation","metadata":{}}],"metadata":{}}`
+	runFlagdCases(t, []flagdCase{
+		{name: "bulk", path: bulk, body: `{}`, status: 200, want: all},
+		{name: "bulk, If-None-Match *", path: bulk, body: `{}`, header: map[string]string{"If-None-Match": "*"}, status: 200, want: all},
+		{name: "bulk/, If-None-Match *", path: bulk + "/", body: `{}`, header: map[string]string{"If-None-Match": "*"}, status: 200, want: all},
+	})
+}
+
 // TestFlagdAnswersKept: what Vexil already answered as flagd does, kept so.
 //
 //   - A request error (the body, the selector) has "metadata": null, as
@@ -119,12 +133,18 @@ func runFlagdCases(t *testing.T, tests []flagdCase) {
 			if tc.selector != "" {
 				req.Header.Set("Flagd-Selector", tc.selector)
 			}
+			for k, v := range tc.header {
+				req.Header.Set(k, v)
+			}
 			r := doRequest(t, client, req)
 			if r.status != tc.status {
 				t.Errorf("status %d, want %d (%s)", r.status, tc.status, r.body)
 			}
 			if got := r.header.Get("Location"); got != tc.location {
 				t.Errorf("Location %q, want %q", got, tc.location)
+			}
+			if got := r.header.Get("ETag"); got != "" {
+				t.Errorf("ETag %q, want none", got)
 			}
 			if got := r.header.Get("Allow"); got != "" {
 				t.Errorf("Allow %q, want none", got)

@@ -34,10 +34,12 @@
 // happens in daemon/internal/resolve, which reads the selector, merges the
 // context and tells the observers (metrics among them) of it.
 //
-// Bulk responses carry a strong ETag, a hash of the response body: the same
-// flags evaluated for the same context give the same ETag, any change of
-// what is answered a new one. A request whose If-None-Match matches it is
-// answered 304 with no body.
+// With Config.ETags, bulk responses carry a strong ETag, a hash of the
+// response body: the same flags evaluated for the same context give the
+// same ETag, any change of what is answered a new one. A request whose
+// If-None-Match matches it is answered 304 with no body. flagd implements
+// neither: without the option, bulk responses are flagd's (no ETag, and
+// 200 whatever If-None-Match says).
 package ofrep
 
 import (
@@ -78,6 +80,10 @@ type Config struct {
 	// answered 413 {"errorDetails": "request body too large"}, as flagd
 	// answers when its http.MaxBytesHandler limit is hit.
 	MaxBodyBytes int64
+	// ETags turns on OFREP's caching of bulk evaluation: an ETag on bulk
+	// responses, and 304 to a request whose If-None-Match matches it.
+	// flagd has neither; off, bulk responses are flagd's.
+	ETags bool
 	// DisableFastPath turns off the fast path of single-flag evaluation
 	// (fastpath.go): a strict reader of plain request bodies and an encoder
 	// of success answers that give what encoding/json gives, and leave
@@ -89,6 +95,7 @@ type Config struct {
 type Service struct {
 	resolver *resolve.Resolver
 	maxBody  int64
+	etags    bool
 	fast     bool
 }
 
@@ -101,6 +108,7 @@ func New(cfg Config) *Service {
 	return &Service{
 		resolver: cfg.Resolver,
 		maxBody:  cfg.MaxBodyBytes,
+		etags:    cfg.ETags,
 		fast:     !cfg.DisableFastPath,
 	}
 }
@@ -419,12 +427,14 @@ func (s *Service) bulk(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusInternalServerError, internalError{ErrorDetails: "encoding the response: " + err.Error()})
 		return
 	}
-	etag := etagOf(body)
 	h := w.Header()
-	h.Set("ETag", etag)
-	if noneMatch := r.Header.Values("If-None-Match"); len(noneMatch) > 0 && etagMatches(noneMatch, etag) {
-		w.WriteHeader(http.StatusNotModified)
-		return
+	if s.etags {
+		etag := etagOf(body)
+		h.Set("ETag", etag)
+		if noneMatch := r.Header.Values("If-None-Match"); len(noneMatch) > 0 && etagMatches(noneMatch, etag) {
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
 	}
 	h.Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)

@@ -181,7 +181,7 @@ func TestContext(t *testing.T) {
 
 // TestBulk covers the bulk endpoint's bodies.
 func TestBulk(t *testing.T) {
-	s := startServer(t, ofrep.Config{})
+	s := startServer(t, ofrep.Config{ETags: true})
 	tests := []struct {
 		name    string
 		path    string
@@ -259,7 +259,7 @@ func TestBulkEntries(t *testing.T) {
 // TestETag covers the bulk ETag and If-None-Match.
 func TestETag(t *testing.T) {
 	st := newStore(t)
-	s := startServer(t, ofrep.Config{Resolver: newResolver(st, nil, nil, nil)})
+	s := startServer(t, ofrep.Config{Resolver: newResolver(st, nil, nil, nil), ETags: true})
 	ctxA := `{"context":{"email":"a@example.com"}}`
 	ctxB := `{"context":{"email":"b@other.org"}}`
 
@@ -373,7 +373,7 @@ func TestRouting(t *testing.T) {
 // one of the two states', and equal bodies always have equal ETags.
 func TestConcurrentUpdates(t *testing.T) {
 	st := newStore(t)
-	s := startServer(t, ofrep.Config{Resolver: newResolver(st, nil, nil, nil)})
+	s := startServer(t, ofrep.Config{Resolver: newResolver(st, nil, nil, nil), ETags: true})
 	var docs [2][]byte
 	for i, file := range []string{"override.json", "override2.json"} {
 		data, err := os.ReadFile(filepath.Join("testdata", file))
