@@ -100,7 +100,7 @@ func startOptions() []option {
 		{optSources, "s", "", `flag sources as a JSON array of objects with "uri" and "provider" and flagd's source options; they come after the --uri sources`},
 		{optContextValue, "X", map[string]string{}, "KEY=VALUE set in every evaluation context (repeatable or comma-separated)"},
 		{optContextFromHeader, "H", map[string]string{}, "HEADER=KEY: copy request header HEADER into the evaluation context as KEY (repeatable)"},
-		{optCORSOrigin, "C", []string{}, "origin allowed to call the evaluation and OFREP ports from a browser; * allows any (repeatable)"},
+		{optCORSOrigin, "C", []string{}, "origin allowed to call the evaluation and OFREP ports from a browser; * allows any, and so does none, as in flagd (repeatable)"},
 		{optServerCertPath, "c", "", "TLS certificate (PEM) for the evaluation, sync and OFREP ports; needs --server-key-path"},
 		{optServerKeyPath, "k", "", "TLS private key (PEM) for --server-cert-path"},
 		{optSocketPath, "d", "", "serve the evaluation services on this unix socket instead of --port"},
