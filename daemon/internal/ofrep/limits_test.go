@@ -47,3 +47,46 @@ func TestBodyTimeout(t *testing.T) {
 		}
 	}
 }
+
+// TestBodyFailureAfterFirstValue: as flagd's json.Decoder, which stops
+// reading at the end of the body's first value, a body whose reading fails
+// after a complete first value is that value: flagd answered a context
+// followed by more than its body limit with the evaluation (200), a
+// number or a syntax error before the limit with 400 INVALID_CONTEXT, and
+// a first value the limit cuts with 413 (recorded from flagd, commit
+// bbb05d4, with its limit of 1000000; here 64). Each of the first kind
+// failed while the body was read whole first (413, or 408/400 for the
+// other failures).
+func TestBodyFailureAfterFirstValue(t *testing.T) {
+	s := startServer(t, ofrep.Config{MaxBodyBytes: 64})
+	pad := strings.Repeat("x", 100)
+	invalid := `{"key":"targeted","errorCode":"INVALID_CONTEXT","errorDetails":"Provider context is not valid","metadata":null}`
+	for _, tc := range []struct {
+		body   string
+		status int
+		want   string
+	}{
+		{`{"context":{"email":"a@example.com"}}` + pad, 200, `{"value":"admin","key":"targeted","reason":"TARGETING_MATCH","variant":"admin","metadata":{}}`},
+		{`null` + pad, 200, `{"value":"user","key":"targeted","reason":"DEFAULT","variant":"user","metadata":{}}`},
+		{`42` + pad, 400, invalid},
+		{`{"context":{"email":` + pad, 400, invalid},
+		{`{"context":{"email":"` + pad + `"}}`, 413, `{"errorDetails":"request body too large"}`},
+		{strings.Repeat("1", 64) + pad, 413, `{"errorDetails":"request body too large"}`},
+	} {
+		r := s.post(t, single+"targeted", tc.body)
+		if r.status != tc.status || string(r.body) != tc.want {
+			t.Errorf("%.30s...: %d %s, want %d %s", tc.body, r.status, r.body, tc.status, tc.want)
+		}
+	}
+
+	// Any other failure after the first value: the same.
+	h := ofrep.New(ofrep.Config{Resolver: newResolver(newStore(t), nil, nil, nil)}).Handler()
+	for _, failure := range []error{os.ErrDeadlineExceeded, io.ErrUnexpectedEOF} {
+		body := io.MultiReader(strings.NewReader(`{"context":{"email":"a@example.com"}} `), iotest.ErrReader(failure))
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, httptest.NewRequest(http.MethodPost, single+"targeted", body))
+		if w.Code != http.StatusOK || !strings.Contains(w.Body.String(), `"value":"admin"`) {
+			t.Errorf("%v after the first value: %d %s", failure, w.Code, w.Body)
+		}
+	}
+}

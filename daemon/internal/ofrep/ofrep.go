@@ -294,8 +294,7 @@ var errBodyTooLarge = errors.New("request body too large")
 // the first JSON value must be an object (or null, or absent); its
 // "context" member, matched case-insensitively as encoding/json does, is
 // the request context when it is an object. Anything after the first value
-// is ignored. The body is read whole first, so that whether it is answered
-// 413 does not depend on where its first value ends.
+// is ignored, also when reading it fails (see readFailed).
 func (s *Service) readContext(w http.ResponseWriter, r *http.Request) (map[string]any, error) {
 	body := r.Body
 	if s.maxBody > 0 {
@@ -306,11 +305,7 @@ func (s *Service) readContext(w http.ResponseWriter, r *http.Request) (map[strin
 	data, err := readAll(body, (*bp)[:0])
 	*bp = data[:0]
 	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return nil, errBodyTooLarge
-		}
-		return nil, err
+		return s.readFailed(data, err)
 	}
 	if s.fast {
 		ctx := resolve.NewContextMap()
@@ -330,6 +325,45 @@ func (s *Service) readContext(w http.ResponseWriter, r *http.Request) (map[strin
 	}
 	if err := json.NewDecoder(bytes.NewReader(data)).Decode(&req); err != nil && !errors.Is(err, io.EOF) {
 		return nil, err
+	}
+	ctx, _ := req.Context.(map[string]any)
+	if err := wire.CheckValueDepth(ctx); err != nil {
+		return nil, err
+	}
+	return ctx, nil
+}
+
+// readFailed is the request context of a body whose reading failed with
+// err after data: as flagd's json.Decoder, which stops reading once it has
+// the first value, a first value complete in data is the request, whatever
+// follows (more than the body limit, a broken chunked encoding, a body
+// that stops arriving), and one that is not an object, or a syntax error
+// in data, is INVALID_CONTEXT; else (the first value is incomplete) the
+// failure is the answer (413 for the body limit).
+func (s *Service) readFailed(data []byte, err error) (map[string]any, error) {
+	var req struct {
+		Context any `json:"context"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	derr := dec.Decode(&req)
+	complete := !errors.Is(derr, io.EOF) && !errors.Is(derr, io.ErrUnexpectedEOF)
+	if complete && dec.InputOffset() == int64(len(data)) {
+		// A number that ends the data might go on: json.Decoder reads on
+		// to know, and meets the failure.
+		trimmed := bytes.TrimLeft(data, " \t\r\n")
+		if len(trimmed) > 0 && (trimmed[0] == '-' || '0' <= trimmed[0] && trimmed[0] <= '9') {
+			complete = false
+		}
+	}
+	switch {
+	case !complete:
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, errBodyTooLarge
+		}
+		return nil, err
+	case derr != nil:
+		return nil, derr
 	}
 	ctx, _ := req.Context.(map[string]any)
 	if err := wire.CheckValueDepth(ctx); err != nil {
