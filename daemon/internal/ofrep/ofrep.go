@@ -19,7 +19,8 @@
 // that is not JSON, or whose first JSON value is not an object, is answered
 // 400 INVALID_CONTEXT; a body over Config.MaxBodyBytes is answered 413, and
 // one whose reading fails with os.ErrDeadlineExceeded (a body that did not
-// arrive in time) 408. The evaluation context is the request's, overlaid
+// arrive in time) 408, unless its first value was complete before (flagd
+// reads no further, and answers it). The evaluation context is the request's, overlaid
 // with the static context, overlaid with the mapped request headers. The Flagd-Selector header
 // selects a flag set or a source; an invalid one is answered 400 GENERAL.
 //
