@@ -312,8 +312,10 @@ func failed(r Result, code ErrorCode, format string, args ...any) Result {
 }
 
 // kindAccepts reports whether a variant's value can be returned as kind.
+// A null value is returned as no kind, not even KindAny: flagd's type
+// assertion to interface{} fails on nil, a TYPE_MISMATCH.
 func kindAccepts(kind Kind, v any) bool {
-	ok := true
+	ok := v != nil
 	switch kind {
 	case KindBool:
 		_, ok = v.(bool)

@@ -23,6 +23,7 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte(benchDoc))
 	f.Add([]byte(`{"flags":[{"key":"a","state":"ENABLED","variants":{"x":1},"defaultVariant":"x"}]}`))
 	f.Add(refChainDoc(40, map[string]int{"bomb": 40}, false))
+	f.Add([]byte(`{"flags":{"n":{"state":"ENABLED","variants":{"z":null,"o":{}},"defaultVariant":"z","targeting":{"if":[{"var":"email"},"o","z"]}}}}`))
 	p, err := evaluator.NewParser(evaluator.Options{})
 	if err != nil {
 		f.Fatal(err)

@@ -80,7 +80,13 @@ func ResolveAllSchemaV1Of(flags []*evaluator.Flag, evaluate func(key string, kin
 		if value == nil && typed {
 			value = zeroValue(kind)
 		}
-		af := &schemav1.AnyFlag{Reason: string(res.Reason), Variant: res.Variant}
+		reason := string(res.Reason)
+		if res.NoValue && res.Err == nil && res.Reason == evaluator.ReasonDefault {
+			// No variant chosen and no default (a flag typed by a variant
+			// named ""): this service shows flagd's internal reason.
+			reason = "FALLBACK"
+		}
+		af := &schemav1.AnyFlag{Reason: reason, Variant: res.Variant}
 		switch x := value.(type) {
 		case bool:
 			af.Value = &schemav1.AnyFlag_BoolValue{BoolValue: x}

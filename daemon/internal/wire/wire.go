@@ -191,15 +191,17 @@ func ResolveAllV1Of(flags []*evaluator.Flag, evaluate func(key string, kind eval
 }
 
 // DefaultKind returns the kind flagd's ResolveAll evaluates a flag as: the
-// type of its default variant's value (numbers as KindFloat). It is false
-// when the flag has no default variant or its default value is null or an
-// array; version 1 of the contract then leaves the flag out.
+// type of the value of the variant its defaultVariant names (numbers as
+// KindFloat). flagd looks the name up even when it is "" (missing, null or
+// empty), so a variant named "" gives the type of a flag that has no default
+// variant. It is false when there is no such variant or its value is null or
+// an array; version 1 of the contract then leaves the flag out.
 func DefaultKind(f *evaluator.Flag) (evaluator.Kind, bool) {
-	name, ok := f.DefaultVariant()
+	name, _ := f.DefaultVariant()
+	v, ok := f.Variant(name)
 	if !ok {
 		return evaluator.KindAny, false
 	}
-	v, _ := f.Variant(name)
 	switch v.(type) {
 	case bool:
 		return evaluator.KindBool, true
@@ -220,6 +222,12 @@ func anyFlagV1(f *evaluator.Flag, evaluate func(string, evaluator.Kind) evaluato
 		return nil, false
 	}
 	r := evaluate(f.Key(), kind)
+	if r.NoValue && r.Err == nil && r.Reason != evaluator.ReasonDisabled {
+		// No variant chosen and no default (a flag typed by a variant named
+		// ""): flagd's version 1 fails it with FLAG_NOT_FOUND, which
+		// ResolveAll lists as reason ERROR with the zero value.
+		r.Reason, r.Variant = evaluator.ReasonError, ""
+	}
 	af := &evaluationv1.AnyFlag{Reason: string(r.Reason), Variant: r.Variant}
 	switch kind {
 	case evaluator.KindBool:

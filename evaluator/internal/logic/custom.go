@@ -1,6 +1,8 @@
 package logic
 
 import (
+	"encoding/json"
+
 	"github.com/vexilhq/vexil/evaluator/internal/ops"
 )
 
@@ -132,13 +134,42 @@ func fractionalData(data any) (string, map[string]any, bool) {
 	case *root:
 		return d.env.FlagKey, d.env.Context, true
 	case map[string]any:
-		key := ""
-		if p, ok := d[flagdKey].(map[string]any); ok {
-			if k, ok := p["flagKey"].(string); ok {
-				key = k
-			}
-		}
-		return key, d, true
+		return nestedFlagKey(d), d, true
 	}
 	return "", nil, false
+}
+
+// flagdProperties is what flagd decodes a data object's "$flagd" member
+// into to find the flag key.
+type flagdProperties struct {
+	FlagKey   string `json:"flagKey"`
+	Timestamp int64  `json:"timestamp"`
+}
+
+// nestedFlagKey is the flag key fractional finds in a data object other
+// than the top-level one (an element of "map", "filter", ...): flagd
+// encodes its "$flagd" member and decodes it into flagdProperties, so the
+// field names match in any case ("FlagKey"), the last of several matching
+// names wins, and any member of the wrong type (a timestamp of 1.5, "x" or
+// 1e21, a flag key that is not a string) leaves the key empty.
+func nestedFlagKey(d map[string]any) string {
+	p, present := d[flagdKey]
+	if !present {
+		return ""
+	}
+	if m, ok := p.(map[string]any); ok && len(m) == 1 {
+		// The usual shape, {"flagKey": "..."}, decoded without encoding.
+		if k, ok := m["flagKey"].(string); ok {
+			return k
+		}
+	}
+	b, err := json.Marshal(p)
+	if err != nil {
+		return ""
+	}
+	var props flagdProperties
+	if json.Unmarshal(b, &props) != nil {
+		return ""
+	}
+	return props.FlagKey
 }

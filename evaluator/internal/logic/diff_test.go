@@ -143,7 +143,7 @@ var fuzzOps = []string{
 
 var fuzzStrings = []string{"", "a", "b", "abc", " x ", "1", "2.5", "-1", "true", "null",
 	"email", "user.name", "arr.1", "$flagd.flagKey", "$flagd.timestamp", "targetingKey",
-	"nested.deep.x", "current", "accumulator", "1.2.3", "v2.0.0", "=", ">=", "^", "~", "@x.com",
+	"nested.deep.x", "current", "accumulator", "items", "1.2.3", "v2.0.0", "=", ">=", "^", "~", "@x.com",
 	"1e400", "0x10", " ", ".", "a..b", "inf", "NaN"}
 
 var fuzzNumbers = []float64{0, 1, -1, 2, 2.5, -0.5, 100, 1e21, 3, 1e300}
@@ -214,6 +214,16 @@ func (g *gen) context() map[string]any {
 		"nested":   map[string]any{"deep": map[string]any{"x": g.literal(1)}},
 		"integers": []any{1.0, 2.0, 3.0, 4.0},
 		"version":  []any{"1.2.3", "v2.0.0", "2.0.0-alpha", 1.2, "bad"}[g.pick(5)],
+		// Objects that fractional may get as its data inside "map" and
+		// the like, where flagd decodes "$flagd" to find the flag key.
+		"items": []any{
+			map[string]any{"targetingKey": "t", "$flagd": []any{
+				map[string]any{"flagKey": "F"}, map[string]any{"FlagKey": "F"},
+				map[string]any{"flagKey": "F", "timestamp": 1.5}, map[string]any{"flagKey": 5.0},
+				map[string]any{"flagkey": "F", "FLAGKEY": "G"}, "F", nil,
+			}[g.pick(7)]},
+			g.literal(1),
+		},
 	}
 	switch g.pick(3) {
 	case 0:
@@ -375,6 +385,8 @@ func TestDifferentialCorpus(t *testing.T) {
 		`{"fractional":[{"var":"missing"},["a",1]]}`,
 		`{"fractional":[["a",{"if":[true,2,0]}],[{"var":"email"},1]]}`,
 		`{"fractional":5}`,
+		`{"map":[{"var":"items"},{"fractional":[["a",1],["b",1],["c",1]]}]}`,
+		`{"map":[{"var":"items"},{"fractional":[null,["a",1],["b",1],["c",1]]}]}`,
 		`{"sem_ver":[{"var":"num"},">","1.0.0"]}`,
 		`{"starts_with":[{"var":"email"},"ball"]}`,
 		`{"ends_with":[{"var":"num"},"3"]}`,
