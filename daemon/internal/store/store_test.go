@@ -162,9 +162,10 @@ func TestFlags(t *testing.T) {
 		sel  string
 		want []string
 	}{
-		// One entry per (flag set, key), sorted, each evaluated against the
-		// highest-priority flag with its key: "/dupe" becomes b's.
-		{"", []string{"setB/dupe@b", "/flagA@a", "setB/dupe@b", "setB/flagB@b", "setC/flagC@c", "setC/moved@b", "setC/onlyA@a", "setC/shadowed@c"}},
+		// One entry per (flag set, key), sorted, each the flag of its own
+		// flag set, as flagd's store.GetAll lists them: "/dupe" stays a's
+		// (flagd's ResolveAll then evaluates it by key, as b's).
+		{"", []string{"/dupe@a", "/flagA@a", "setB/dupe@b", "setB/flagB@b", "setC/flagC@c", "setC/moved@b", "setC/onlyA@a", "setC/shadowed@c"}},
 		{"flagSetId=", []string{"/dupe@a", "/flagA@a"}},
 		{"flagSetId=setB", []string{"setB/dupe@b", "setB/flagB@b"}},
 		{"flagSetId=setC", []string{"setC/flagC@c", "setC/moved@b", "setC/onlyA@a", "setC/shadowed@c"}},
@@ -534,8 +535,9 @@ func TestKeyInSeveralFlagSetsOfOneSource(t *testing.T) {
 		t.Fatal(err)
 	}
 	snap := st.Current()
-	if snap.Len() != 2 || len(snap.Flags(SourceSelector("one"))) != 1 || len(snap.Flags(Selector{})) != 2 {
-		t.Fatalf("Len %d, source flags %d, all %d; want 2, 1, 2", snap.Len(), len(snap.Flags(SourceSelector("one"))), len(snap.Flags(Selector{})))
+	// flagd lists both for the source too (store.GetAll by source).
+	if snap.Len() != 2 || len(snap.Flags(SourceSelector("one"))) != 2 || len(snap.Flags(Selector{})) != 2 {
+		t.Fatalf("Len %d, source flags %d, all %d; want 2, 2, 2", snap.Len(), len(snap.Flags(SourceSelector("one"))), len(snap.Flags(Selector{})))
 	}
 	if got := snap.Sources()[0].Flags; got != 2 {
 		t.Errorf("the source serves %d flags, want 2", got)
@@ -545,9 +547,14 @@ func TestKeyInSeveralFlagSetsOfOneSource(t *testing.T) {
 			t.Errorf("color in %s = %v, want %s", set, r.Value, want)
 		}
 	}
-	// Without a selector, as from the source: the greatest flag set id.
+	// Without a selector: the greatest flag set id.
 	if r := snap.Evaluate(Selector{}, "color", evaluator.KindString, nil); r.Value != "red" {
 		t.Errorf("color = %v, want web's red", r.Value)
+	}
+	// By source: the least (flagd answers mobile's, the first match of its
+	// key+source index).
+	if r := snap.Evaluate(SourceSelector("one"), "color", evaluator.KindString, nil); r.Value != "blue" {
+		t.Errorf("color from source one = %v, want mobile's blue", r.Value)
 	}
 
 	c, err := st.Apply(syncsources.Update{Source: "one", Data: doc("blue"), Format: evaluator.FormatJSON})

@@ -37,12 +37,14 @@ const (
 	confNoSet = `{"flags":{` +
 		`"onlyB":{"state":"ENABLED","defaultVariant":"y","variants":{"x":1,"y":2},"source":"b.json"},` +
 		`"shared":{"state":"ENABLED","defaultVariant":"off","variants":{"off":false,"on":true},"source":"b.json"}}}`
-	// Without a selector, "shared" is b.json's: the higher-priority
-	// source's.
+	// Without a selector, "shared" is set-a's, from a.json: flagd lists
+	// every flag sorted by flag set id, the flags of no flag set first, and
+	// keeps the last of each key (recorded from flagd bbb05d4 with these
+	// two files, "--uri file:a.json --uri file:b.json").
 	confAll = `{"flags":{` +
 		`"onlyA":{"state":"ENABLED","defaultVariant":"x","variants":{"x":"x","y":"y"},"source":"a.json","metadata":{"flagSetId":"set-a"}},` +
 		`"onlyB":{"state":"ENABLED","defaultVariant":"y","variants":{"x":1,"y":2},"source":"b.json"},` +
-		`"shared":{"state":"ENABLED","defaultVariant":"off","variants":{"off":false,"on":true},"source":"b.json"}}}`
+		`"shared":{"state":"ENABLED","defaultVariant":"on","variants":{"off":false,"on":true},"source":"a.json","metadata":{"flagSetId":"set-a"}}}}`
 )
 
 // TestGolden checks the flag_configuration of testdata/flags.json against
