@@ -572,3 +572,54 @@ func TestKeyInSeveralFlagSetsOfOneSource(t *testing.T) {
 		t.Errorf("color in web = %v after the change, want blue", r.Value)
 	}
 }
+
+// TestUnstorableFlags: flagd's store keeps no flag whose flagSetId is ""
+// (its own or its document's) or whose key is "": such a flag is found by
+// no selector and listed nowhere (recorded from flagd bbb05d4), while a
+// null flagSetId on the flag puts it in no flag set.
+func TestUnstorableFlags(t *testing.T) {
+	st := New(Config{Sources: []string{"a.yaml", "b.json"}})
+	docs := map[string]string{
+		"a.yaml": `{"metadata":{"flagSetId":"x"},"flags":{
+		  "e":{"state":"ENABLED","variants":{"on":true},"defaultVariant":"on","metadata":{"flagSetId":""}},
+		  "n":{"state":"ENABLED","variants":{"on":true},"defaultVariant":"on","metadata":{"flagSetId":null}},
+		  "o":{"state":"ENABLED","variants":{"on":1},"defaultVariant":"on"}}}`,
+		"b.json": `{"metadata":{"flagSetId":""},"flags":{
+		  "p":{"state":"ENABLED","variants":{"s":"str"},"defaultVariant":"s"},
+		  "o":{"state":"ENABLED","variants":{"s":"bo"},"defaultVariant":"s","metadata":{"flagSetId":"x"}},
+		  "":{"state":"ENABLED","variants":{"s":"empty"},"defaultVariant":"s","metadata":{"flagSetId":"x"}}}}`,
+	}
+	for _, src := range []string{"a.yaml", "b.json"} {
+		if _, err := st.Apply(syncsources.Update{Source: src, Data: []byte(docs[src]), Format: evaluator.FormatJSON}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	snap := st.Current()
+	for _, tt := range []struct {
+		sel  string
+		want []string
+	}{
+		{"", []string{"/n@a.yaml", "x/o@b.json"}},
+		{"flagSetId=", []string{"/n@a.yaml"}},
+		{"flagSetId=x", []string{"x/o@b.json"}},
+		{"source=a.yaml", []string{"/n@a.yaml"}},
+		{"source=b.json", []string{"x/o@b.json"}},
+	} {
+		sel := mustSelector(t, tt.sel)
+		var got []string
+		for _, l := range snap.Listing(sel) {
+			got = append(got, l.Flag.FlagSetID()+"/"+l.Flag.Key()+"@"+l.Source)
+		}
+		if !slices.Equal(got, tt.want) {
+			t.Errorf("Listing(%q) = %q, want %q", tt.sel, got, tt.want)
+		}
+		for _, key := range []string{"e", "p", ""} {
+			if _, ok := snap.Flag(sel, key); ok {
+				t.Errorf("Flag(%q, %q) found", tt.sel, key)
+			}
+		}
+	}
+	if got := snap.Sources(); got[0].Flags != 2 || got[1].Flags != 1 {
+		t.Errorf("sources serve %d and %d flags, want 2 and 1", got[0].Flags, got[1].Flags)
+	}
+}
