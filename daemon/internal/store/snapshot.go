@@ -187,6 +187,34 @@ func (s *Snapshot) lookup(sel Selector, key string) *entry {
 	return first
 }
 
+// lastListed returns the entry of key that Listing(sel) has last: of the
+// flag sets that define key and that the selector sees, the greatest.
+func (s *Snapshot) lastListed(sel Selector, key string) *entry {
+	switch sel.kind {
+	case selectFlagSet:
+		return s.bySet[sel.value][key]
+	case selectAll:
+		if s.byKey[key] == nil {
+			return nil
+		}
+	}
+	src := -1
+	if sel.kind == selectSource {
+		i, ok := s.lay.index[sel.value]
+		if !ok || s.srcs[i].byKey[key] == nil {
+			return nil
+		}
+		src = i
+	}
+	var last *entry
+	for set, m := range s.bySet {
+		if c := m[key]; c != nil && (src < 0 || c.src == src) && (last == nil || set > last.set) {
+			last = c
+		}
+	}
+	return last
+}
+
 // Flag returns the flag a query for key sees through the selector. Without
 // a selector, that is the flag of the highest-priority source that defines
 // the key, whatever its flag set.
