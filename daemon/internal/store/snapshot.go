@@ -180,11 +180,38 @@ func (s *Snapshot) lookup(sel Selector, key string) *entry {
 	}
 	var first *entry
 	for set, m := range s.bySet {
-		if c := m[key]; c != nil && c.src == i && (first == nil || set < first.set) {
+		if c := m[key]; c != nil && c.src == i && (first == nil || compareSets(set, first.set) < 0) {
 			first = c
 		}
 	}
 	return first
+}
+
+// nilSetRank is where the flags of no flag set sort among flag set ids.
+// flagd files them under a random UUID drawn at startup, so their place
+// varies from run to run; sorting them as if their id were "8" puts them
+// where that UUID most often falls: after the ids below "8" (those that
+// start with a digit under 8, or punctuation), before the others.
+const nilSetRank = "8"
+
+// compareSets orders flag set ids as flagd's store does, "" standing for
+// no flag set (see nilSetRank).
+func compareSets(a, b string) int {
+	switch {
+	case a == b:
+		return 0
+	case a == "":
+		if b < nilSetRank {
+			return 1
+		}
+		return -1
+	case b == "":
+		if a < nilSetRank {
+			return -1
+		}
+		return 1
+	}
+	return strings.Compare(a, b)
 }
 
 // lastListed returns the entry of key that Listing(sel) has last: of the
@@ -208,7 +235,7 @@ func (s *Snapshot) lastListed(sel Selector, key string) *entry {
 	}
 	var last *entry
 	for set, m := range s.bySet {
-		if c := m[key]; c != nil && (src < 0 || c.src == src) && (last == nil || set > last.set) {
+		if c := m[key]; c != nil && (src < 0 || c.src == src) && (last == nil || compareSets(set, last.set) > 0) {
 			last = c
 		}
 	}
@@ -265,8 +292,8 @@ func (s *Snapshot) Evaluate(sel Selector, key string, kind evaluator.Kind, ctx m
 
 // Flags returns the flags flagd's ResolveAll and OFREP bulk evaluation
 // list for the selector (store.GetAll), in their order: one per distinct
-// flag (flag set, key) the selector sees, sorted by flag set id ("" first)
-// and key. So without a selector a key defined in two flag sets appears
+// flag (flag set, key) the selector sees, sorted by flag set id (the
+// flags of no flag set where compareSets puts them) and key. So without a selector a key defined in two flag sets appears
 // twice. flagd's Resolver.ResolveAllValues evaluates each listed flag as
 // the type of its own default variant but looks its key up again: callers
 // evaluate by key ([Snapshot.Evaluate]), which without a selector finds the
@@ -348,7 +375,7 @@ func (s *Snapshot) listed(sel Selector) []*entry {
 		}
 	}
 	slices.SortFunc(es, func(a, b *entry) int {
-		if c := strings.Compare(a.set, b.set); c != 0 {
+		if c := compareSets(a.set, b.set); c != 0 {
 			return c
 		}
 		return strings.Compare(a.key, b.key)

@@ -250,7 +250,7 @@ func keyIndexEdit(prev map[string]*entry, entries map[flagID]*entry, ids []flagI
 		cur := out[id.key]
 		e := entries[id]
 		switch {
-		case e != nil && (cur == nil || cur.set <= id.set):
+		case e != nil && (cur == nil || compareSets(cur.set, id.set) <= 0):
 			out[id.key] = e
 		case e == nil && cur != nil && cur.set == id.set:
 			// The winner of the key went: look for the next one.
@@ -265,7 +265,7 @@ func keyIndexEdit(prev map[string]*entry, entries map[flagID]*entry, ids []flagI
 func keyIndex(entries map[flagID]*entry) map[string]*entry {
 	out := make(map[string]*entry, len(entries))
 	for id, e := range entries {
-		if o := out[id.key]; o == nil || o.set < id.set {
+		if o := out[id.key]; o == nil || compareSets(o.set, id.set) < 0 {
 			out[id.key] = e
 		}
 	}

@@ -623,3 +623,49 @@ func TestUnstorableFlags(t *testing.T) {
 		t.Errorf("sources serve %d and %d flags, want 2 and 1", got[0].Flags, got[1].Flags)
 	}
 }
+
+// TestNoFlagSetOrder: flagd files the flags of no flag set under a UUID
+// drawn at startup, so they sort before most flag set ids but after those
+// below "8" (digits 0-7, punctuation): where a key is defined in both, the
+// one listed last (which sync payloads and change events keep) and the
+// one a key lookup in one source finds follow that order.
+func TestNoFlagSetOrder(t *testing.T) {
+	for _, tt := range []struct {
+		set      string
+		nilFirst bool
+	}{
+		{"setA", true}, {"A", true}, {"9", true}, {"abc", true},
+		{"1", false}, {"07", false}, {"-x", false},
+	} {
+		doc := `{"flags":[
+		  {"key":"k","state":"ENABLED","variants":{"v":"none"},"defaultVariant":"v"},
+		  {"key":"k","metadata":{"flagSetId":"` + tt.set + `"},"state":"ENABLED","variants":{"v":"set"},"defaultVariant":"v"}]}`
+		st := New(Config{Sources: []string{"one"}})
+		if _, err := st.Apply(syncsources.Update{Source: "one", Data: []byte(doc), Format: evaluator.FormatJSON}); err != nil {
+			t.Fatal(err)
+		}
+		snap := st.Current()
+		var order []string
+		for _, l := range snap.Listing(Selector{}) {
+			order = append(order, l.Flag.FlagSetID())
+		}
+		want := []string{"", tt.set}
+		if !tt.nilFirst {
+			want = []string{tt.set, ""}
+		}
+		if !slices.Equal(order, want) {
+			t.Errorf("set %q: listing order %q, want %q", tt.set, order, want)
+		}
+		// A lookup without a selector finds the last; by source, the first.
+		last, first := "set", "none"
+		if !tt.nilFirst {
+			last, first = "none", "set"
+		}
+		if r := snap.Evaluate(Selector{}, "k", evaluator.KindString, nil); r.Value != last {
+			t.Errorf("set %q: k = %v, want %s", tt.set, r.Value, last)
+		}
+		if r := snap.Evaluate(SourceSelector("one"), "k", evaluator.KindString, nil); r.Value != first {
+			t.Errorf("set %q: k from the source = %v, want %s", tt.set, r.Value, first)
+		}
+	}
+}
