@@ -113,7 +113,7 @@ func TestInapplicableSourceOptions(t *testing.T) {
 }
 
 // TestFileSourceNames: a file source is named as flagd names it, by what
-// follows "file:" exactly as written (flagd answers metadata "source" and
+// follows "file:" exactly as written (a gRPC one by what follows "://") (flagd answers metadata "source" and
 // matches "source=" selectors against that name); two URIs that name the
 // same path count once.
 func TestFileSourceNames(t *testing.T) {
@@ -125,6 +125,8 @@ func TestFileSourceNames(t *testing.T) {
 		{URI: "file:///abs/d.json"},
 		{URI: "e.json", Provider: "file"},
 		{URI: "./sub/b.json", Provider: "file"}, // the name of the second
+		{URI: "grpc://127.0.0.1:9"},
+		{URI: "grpcs://localhost:9"},
 	}
 	got, err := openSources(specs, false, log)
 	if err != nil {
@@ -134,7 +136,7 @@ func TestFileSourceNames(t *testing.T) {
 	for _, s := range got {
 		names = append(names, s.name)
 	}
-	want := []string{"a.json", "./sub/b.json", "sub/../c.json", "///abs/d.json", "e.json"}
+	want := []string{"a.json", "./sub/b.json", "sub/../c.json", "///abs/d.json", "e.json", "127.0.0.1:9", "localhost:9"}
 	if !slices.Equal(names, want) {
 		t.Errorf("names %q, want %q", names, want)
 	}
