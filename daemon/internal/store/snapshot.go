@@ -178,13 +178,30 @@ func (s *Snapshot) lookup(sel Selector, key string) *entry {
 	if e == nil {
 		return nil
 	}
-	var first *entry
+	if !s.srcs[i].multiSet() {
+		if s.bySet[e.set][key] != e {
+			return nil // shadowed by a higher-priority source
+		}
+		return e
+	}
+	return s.sourceExtreme(i, key, -1)
+}
+
+// multiSet reports whether the source defines some key in more than one
+// flag set (an array document can).
+func (sd *sourceData) multiSet() bool { return len(sd.entries) != len(sd.byKey) }
+
+// sourceExtreme returns, of the flag sets in which source i defines key
+// and no higher-priority source shadows it, the entry of the least (sign
+// -1) or the greatest (sign 1) flag set. It looks at every flag set.
+func (s *Snapshot) sourceExtreme(i int, key string, sign int) *entry {
+	var best *entry
 	for set, m := range s.bySet {
-		if c := m[key]; c != nil && c.src == i && (first == nil || compareSets(set, first.set) < 0) {
-			first = c
+		if c := m[key]; c != nil && c.src == i && (best == nil || compareSets(set, best.set)*sign > 0) {
+			best = c
 		}
 	}
-	return first
+	return best
 }
 
 // nilSetRank is where the flags of no flag set sort among flag set ids.
@@ -221,25 +238,34 @@ func (s *Snapshot) lastListed(sel Selector, key string) *entry {
 	case selectFlagSet:
 		return s.bySet[sel.value][key]
 	case selectAll:
-		if s.byKey[key] == nil {
+		// Each source's greatest flag set of key; the greatest of those is
+		// the greatest of all, whichever source serves it.
+		var last *entry
+		for _, sd := range s.srcs {
+			if c := sd.byKey[key]; c != nil && (last == nil || compareSets(c.set, last.set) > 0) {
+				last = c
+			}
+		}
+		if last == nil {
 			return nil
 		}
+		return s.bySet[last.set][key]
 	}
-	src := -1
-	if sel.kind == selectSource {
-		i, ok := s.lay.index[sel.value]
-		if !ok || s.srcs[i].byKey[key] == nil {
-			return nil
-		}
-		src = i
+	i, ok := s.lay.index[sel.value]
+	if !ok {
+		return nil
 	}
-	var last *entry
-	for set, m := range s.bySet {
-		if c := m[key]; c != nil && (src < 0 || c.src == src) && (last == nil || compareSets(set, last.set) > 0) {
-			last = c
-		}
+	e := s.srcs[i].byKey[key]
+	if e == nil {
+		return nil
 	}
-	return last
+	if s.bySet[e.set][key] == e {
+		return e
+	}
+	if !s.srcs[i].multiSet() {
+		return nil // shadowed by a higher-priority source
+	}
+	return s.sourceExtreme(i, key, 1)
 }
 
 // Flag returns the flag a query for key sees through the selector. Without
