@@ -210,7 +210,8 @@ func TestFileSource(t *testing.T) {
 	}
 
 	r := d.waitReadyz(t, "ready", func(code int, r readyz) bool { return code == http.StatusOK })
-	if !r.Ready || len(r.Sources) != 1 || r.Sources[0].Name != uri || r.Sources[0].State != "loaded" || r.Sources[0].Flags != 1 {
+	// flagd names a file source by its path, without the scheme.
+	if !r.Ready || len(r.Sources) != 1 || r.Sources[0].Name != path || r.Sources[0].State != "loaded" || r.Sources[0].Flags != 1 {
 		t.Fatalf("/readyz: %+v", r)
 	}
 	if a := d.resolveBoolean(t, "my-flag", "{}"); !a.Value || a.Variant != "on" {
@@ -288,7 +289,7 @@ func TestNotReadyUntilDelivered(t *testing.T) {
 	r := d.waitReadyz(t, "the outage", func(code int, r readyz) bool {
 		return code == http.StatusPreconditionFailed && len(r.Sources) == 1 && r.Sources[0].State == "outage"
 	})
-	if r.Ready || r.Sources[0].Name != uri || r.Sources[0].LastError == "" {
+	if r.Ready || r.Sources[0].Name != path || r.Sources[0].LastError == "" {
 		t.Fatalf("/readyz: %+v", r)
 	}
 	writeAtomic(t, path, flagsDoc(true))

@@ -170,11 +170,12 @@ func TestSelectors(t *testing.T) {
 		return resp.Msg.GetValue(), nil
 	}
 	for sel, want := range map[string]string{
-		"":                 "from-b",
-		"flagSetId=set-a":  "from-a",
-		"flagSetId=set-b":  "from-b",
-		"source=" + e.uriA: "from-a", // another flag set: not shadowed by b.json
-		e.uriB:             "from-b",
+		"":                "from-b",
+		"flagSetId=set-a": "from-a",
+		"flagSetId=set-b": "from-b",
+		// flagd names a file source by its path, without "file:".
+		"source=" + e.pathA: "from-a", // another flag set: not shadowed by b.json
+		e.pathB:             "from-b",
 	} {
 		got, err := resolve(sel)
 		if err != nil || got != want {

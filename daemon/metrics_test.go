@@ -49,20 +49,20 @@ func TestMetrics(t *testing.T) {
 	if v := s.Sum("http_server_request_duration_seconds_count", "http_route", "/flagd.evaluation.v1.Service/ResolveBoolean", "http_response_status_code", "200"); v != 3 {
 		t.Errorf("ResolveBoolean requests measured: %v, want 3", v)
 	}
-	if v, _ := s.Value("vexil_source_up", "source", uri); v != 1 {
+	if v, _ := s.Value("vexil_source_up", "source", path); v != 1 {
 		t.Errorf("vexil_source_up: %v, want 1", v)
 	}
-	if v, _ := s.Value("vexil_source_flags", "source", uri); v != 1 {
+	if v, _ := s.Value("vexil_source_flags", "source", path); v != 1 {
 		t.Errorf("vexil_source_flags: %v, want 1", v)
 	}
 
 	writeAtomic(t, path, `{"flags":`)
 	d.waitReadyz(t, "the rejection", func(_ int, r readyz) bool { return len(r.Sources) == 1 && r.Sources[0].Rejected > 0 })
 	s = d.scrape(t)
-	if v := s.Sum("vexil_source_updates_total", "source", uri, "result", "rejected"); v != 1 {
+	if v := s.Sum("vexil_source_updates_total", "source", path, "result", "rejected"); v != 1 {
 		t.Errorf("rejected updates: %v, want 1", v)
 	}
-	if v, _ := s.Value("vexil_source_up", "source", uri); v != 0 {
+	if v, _ := s.Value("vexil_source_up", "source", path); v != 0 {
 		t.Errorf("vexil_source_up after a rejection: %v, want 0", v)
 	}
 }

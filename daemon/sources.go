@@ -211,7 +211,8 @@ type namedSource struct {
 }
 
 // openSources opens the specs through the registry; each source is named
-// by its spec's URI. Duplicate names count once, at their first place.
+// as flagd names it (see sourceName). Duplicate names count once, at their
+// first place.
 func openSources(specs []SourceSpec, strict bool, log *slog.Logger) ([]namedSource, error) {
 	if len(specs) == 0 {
 		data, err := examples.Flags.ReadFile(examples.DefaultFlagsPath)
@@ -243,14 +244,27 @@ func openSources(specs []SourceSpec, strict bool, log *slog.Logger) ([]namedSour
 		for _, w := range warnings {
 			log.Warn(w, "source", spec.URI)
 		}
-		if seen[spec.URI] {
+		name := sourceName(spec, src)
+		if seen[name] {
 			log.Warn("source listed twice; using its first place", "source", spec.URI)
 			continue
 		}
-		seen[spec.URI] = true
-		out = append(out, namedSource{name: spec.URI, src: src})
+		seen[name] = true
+		out = append(out, namedSource{name: name, src: src})
 	}
 	return out, nil
+}
+
+// sourceName is the name a source is known by: in flag metadata
+// ("source"), in "source=" selectors and in the sync service. It is the
+// name the source gives itself, which is flagd's name for it (a file:
+// URI is named by its path as written, without the scheme), else the
+// spec's URI.
+func sourceName(spec SourceSpec, src syncsources.Source) string {
+	if n, ok := src.(interface{ Name() string }); ok && n.Name() != "" {
+		return n.Name()
+	}
+	return spec.URI
 }
 
 // staticSource delivers one document and nothing more.

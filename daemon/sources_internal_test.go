@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -108,5 +109,35 @@ func TestInapplicableSourceOptions(t *testing.T) {
 				t.Errorf("%+v (strict %v): unexpected warnings %q", tc.spec, strict, warned)
 			}
 		}
+	}
+}
+
+// TestFileSourceNames: a file source is named as flagd names it, by what
+// follows "file:" exactly as written (a gRPC one by what follows "://") (flagd answers metadata "source" and
+// matches "source=" selectors against that name); two URIs that name the
+// same path count once.
+func TestFileSourceNames(t *testing.T) {
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	specs := []SourceSpec{
+		{URI: "file:a.json"},
+		{URI: "file:./sub/b.json"},
+		{URI: "file:sub/../c.json"},
+		{URI: "file:///abs/d.json"},
+		{URI: "e.json", Provider: "file"},
+		{URI: "./sub/b.json", Provider: "file"}, // the name of the second
+		{URI: "grpc://127.0.0.1:9"},
+		{URI: "grpcs://localhost:9"},
+	}
+	got, err := openSources(specs, false, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, s := range got {
+		names = append(names, s.name)
+	}
+	want := []string{"a.json", "./sub/b.json", "sub/../c.json", "///abs/d.json", "e.json", "127.0.0.1:9", "localhost:9"}
+	if !slices.Equal(names, want) {
+		t.Errorf("names %q, want %q", names, want)
 	}
 }

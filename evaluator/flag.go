@@ -245,8 +245,26 @@ func (b *builder) flag(key, ptr string, v any, setMeta Metadata, refNodes int64)
 	}
 	f.variantType = b.variantType(key, ptr, variants)
 	f.metadata = overlay(setMeta, f.ownMetadata)
-	if id, ok := f.metadata["flagSetId"].(string); ok {
+	f.setMetadata = setMeta
+	// The flag set: the flag's own flagSetId, even null (which hides the
+	// document's and leaves the flag in no flag set), else its document's.
+	idValue, ownID := f.ownMetadata["flagSetId"]
+	if !ownID {
+		idValue = setMeta["flagSetId"]
+	}
+	if id, ok := idValue.(string); ok {
 		f.flagSetID = b.intern(id)
+		if id == "" {
+			f.unstorable = true
+			idPtr := "/metadata/flagSetId"
+			if ownID {
+				idPtr = ptr + idPtr
+			}
+			b.warn(key, idPtr, "flagSetId is the empty string: flagd does not serve the flag (leave flagSetId out for no flag set)")
+		}
+	}
+	if key == "" {
+		f.unstorable = true // reported as an invalid key
 	}
 	if dv, ok := variants[f.defaultVariant]; ok && f.defaultVariant != "" {
 		f.hasDefault = true

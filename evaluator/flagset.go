@@ -13,9 +13,11 @@ import (
 
 // Flag is one compiled flag definition. It is immutable.
 type Flag struct {
-	key            string
-	keyValue       any // key, boxed once
-	flagSetID      string
+	key       string
+	keyValue  any // key, boxed once
+	flagSetID string
+	// unstorable: flagd's store cannot keep the flag (see Storable).
+	unstorable     bool
 	state          string
 	disabled       bool
 	defaultVariant string
@@ -34,6 +36,7 @@ type Flag struct {
 	hasTargetingKey bool
 	targeting       *logic.Program
 	ownMetadata     Metadata
+	setMetadata     Metadata // its document's, as written
 	metadata        Metadata
 	// static is the answer of a flag without targeting that has a default
 	// variant, for the kinds in staticKinds (a bit per Kind).
@@ -69,6 +72,13 @@ func (f *Flag) Key() string { return f.key }
 // FlagSetID returns the flag set the flag belongs to: the "flagSetId" of
 // its metadata, or of its document's metadata ("" when neither has one).
 func (f *Flag) FlagSetID() string { return f.flagSetID }
+
+// Storable reports whether flagd's store keeps the flag. It keeps none
+// whose key is empty or whose flagSetId (its own, else its document's) is
+// the empty string: its index takes an empty string for a missing value
+// and refuses the insert. A daemon answering as flagd serves such a flag
+// nowhere; the parser warns of it.
+func (f *Flag) Storable() bool { return !f.unstorable }
 
 // State returns the state as written ("ENABLED", "DISABLED", or anything
 // else, which flagd treats as enabled).
@@ -167,6 +177,10 @@ func (f *Flag) HasTargeting() bool { return f.targeting != nil }
 // Metadata returns the flag's metadata: its document's, overlaid with its
 // own. The map is shared and must not be modified.
 func (f *Flag) Metadata() Metadata { return f.metadata }
+
+// DocumentMetadata returns the metadata of the flag's document, as
+// written (null entries included). Shared: do not modify.
+func (f *Flag) DocumentMetadata() Metadata { return f.setMetadata }
 
 // OwnMetadata returns only the metadata written on the flag itself.
 func (f *Flag) OwnMetadata() Metadata { return f.ownMetadata }

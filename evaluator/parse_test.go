@@ -294,3 +294,66 @@ func TestCompactForms(t *testing.T) {
 		t.Errorf("Targeting() of null: %v, %v", rule, present)
 	}
 }
+
+// TestFlagSetIDAsFlagdStoresIt: a flag's flag set is its own flagSetId,
+// even null, else its document's; flagd's store keeps no flag whose
+// flagSetId is "" or whose key is "" (recorded from flagd bbb05d4: such a
+// flag is not found by any selector and is in no listing), which is a
+// warning (an error under strict) naming the pointer of the flagSetId.
+func TestFlagSetIDAsFlagdStoresIt(t *testing.T) {
+	doc := `{"metadata":{"flagSetId":"x","team":null},"flags":{
+	  "inherits":{"state":"ENABLED","variants":{"on":true},"defaultVariant":"on"},
+	  "nulled":{"state":"ENABLED","variants":{"on":true},"defaultVariant":"on","metadata":{"flagSetId":null}},
+	  "numeric":{"state":"ENABLED","variants":{"on":true},"defaultVariant":"on","metadata":{"flagSetId":7}},
+	  "emptied":{"state":"ENABLED","variants":{"on":true},"defaultVariant":"on","metadata":{"flagSetId":""}},
+	  "":{"state":"ENABLED","variants":{"on":true},"defaultVariant":"on"}
+	}}`
+	for _, strict := range []bool{false, true} {
+		p, err := evaluator.NewParser(evaluator.Options{Strict: strict})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strict {
+			only := `{"flags":{"emptied":{"state":"ENABLED","variants":{"on":true},"defaultVariant":"on","metadata":{"flagSetId":""}}}}`
+			if _, _, err := p.Parse("doc.json", []byte(only), evaluator.FormatJSON); err == nil {
+				t.Error("strict: an empty flagSetId was accepted")
+			}
+			continue
+		}
+		set, problems, err := p.Parse("doc.json", []byte(doc), evaluator.FormatJSON)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for key, want := range map[string]struct {
+			set      string
+			storable bool
+		}{
+			"inherits": {"x", true},
+			"nulled":   {"", true},
+			"numeric":  {"", true},
+			"emptied":  {"", false},
+			"":         {"x", false},
+		} {
+			f, ok := set.Flag(key)
+			if !ok {
+				t.Errorf("no flag %q", key)
+				continue
+			}
+			if f.FlagSetID() != want.set || f.Storable() != want.storable {
+				t.Errorf("%q: flag set %q, storable %v; want %q, %v", key, f.FlagSetID(), f.Storable(), want.set, want.storable)
+			}
+			if dm := f.DocumentMetadata(); len(dm) != 2 || dm["flagSetId"] != "x" {
+				t.Errorf("%q: DocumentMetadata %v", key, dm)
+			}
+		}
+		var found bool
+		for _, pr := range problems {
+			if pr.Pointer == "/flags/emptied/metadata/flagSetId" && strings.Contains(pr.Message, "flagd does not serve the flag") {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("problems %v, want a warning at /flags/emptied/metadata/flagSetId", problems)
+		}
+	}
+}

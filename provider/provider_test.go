@@ -338,7 +338,8 @@ func TestSelector(t *testing.T) {
 			if mode == ResolverRPC {
 				opts = rpcOpts(t, d)
 			}
-			p := newTestProvider(t, append(opts, WithSelector("file:"+b), WithProviderID("test"))...)
+			// flagd names a file source by its path, without "file:".
+			p := newTestProvider(t, append(opts, WithSelector(b), WithProviderID("test"))...)
 			if r := p.BooleanEvaluation(ctx, "only-b", false, nil); !r.Value {
 				t.Errorf("only-b: %+v", r)
 			}

@@ -81,7 +81,8 @@ type Config struct {
 	// directory at New.
 	Path string
 	// Name is the source's name in updates (Update.Source); empty means
-	// Path as given. FromURI sets it to the URI as configured.
+	// Path as given. FromURI sets it to the URI without its scheme, as
+	// flagd names a file source.
 	Name string
 	// Debounce is the quiet time after file system events before the file
 	// is read: zero means DefaultDebounce, a negative value reads at once.
@@ -100,7 +101,9 @@ type Config struct {
 // directory) and "file:///abs/flags.json" (or "file://localhost/abs/...").
 // The rest of the URI is a path taken literally, as flagd takes it: no
 // percent-decoding, and "?" and "#" are part of the name. The Config's Name
-// is uri.
+// is what follows "file:", exactly as written ("file:./a.json" is named
+// "./a.json", "file:///abs/a.json" "///abs/a.json"): flagd names a file
+// source so, and its "source=" selectors match that name.
 func FromURI(uri string) (Config, error) {
 	const scheme = "file:"
 	if len(uri) < len(scheme) || !strings.EqualFold(uri[:len(scheme)], scheme) {
@@ -122,7 +125,7 @@ func FromURI(uri string) (Config, error) {
 	if path == "" {
 		return Config{}, fmt.Errorf("filesource: %q has no path", uri)
 	}
-	return Config{Path: path, Name: uri}, nil
+	return Config{Path: path, Name: uri[len(scheme):]}, nil
 }
 
 // Source is a flag source reading one file. Its Run may be called more than

@@ -203,7 +203,7 @@ func TestContract(t *testing.T) {
 							return nil, errors.New("no inotify instances left")
 						})
 					}
-					return sourcetest.Instance{Source: src, Backend: b, Name: uri}
+					return sourcetest.Instance{Source: src, Backend: b, Name: cfg.Name}
 				},
 			})
 		})
@@ -559,7 +559,7 @@ func TestScenarios(t *testing.T) {
 				t.Errorf("Path() = %q, want %q", src.Path(), want)
 			}
 			r := start(t, cfg)
-			if u := r.expect(a); u.Source != "file:flags.json" {
+			if u := r.expect(a); u.Source != "flags.json" { // flagd's name: no scheme
 				t.Errorf("Source = %q", u.Source)
 			}
 		}},
@@ -697,8 +697,9 @@ func TestFromURI(t *testing.T) {
 			t.Errorf("FromURI(%q) = %+v, want an error", tt.uri, cfg)
 		case tt.path != "" && err != nil:
 			t.Errorf("FromURI(%q): %v", tt.uri, err)
-		case tt.path != "" && (cfg.Path != tt.path || cfg.Name != tt.uri):
-			t.Errorf("FromURI(%q) = Path %q Name %q, want Path %q", tt.uri, cfg.Path, cfg.Name, tt.path)
+		case tt.path != "" && (cfg.Path != tt.path || cfg.Name != tt.uri[len("file:"):]):
+			// flagd names a file source by what follows "file:", as written.
+			t.Errorf("FromURI(%q) = Path %q Name %q, want Path %q Name %q", tt.uri, cfg.Path, cfg.Name, tt.path, tt.uri[len("file:"):])
 		}
 	}
 }

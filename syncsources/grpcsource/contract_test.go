@@ -237,7 +237,7 @@ func TestContract(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			return sourcetest.Instance{Source: src, Backend: b, Name: uri}
+			return sourcetest.Instance{Source: src, Backend: b, Name: cfg.Name}
 		},
 		Equal:   sameFlags,
 		Timeout: 10 * time.Second,

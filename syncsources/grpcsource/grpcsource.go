@@ -80,7 +80,7 @@ type Config struct {
 	Target string
 	// Name is the source's name in updates (Update.Source); empty means
 	// "grpc://" (or "grpcs://" with TLS) followed by Target. FromURI sets
-	// it to the URI as configured.
+	// it to the URI without its scheme, as flagd names the source.
 	Name string
 	// TLS connects with TLS, verifying the server's certificate against
 	// the system's CAs, or CAFile's.
@@ -126,13 +126,15 @@ type Config struct {
 }
 
 // FromURI makes a Config from a `grpc://host:port` or `grpcs://host:port`
-// URI (grpcs meaning TLS). The Config's Name is uri.
+// URI (grpcs meaning TLS). The Config's Name is what follows the "://",
+// as flagd names a gRPC source (and matches "source=" selectors).
 func FromURI(uri string) (Config, error) {
 	u, err := url.Parse(uri)
 	if err != nil {
 		return Config{}, fmt.Errorf("grpcsource: %w", err)
 	}
-	cfg := Config{Name: uri}
+	_, name, _ := strings.Cut(uri, "://")
+	cfg := Config{Name: name}
 	switch strings.ToLower(u.Scheme) {
 	case "grpc":
 	case "grpcs":

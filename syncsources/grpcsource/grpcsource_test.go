@@ -560,7 +560,8 @@ func TestFromURI(t *testing.T) {
 			}
 			continue
 		}
-		if err != nil || cfg.Target != tt.target || cfg.TLS != tt.tls || cfg.Name != tt.uri {
+		// flagd names a gRPC source by its URI without the scheme.
+		if _, name, _ := strings.Cut(tt.uri, "://"); err != nil || cfg.Target != tt.target || cfg.TLS != tt.tls || cfg.Name != name {
 			t.Errorf("FromURI(%q) = %+v, %v", tt.uri, cfg, err)
 		}
 	}
@@ -575,7 +576,7 @@ func FuzzFromURI(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if cfg.Name != uri || cfg.Target == "" {
+		if _, name, _ := strings.Cut(uri, "://"); cfg.Name != name || cfg.Target == "" {
 			t.Fatalf("FromURI(%q) = %+v", uri, cfg)
 		}
 		if _, _, err := net.SplitHostPort(cfg.Target); err != nil {

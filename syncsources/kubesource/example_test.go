@@ -32,5 +32,5 @@ func Example() {
 	updates := make(chan syncsources.Update)
 	go func() { _ = src.Run(ctx, updates) }()
 	_ = updates // receive: a snapshot, an outage, or Removed when the object is deleted
-	// Output: core.openfeature.dev/default/my-flags
+	// Output: default/my-flags
 }

@@ -82,7 +82,7 @@ type Config struct {
 	ResyncPeriod time.Duration
 	// SourceName is the source's name in updates (Update.Source); empty
 	// means the URI core.openfeature.dev/Namespace/Name. FromURI sets it to
-	// the URI as configured.
+	// Namespace/Name, as flagd names the source.
 	SourceName string
 	// Logger receives warnings the source cannot put in updates; nil
 	// discards them. Outages are reported in updates, not here.
@@ -92,7 +92,8 @@ type Config struct {
 // FromURI makes a Config from a URI as flagd accepts it:
 // "core.openfeature.dev/NAMESPACE/NAME". The prefix may be left out
 // ("NAMESPACE/NAME"), as flagd allows in a source configured with provider
-// "kubernetes". The Config's SourceName is uri; New checks the names.
+// "kubernetes". The Config's SourceName is NAMESPACE/NAME, as flagd names
+// the source (and matches "source=" selectors); New checks the names.
 func FromURI(uri string) (Config, error) {
 	rest := uri
 	if len(rest) >= len(URIPrefix) && strings.EqualFold(rest[:len(URIPrefix)], URIPrefix) {
@@ -102,7 +103,7 @@ func FromURI(uri string) (Config, error) {
 	if !ok || ns == "" || name == "" || strings.Contains(name, "/") {
 		return Config{}, fmt.Errorf("kubesource: %q is not of the form %sNAMESPACE/NAME", uri, URIPrefix)
 	}
-	return Config{Namespace: ns, Name: name, SourceName: uri}, nil
+	return Config{Namespace: ns, Name: name, SourceName: rest}, nil
 }
 
 // Source is a flag source watching one FeatureFlag object. Its Run may be

@@ -35,7 +35,8 @@ func TestFromURI(t *testing.T) {
 			}
 			continue
 		}
-		if err != nil || cfg.Namespace != tc.ns || cfg.Name != tc.name || cfg.SourceName != tc.uri {
+		// flagd names the source NAMESPACE/NAME.
+		if err != nil || cfg.Namespace != tc.ns || cfg.Name != tc.name || cfg.SourceName != tc.ns+"/"+tc.name {
 			t.Errorf("FromURI(%q) = %+v, %v; want %s/%s", tc.uri, cfg, err, tc.ns, tc.name)
 			continue
 		}
@@ -44,7 +45,7 @@ func TestFromURI(t *testing.T) {
 		if (err != nil) != tc.newFails {
 			t.Errorf("New(FromURI(%q)) error = %v, want error: %v", tc.uri, err, tc.newFails)
 		}
-		if err == nil && s.Name() != tc.uri {
+		if err == nil && s.Name() != tc.ns+"/"+tc.name {
 			t.Errorf("New(FromURI(%q)).Name() = %q", tc.uri, s.Name())
 		}
 	}
@@ -62,15 +63,15 @@ func FuzzFromURI(f *testing.F) {
 		if cfg.Namespace == "" || cfg.Name == "" || strings.Contains(cfg.Namespace, "/") || strings.Contains(cfg.Name, "/") {
 			t.Fatalf("FromURI(%q) = %+v", uri, cfg)
 		}
-		if cfg.SourceName != uri {
+		if cfg.SourceName != cfg.Namespace+"/"+cfg.Name {
 			t.Fatalf("FromURI(%q).SourceName = %q", uri, cfg.SourceName)
 		}
 		if !strings.HasSuffix(uri, cfg.Namespace+"/"+cfg.Name) {
 			t.Fatalf("FromURI(%q) = %s/%s, not the end of the URI", uri, cfg.Namespace, cfg.Name)
 		}
 		cfg.RESTConfig = testRESTConfig
-		if s, err := kubesource.New(cfg); err == nil && s.Name() != uri {
-			t.Fatalf("Name() = %q, want %q", s.Name(), uri)
+		if s, err := kubesource.New(cfg); err == nil && s.Name() != cfg.SourceName {
+			t.Fatalf("Name() = %q, want %q", s.Name(), cfg.SourceName)
 		}
 	})
 }

@@ -110,21 +110,20 @@ func (c Change) Flags() []FlagChange {
 }
 
 // For returns the change as a subscriber with the selector sees it: for
-// each key whose flag (as Snapshot.Flag sees it through the selector)
-// appeared, changed or disappeared, how. Flags whose definition did not
-// change are left out. The result is empty (nil) when nothing the selector
-// sees changed; flagd then sends no event.
+// each key whose flag appeared, changed or disappeared, how. Flags whose
+// definition did not change are left out. The result is empty (nil) when
+// nothing the selector sees changed; flagd then sends no event.
 //
-// flagd keys its own diff by the flags of GetAll, where a key defined in
-// several flag sets is whichever comes last; Vexil uses the flag a lookup
-// returns, so that the diff matches what the subscriber evaluates.
+// As in flagd, which keys its diff by the flags of GetAll, the flag of a
+// key is the one the selector's listing ([Snapshot.Listing]) has last: of
+// a key defined in several flag sets, the one of the greatest flag set id.
 func (c Change) For(sel Selector) map[string]ChangeType {
 	var out map[string]ChangeType
 	for i, id := range c.ids {
 		if i > 0 && c.ids[i-1].key == id.key {
 			continue // two flag sets of one key: looked up once
 		}
-		if t, ok := compare(c.Old.lookup(sel, id.key), c.New.lookup(sel, id.key)); ok {
+		if t, ok := compare(c.Old.lastListed(sel, id.key), c.New.lastListed(sel, id.key)); ok {
 			if out == nil {
 				out = map[string]ChangeType{}
 			}

@@ -263,3 +263,40 @@ func TestEventString(t *testing.T) {
 		}
 	}
 }
+
+// TestChangeForKeysInSeveralFlagSets: as flagd's configuration_change
+// events (without a selector, with source=b.json and with flagSetId=setA
+// recorded from flagd bbb05d4), a key defined in several flag sets
+// changes for a subscriber when the flag its listing has last changes,
+// which without a selector is the flag of the greatest flag set id, not
+// the one a lookup of the key finds: a change to b.json's "f" (no flag
+// set) is not seen without a selector, since set setA also defines "f".
+func TestChangeForKeysInSeveralFlagSets(t *testing.T) {
+	a := `{"metadata":{"flagSetId":"setA"},"flags":{"f":{"state":"ENABLED","variants":{"on":true},"defaultVariant":"on"}}}`
+	b := func(dv string) []byte {
+		return []byte(`{"flags":{"f":{"state":"ENABLED","variants":{"x":"x","y":"y"},"defaultVariant":"` + dv + `"},` +
+			`"g":{"state":"ENABLED","variants":{"x":"x","y":"y"},"defaultVariant":"` + dv + `"}}}`)
+	}
+	st := New(Config{Sources: []string{"a.json", "b.json"}})
+	for src, doc := range map[string][]byte{"a.json": []byte(a), "b.json": b("x")} {
+		if _, err := st.Apply(syncsources.Update{Source: src, Data: doc, Format: evaluator.FormatJSON}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, err := st.Apply(syncsources.Update{Source: "b.json", Data: b("y"), Format: evaluator.FormatJSON})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for sel, want := range map[Selector]map[string]ChangeType{
+		{}:                        {"g": ChangeUpdate},
+		SourceSelector("b.json"):  {"f": ChangeUpdate, "g": ChangeUpdate},
+		FlagSetSelector("setA"):   nil,
+		FlagSetSelector(""):       {"f": ChangeUpdate, "g": ChangeUpdate},
+		SourceSelector("a.json"):  nil,
+		SourceSelector("unknown"): nil,
+	} {
+		if got := c.For(sel); !reflect.DeepEqual(got, want) {
+			t.Errorf("For(%q) = %v, want %v", sel, got, want)
+		}
+	}
+}

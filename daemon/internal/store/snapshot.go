@@ -171,11 +171,101 @@ func (s *Snapshot) lookup(sel Selector, key string) *entry {
 	if !ok {
 		return nil
 	}
+	// flagd's store takes the first match of its key+source index, ordered
+	// by flag set id: of the flag sets in which the source defines key and
+	// no higher-priority source shadows it, the least.
 	e := s.srcs[i].byKey[key]
-	if e == nil || s.bySet[e.set][key] != e {
+	if e == nil {
+		return nil
+	}
+	if !s.srcs[i].multiSet() {
+		if s.bySet[e.set][key] != e {
+			return nil // shadowed by a higher-priority source
+		}
+		return e
+	}
+	return s.sourceExtreme(i, key, -1)
+}
+
+// multiSet reports whether the source defines some key in more than one
+// flag set (an array document can).
+func (sd *sourceData) multiSet() bool { return len(sd.entries) != len(sd.byKey) }
+
+// sourceExtreme returns, of the flag sets in which source i defines key
+// and no higher-priority source shadows it, the entry of the least (sign
+// -1) or the greatest (sign 1) flag set. It looks at every flag set.
+func (s *Snapshot) sourceExtreme(i int, key string, sign int) *entry {
+	var best *entry
+	for set, m := range s.bySet {
+		if c := m[key]; c != nil && c.src == i && (best == nil || compareSets(set, best.set)*sign > 0) {
+			best = c
+		}
+	}
+	return best
+}
+
+// nilSetRank is where the flags of no flag set sort among flag set ids.
+// flagd files them under a random UUID drawn at startup, so their place
+// varies from run to run; sorting them as if their id were "8" puts them
+// where that UUID most often falls: after the ids below "8" (those that
+// start with a digit under 8, or punctuation), before the others.
+const nilSetRank = "8"
+
+// compareSets orders flag set ids as flagd's store does, "" standing for
+// no flag set (see nilSetRank).
+func compareSets(a, b string) int {
+	switch {
+	case a == b:
+		return 0
+	case a == "":
+		if b < nilSetRank {
+			return 1
+		}
+		return -1
+	case b == "":
+		if a < nilSetRank {
+			return -1
+		}
+		return 1
+	}
+	return strings.Compare(a, b)
+}
+
+// lastListed returns the entry of key that Listing(sel) has last: of the
+// flag sets that define key and that the selector sees, the greatest.
+func (s *Snapshot) lastListed(sel Selector, key string) *entry {
+	switch sel.kind {
+	case selectFlagSet:
+		return s.bySet[sel.value][key]
+	case selectAll:
+		// Each source's greatest flag set of key; the greatest of those is
+		// the greatest of all, whichever source serves it.
+		var last *entry
+		for _, sd := range s.srcs {
+			if c := sd.byKey[key]; c != nil && (last == nil || compareSets(c.set, last.set) > 0) {
+				last = c
+			}
+		}
+		if last == nil {
+			return nil
+		}
+		return s.bySet[last.set][key]
+	}
+	i, ok := s.lay.index[sel.value]
+	if !ok {
+		return nil
+	}
+	e := s.srcs[i].byKey[key]
+	if e == nil {
+		return nil
+	}
+	if s.bySet[e.set][key] == e {
+		return e
+	}
+	if !s.srcs[i].multiSet() {
 		return nil // shadowed by a higher-priority source
 	}
-	return e
+	return s.sourceExtreme(i, key, 1)
 }
 
 // Flag returns the flag a query for key sees through the selector. Without
@@ -227,76 +317,105 @@ func (s *Snapshot) Evaluate(sel Selector, key string, kind evaluator.Kind, ctx m
 }
 
 // Flags returns the flags flagd's ResolveAll and OFREP bulk evaluation
-// evaluate for the selector, in their order: one per distinct flag (flag
-// set, key) the selector sees, sorted by flag set id ("" first) and key,
-// each replaced by the flag Flag(sel, key) returns. So without a selector a
-// key defined in two flag sets appears twice, both times as the flag of the
-// highest-priority source (flagd's Resolver.ResolveAllValues looks each key
-// up again). With a selector no flag appears twice. The slice is shared:
-// do not modify it.
+// list for the selector (store.GetAll), in their order: one per distinct
+// flag (flag set, key) the selector sees, sorted by flag set id (the
+// flags of no flag set where compareSets puts them) and key. So without a selector a key defined in two flag sets appears
+// twice. flagd's Resolver.ResolveAllValues evaluates each listed flag as
+// the type of its own default variant but looks its key up again: callers
+// evaluate by key ([Snapshot.Evaluate]), which without a selector finds the
+// flag of the highest-priority source, so a listed flag of another type
+// answers a type mismatch, as in flagd. With a selector no key appears
+// twice. The slice is shared: do not modify it.
 func (s *Snapshot) Flags(sel Selector) []*evaluator.Flag {
+	var cached *atomic.Pointer[[]*evaluator.Flag]
 	switch sel.kind {
 	case selectAll:
-		if p := s.all.Load(); p != nil {
-			return *p
-		}
-		var es []*entry
-		for _, m := range s.bySet {
-			for _, e := range m {
-				es = append(es, e)
-			}
-		}
-		out := s.sorted(es, true)
-		s.all.Store(&out)
-		return out
+		cached = &s.all
 	case selectFlagSet:
-		m := s.bySet[sel.value]
-		if len(m) == 0 {
+		if len(s.bySet[sel.value]) == 0 {
 			return nil
 		}
 		if p, ok := s.perSet.Load(sel.value); ok {
 			return *p.(*[]*evaluator.Flag)
 		}
-		es := make([]*entry, 0, len(m))
-		for _, e := range m {
-			es = append(es, e)
-		}
-		out := s.sorted(es, false)
+		out := flagsOf(s.listed(sel))
 		p, _ := s.perSet.LoadOrStore(sel.value, &out)
 		return *p.(*[]*evaluator.Flag)
+	default:
+		i, ok := s.lay.index[sel.value]
+		if !ok {
+			return nil
+		}
+		cached = &s.perSrc[i]
 	}
-	i, ok := s.lay.index[sel.value]
-	if !ok {
-		return nil
-	}
-	if p := s.perSrc[i].Load(); p != nil {
+	if p := cached.Load(); p != nil {
 		return *p
 	}
-	var es []*entry
-	for id, e := range s.srcs[i].entries {
-		if s.bySet[id.set][id.key] == e && s.srcs[i].byKey[id.key] == e {
-			es = append(es, e)
-		}
-	}
-	out := s.sorted(es, false)
-	s.perSrc[i].Store(&out)
+	out := flagsOf(s.listed(sel))
+	cached.Store(&out)
 	return out
 }
 
-// sorted orders entries by flag set and key and returns their flags,
-// replacing each by the winner of its key when byKey is set.
-func (s *Snapshot) sorted(es []*entry, byKey bool) []*evaluator.Flag {
+// Listed is one flag of a listing, and the name of the source it comes
+// from.
+type Listed struct {
+	Flag   *evaluator.Flag
+	Source string
+}
+
+// Listing returns what Flags returns, each flag with the name of its
+// source. The slice is the caller's.
+func (s *Snapshot) Listing(sel Selector) []Listed {
+	es := s.listed(sel)
+	out := make([]Listed, len(es))
+	for i, e := range es {
+		out[i] = Listed{Flag: e.flag, Source: s.lay.names[e.src]}
+	}
+	return out
+}
+
+// listed returns the entries the selector sees, sorted by flag set and
+// key (flagd's store.GetAll).
+func (s *Snapshot) listed(sel Selector) []*entry {
+	var es []*entry
+	switch sel.kind {
+	case selectAll:
+		for _, m := range s.bySet {
+			for _, e := range m {
+				es = append(es, e)
+			}
+		}
+	case selectFlagSet:
+		for _, e := range s.bySet[sel.value] {
+			es = append(es, e)
+		}
+	default:
+		i, ok := s.lay.index[sel.value]
+		if !ok {
+			return nil
+		}
+		for id, e := range s.srcs[i].entries {
+			if s.bySet[id.set][id.key] == e {
+				es = append(es, e)
+			}
+		}
+	}
 	slices.SortFunc(es, func(a, b *entry) int {
-		if c := strings.Compare(a.set, b.set); c != 0 {
+		if c := compareSets(a.set, b.set); c != 0 {
 			return c
 		}
 		return strings.Compare(a.key, b.key)
 	})
+	return es
+}
+
+// flagsOf returns the entries' flags.
+func flagsOf(es []*entry) []*evaluator.Flag {
+	if len(es) == 0 {
+		return nil
+	}
 	out := make([]*evaluator.Flag, len(es))
 	for i, e := range es {
-		if byKey {
-			e = s.byKey[e.key]
-		}
 		out[i] = e.flag
 	}
 	return out

@@ -27,6 +27,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -160,12 +161,29 @@ func (s *Store) prepare(u syncsources.Update, idx int) pending {
 		if err != nil {
 			return pending{ev: EventRejected, problems: problems, loadErr: err}
 		}
-		p.ev, p.problems, p.flags = EventLoaded, problems, set.Flags()
+		p.ev, p.problems, p.flags = EventLoaded, problems, storable(set.Flags())
 	}
 	base := s.cur.Load().srcs[idx]
 	p.base = base.version
 	p.entries, p.ids = buildEntries(base.entries, p.flags, idx)
 	return p
+}
+
+// storable returns the flags flagd's store keeps (evaluator.Flag.Storable):
+// flags itself when that is all of them.
+func storable(flags []*evaluator.Flag) []*evaluator.Flag {
+	for i, f := range flags {
+		if !f.Storable() {
+			out := slices.Clone(flags[:i])
+			for _, f := range flags[i+1:] {
+				if f.Storable() {
+					out = append(out, f)
+				}
+			}
+			return out
+		}
+	}
+	return flags
 }
 
 // buildEntries returns the entries of a source's new flags, keeping the
@@ -232,7 +250,7 @@ func keyIndexEdit(prev map[string]*entry, entries map[flagID]*entry, ids []flagI
 		cur := out[id.key]
 		e := entries[id]
 		switch {
-		case e != nil && (cur == nil || cur.set <= id.set):
+		case e != nil && (cur == nil || compareSets(cur.set, id.set) <= 0):
 			out[id.key] = e
 		case e == nil && cur != nil && cur.set == id.set:
 			// The winner of the key went: look for the next one.
@@ -247,7 +265,7 @@ func keyIndexEdit(prev map[string]*entry, entries map[flagID]*entry, ids []flagI
 func keyIndex(entries map[flagID]*entry) map[string]*entry {
 	out := make(map[string]*entry, len(entries))
 	for id, e := range entries {
-		if o := out[id.key]; o == nil || o.set < id.set {
+		if o := out[id.key]; o == nil || compareSets(o.set, id.set) < 0 {
 			out[id.key] = e
 		}
 	}

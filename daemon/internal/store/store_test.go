@@ -162,9 +162,10 @@ func TestFlags(t *testing.T) {
 		sel  string
 		want []string
 	}{
-		// One entry per (flag set, key), sorted, each evaluated against the
-		// highest-priority flag with its key: "/dupe" becomes b's.
-		{"", []string{"setB/dupe@b", "/flagA@a", "setB/dupe@b", "setB/flagB@b", "setC/flagC@c", "setC/moved@b", "setC/onlyA@a", "setC/shadowed@c"}},
+		// One entry per (flag set, key), sorted, each the flag of its own
+		// flag set, as flagd's store.GetAll lists them: "/dupe" stays a's
+		// (flagd's ResolveAll then evaluates it by key, as b's).
+		{"", []string{"/dupe@a", "/flagA@a", "setB/dupe@b", "setB/flagB@b", "setC/flagC@c", "setC/moved@b", "setC/onlyA@a", "setC/shadowed@c"}},
 		{"flagSetId=", []string{"/dupe@a", "/flagA@a"}},
 		{"flagSetId=setB", []string{"setB/dupe@b", "setB/flagB@b"}},
 		{"flagSetId=setC", []string{"setC/flagC@c", "setC/moved@b", "setC/onlyA@a", "setC/shadowed@c"}},
@@ -534,8 +535,9 @@ func TestKeyInSeveralFlagSetsOfOneSource(t *testing.T) {
 		t.Fatal(err)
 	}
 	snap := st.Current()
-	if snap.Len() != 2 || len(snap.Flags(SourceSelector("one"))) != 1 || len(snap.Flags(Selector{})) != 2 {
-		t.Fatalf("Len %d, source flags %d, all %d; want 2, 1, 2", snap.Len(), len(snap.Flags(SourceSelector("one"))), len(snap.Flags(Selector{})))
+	// flagd lists both for the source too (store.GetAll by source).
+	if snap.Len() != 2 || len(snap.Flags(SourceSelector("one"))) != 2 || len(snap.Flags(Selector{})) != 2 {
+		t.Fatalf("Len %d, source flags %d, all %d; want 2, 2, 2", snap.Len(), len(snap.Flags(SourceSelector("one"))), len(snap.Flags(Selector{})))
 	}
 	if got := snap.Sources()[0].Flags; got != 2 {
 		t.Errorf("the source serves %d flags, want 2", got)
@@ -545,9 +547,14 @@ func TestKeyInSeveralFlagSetsOfOneSource(t *testing.T) {
 			t.Errorf("color in %s = %v, want %s", set, r.Value, want)
 		}
 	}
-	// Without a selector, as from the source: the greatest flag set id.
+	// Without a selector: the greatest flag set id.
 	if r := snap.Evaluate(Selector{}, "color", evaluator.KindString, nil); r.Value != "red" {
 		t.Errorf("color = %v, want web's red", r.Value)
+	}
+	// By source: the least (flagd answers mobile's, the first match of its
+	// key+source index).
+	if r := snap.Evaluate(SourceSelector("one"), "color", evaluator.KindString, nil); r.Value != "blue" {
+		t.Errorf("color from source one = %v, want mobile's blue", r.Value)
 	}
 
 	c, err := st.Apply(syncsources.Update{Source: "one", Data: doc("blue"), Format: evaluator.FormatJSON})
@@ -563,5 +570,102 @@ func TestKeyInSeveralFlagSetsOfOneSource(t *testing.T) {
 	}
 	if r := st.Current().Evaluate(FlagSetSelector("web"), "color", evaluator.KindString, nil); r.Value != "blue" {
 		t.Errorf("color in web = %v after the change, want blue", r.Value)
+	}
+}
+
+// TestUnstorableFlags: flagd's store keeps no flag whose flagSetId is ""
+// (its own or its document's) or whose key is "": such a flag is found by
+// no selector and listed nowhere (recorded from flagd bbb05d4), while a
+// null flagSetId on the flag puts it in no flag set.
+func TestUnstorableFlags(t *testing.T) {
+	st := New(Config{Sources: []string{"a.yaml", "b.json"}})
+	docs := map[string]string{
+		"a.yaml": `{"metadata":{"flagSetId":"x"},"flags":{
+		  "e":{"state":"ENABLED","variants":{"on":true},"defaultVariant":"on","metadata":{"flagSetId":""}},
+		  "n":{"state":"ENABLED","variants":{"on":true},"defaultVariant":"on","metadata":{"flagSetId":null}},
+		  "o":{"state":"ENABLED","variants":{"on":1},"defaultVariant":"on"}}}`,
+		"b.json": `{"metadata":{"flagSetId":""},"flags":{
+		  "p":{"state":"ENABLED","variants":{"s":"str"},"defaultVariant":"s"},
+		  "o":{"state":"ENABLED","variants":{"s":"bo"},"defaultVariant":"s","metadata":{"flagSetId":"x"}},
+		  "":{"state":"ENABLED","variants":{"s":"empty"},"defaultVariant":"s","metadata":{"flagSetId":"x"}}}}`,
+	}
+	for _, src := range []string{"a.yaml", "b.json"} {
+		if _, err := st.Apply(syncsources.Update{Source: src, Data: []byte(docs[src]), Format: evaluator.FormatJSON}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	snap := st.Current()
+	for _, tt := range []struct {
+		sel  string
+		want []string
+	}{
+		{"", []string{"/n@a.yaml", "x/o@b.json"}},
+		{"flagSetId=", []string{"/n@a.yaml"}},
+		{"flagSetId=x", []string{"x/o@b.json"}},
+		{"source=a.yaml", []string{"/n@a.yaml"}},
+		{"source=b.json", []string{"x/o@b.json"}},
+	} {
+		sel := mustSelector(t, tt.sel)
+		var got []string
+		for _, l := range snap.Listing(sel) {
+			got = append(got, l.Flag.FlagSetID()+"/"+l.Flag.Key()+"@"+l.Source)
+		}
+		if !slices.Equal(got, tt.want) {
+			t.Errorf("Listing(%q) = %q, want %q", tt.sel, got, tt.want)
+		}
+		for _, key := range []string{"e", "p", ""} {
+			if _, ok := snap.Flag(sel, key); ok {
+				t.Errorf("Flag(%q, %q) found", tt.sel, key)
+			}
+		}
+	}
+	if got := snap.Sources(); got[0].Flags != 2 || got[1].Flags != 1 {
+		t.Errorf("sources serve %d and %d flags, want 2 and 1", got[0].Flags, got[1].Flags)
+	}
+}
+
+// TestNoFlagSetOrder: flagd files the flags of no flag set under a UUID
+// drawn at startup, so they sort before most flag set ids but after those
+// below "8" (digits 0-7, punctuation): where a key is defined in both, the
+// one listed last (which sync payloads and change events keep) and the
+// one a key lookup in one source finds follow that order.
+func TestNoFlagSetOrder(t *testing.T) {
+	for _, tt := range []struct {
+		set      string
+		nilFirst bool
+	}{
+		{"setA", true}, {"A", true}, {"9", true}, {"abc", true},
+		{"1", false}, {"07", false}, {"-x", false},
+	} {
+		doc := `{"flags":[
+		  {"key":"k","state":"ENABLED","variants":{"v":"none"},"defaultVariant":"v"},
+		  {"key":"k","metadata":{"flagSetId":"` + tt.set + `"},"state":"ENABLED","variants":{"v":"set"},"defaultVariant":"v"}]}`
+		st := New(Config{Sources: []string{"one"}})
+		if _, err := st.Apply(syncsources.Update{Source: "one", Data: []byte(doc), Format: evaluator.FormatJSON}); err != nil {
+			t.Fatal(err)
+		}
+		snap := st.Current()
+		var order []string
+		for _, l := range snap.Listing(Selector{}) {
+			order = append(order, l.Flag.FlagSetID())
+		}
+		want := []string{"", tt.set}
+		if !tt.nilFirst {
+			want = []string{tt.set, ""}
+		}
+		if !slices.Equal(order, want) {
+			t.Errorf("set %q: listing order %q, want %q", tt.set, order, want)
+		}
+		// A lookup without a selector finds the last; by source, the first.
+		last, first := "set", "none"
+		if !tt.nilFirst {
+			last, first = "none", "set"
+		}
+		if r := snap.Evaluate(Selector{}, "k", evaluator.KindString, nil); r.Value != last {
+			t.Errorf("set %q: k = %v, want %s", tt.set, r.Value, last)
+		}
+		if r := snap.Evaluate(SourceSelector("one"), "k", evaluator.KindString, nil); r.Value != first {
+			t.Errorf("set %q: k from the source = %v, want %s", tt.set, r.Value, first)
+		}
 	}
 }

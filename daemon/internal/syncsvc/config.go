@@ -2,6 +2,7 @@ package syncsvc
 
 import (
 	"encoding/json"
+	"maps"
 
 	"github.com/vexilhq/vexil/daemon/internal/store"
 )
@@ -32,33 +33,48 @@ type wireFlag struct {
 // when it has none, "targeting" only when the flag has the member (with
 // each $ref replaced by its evaluator), "source" the name of the source
 // that serves the flag, and "metadata" the flag's metadata over its
-// document's, left out when empty. There is no top-level metadata.
+// document's, null entries included (a null on the flag hides the
+// document's entry), left out when empty. There is no top-level metadata.
 //
-// A key defined in several flag sets appears once: without a selector as
-// the flag a lookup of the key sees (the highest-priority source's);
-// flagd keeps whichever sorts last by flag set id.
+// A key defined in several flag sets appears once, as in flagd's
+// convertMap: the flag of the listing ([store.Snapshot.Listing]) that comes
+// last, that is of the greatest flag set id, with the name of its own
+// source.
 func FlagConfiguration(snap *store.Snapshot, sel store.Selector) ([]byte, error) {
-	flags := snap.Flags(sel)
-	out := make(map[string]wireFlag, len(flags))
-	for _, f := range flags {
-		key := f.Key()
-		if _, done := out[key]; done {
-			continue
-		}
+	listing := snap.Listing(sel)
+	out := make(map[string]wireFlag, len(listing))
+	for _, l := range listing {
+		f := l.Flag
 		dv, _ := f.DefaultVariant()
 		wf := wireFlag{
 			State:          f.State(),
 			DefaultVariant: dv,
 			Variants:       f.Variants(),
-			Metadata:       f.Metadata(),
+			Metadata:       storedMetadata(f.DocumentMetadata(), f.OwnMetadata()),
+			Source:         l.Source,
 		}
-		wf.Source, _ = snap.FlagSource(sel, key)
 		if rule, present := f.TargetingJSON(); present {
 			wf.Targeting = rule
 		}
-		out[key] = wf
+		out[f.Key()] = wf
 	}
 	return json.Marshal(struct {
 		Flags map[string]wireFlag `json:"flags"`
 	}{out})
+}
+
+// storedMetadata is a flag's metadata as flagd's store keeps it (its
+// patchMetadata): the document's entries, then the flag's over them, null
+// ones included, which flagd's sync payloads carry.
+func storedMetadata(doc, own map[string]any) map[string]any {
+	if len(own) == 0 {
+		return doc
+	}
+	if len(doc) == 0 {
+		return own
+	}
+	out := make(map[string]any, len(doc)+len(own))
+	maps.Copy(out, doc)
+	maps.Copy(out, own)
+	return out
 }

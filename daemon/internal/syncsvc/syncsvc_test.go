@@ -3,9 +3,11 @@ package syncsvc_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"flag"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -37,12 +39,14 @@ const (
 	confNoSet = `{"flags":{` +
 		`"onlyB":{"state":"ENABLED","defaultVariant":"y","variants":{"x":1,"y":2},"source":"b.json"},` +
 		`"shared":{"state":"ENABLED","defaultVariant":"off","variants":{"off":false,"on":true},"source":"b.json"}}}`
-	// Without a selector, "shared" is b.json's: the higher-priority
-	// source's.
+	// Without a selector, "shared" is set-a's, from a.json: flagd lists
+	// every flag sorted by flag set id, the flags of no flag set first, and
+	// keeps the last of each key (recorded from flagd bbb05d4 with these
+	// two files, "--uri file:a.json --uri file:b.json").
 	confAll = `{"flags":{` +
 		`"onlyA":{"state":"ENABLED","defaultVariant":"x","variants":{"x":"x","y":"y"},"source":"a.json","metadata":{"flagSetId":"set-a"}},` +
 		`"onlyB":{"state":"ENABLED","defaultVariant":"y","variants":{"x":1,"y":2},"source":"b.json"},` +
-		`"shared":{"state":"ENABLED","defaultVariant":"off","variants":{"off":false,"on":true},"source":"b.json"}}}`
+		`"shared":{"state":"ENABLED","defaultVariant":"on","variants":{"off":false,"on":true},"source":"a.json","metadata":{"flagSetId":"set-a"}}}}`
 )
 
 // TestGolden checks the flag_configuration of testdata/flags.json against
@@ -393,5 +397,65 @@ func TestClientCancel(t *testing.T) {
 	defer scancel()
 	if err := s.Svc.Shutdown(sctx); err != nil {
 		t.Errorf("the cancelled stream is still open: %v", err)
+	}
+}
+
+// TestFlagConfigurationFlagSets: flag_configuration as flagd bbb05d4
+// answered it (recorded) for documents whose flags share keys across flag
+// sets and sources, with null metadata entries and flagSetIds that are
+// null or "": the last flag of each key in flag set order, with its own
+// source; metadata as flagd's store merges it, nulls included; no flag
+// whose flagSetId or key is "".
+func TestFlagConfigurationFlagSets(t *testing.T) {
+	st := store.New(store.Config{Sources: []string{"a.json", "./sub/b.json", "one.json", "n.json"}})
+	storetest.Apply(t, st, "a.json", []byte(`{"metadata":{"flagSetId":"setA","team":"a","n":1.5},"flags":{
+	  "f":{"state":"ENABLED","variants":{"on":true,"off":false},"defaultVariant":"on","metadata":{"team":"fa"}},
+	  "g":{"state":"ENABLED","variants":{"x":"gx"},"defaultVariant":"x","metadata":{"flagSetId":"other","b":true}}}}`))
+	storetest.Apply(t, st, "./sub/b.json", []byte(`{"flags":{
+	  "f":{"state":"ENABLED","variants":{"s":"str"},"defaultVariant":"s"},
+	  "k":{"state":"ENABLED","variants":{"x":3},"defaultVariant":"x","metadata":{"flagSetId":7}},
+	  "e":{"state":"ENABLED","variants":{"x":3},"defaultVariant":"x","metadata":{"flagSetId":""}}}}`))
+	storetest.Apply(t, st, "one.json", []byte(`{"flags":[
+	  {"key":"color","metadata":{"flagSetId":"web"},"state":"ENABLED","variants":{"red":"red"},"defaultVariant":"red"},
+	  {"key":"color","metadata":{"flagSetId":"mobile"},"state":"ENABLED","variants":{"r":1,"b":2},"defaultVariant":"b"},
+	  {"key":"color","metadata":{"flagSetId":"zz"},"state":"ENABLED","variants":{"t":true},"defaultVariant":"t"}]}`))
+	storetest.Apply(t, st, "n.json", []byte(`{"metadata":{"flagSetId":"x","s":null,"t":1},"flags":{
+	  "n":{"state":"ENABLED","variants":{"on":true},"defaultVariant":"on","metadata":{"flagSetId":null,"a":null,"t":null}}}}`))
+	for expr, want := range map[string]string{
+		"": `{"flags":{
+		  "color":{"defaultVariant":"t","metadata":{"flagSetId":"zz"},"source":"one.json","state":"ENABLED","variants":{"t":true}},
+		  "f":{"defaultVariant":"on","metadata":{"flagSetId":"setA","n":1.5,"team":"fa"},"source":"a.json","state":"ENABLED","variants":{"off":false,"on":true}},
+		  "g":{"defaultVariant":"x","metadata":{"b":true,"flagSetId":"other","n":1.5,"team":"a"},"source":"a.json","state":"ENABLED","variants":{"x":"gx"}},
+		  "k":{"defaultVariant":"x","metadata":{"flagSetId":7},"source":"./sub/b.json","state":"ENABLED","variants":{"x":3}},
+		  "n":{"defaultVariant":"on","metadata":{"a":null,"flagSetId":null,"s":null,"t":null},"source":"n.json","state":"ENABLED","variants":{"on":true}}}}`,
+		"source=./sub/b.json": `{"flags":{
+		  "f":{"defaultVariant":"s","source":"./sub/b.json","state":"ENABLED","variants":{"s":"str"}},
+		  "k":{"defaultVariant":"x","metadata":{"flagSetId":7},"source":"./sub/b.json","state":"ENABLED","variants":{"x":3}}}}`,
+		"source=one.json": `{"flags":{
+		  "color":{"defaultVariant":"t","metadata":{"flagSetId":"zz"},"source":"one.json","state":"ENABLED","variants":{"t":true}}}}`,
+		"flagSetId=x":    `{"flags":{}}`,
+		"source=n.json":  `{"flags":{"n":{"defaultVariant":"on","metadata":{"a":null,"flagSetId":null,"s":null,"t":null},"source":"n.json","state":"ENABLED","variants":{"on":true}}}}`,
+		"sub/b.json":     `{"flags":{}}`,
+		"source=b.json":  `{"flags":{}}`,
+		"flagSetId=setA": `{"flags":{"f":{"defaultVariant":"on","metadata":{"flagSetId":"setA","n":1.5,"team":"fa"},"source":"a.json","state":"ENABLED","variants":{"off":false,"on":true}}}}`,
+	} {
+		sel, err := store.ParseSelector(expr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := syncsvc.FlagConfiguration(st.Current(), sel)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var g, w any
+		if err := json.Unmarshal(got, &g); err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal([]byte(want), &w); err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(g, w) {
+			t.Errorf("%q:\n got %s\nwant %s", expr, got, want)
+		}
 	}
 }
