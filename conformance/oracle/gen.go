@@ -11,7 +11,7 @@ import (
 const DefaultSeed = 11
 
 // DefaultScenarios is the number of scenarios in the recorded corpus.
-const DefaultScenarios = 110
+const DefaultScenarios = 72
 
 // families are the kinds of scenario, cycled through by index.
 var families = []string{"logic", "custom", "logic", "docs", "logic", "sets", "custom", "logic", "http", "refs", "logic"}
@@ -209,27 +209,51 @@ func (b *builder) refs(i int) {
 	}
 	evals = append(evals, kv{"isAlice", obj{{"==", []any{obj{{"var", "targetingKey"}}, "alice"}}}})
 	ref := func(n string) obj { return obj{{"$ref", n}} }
-	flags := obj{
+	addFlags := func(path string, withEvals bool, flags obj, kinds map[string]string) {
+		for _, f := range flags {
+			k := kinds[f.K]
+			if k == "" {
+				k = "bool"
+			}
+			b.flags = append(b.flags, flagInfo{f.K, k, "refs/" + f.K})
+		}
+		doc := obj{{"$schema", schemaURL}}
+		if withEvals {
+			doc = append(doc, kv{"$evaluators", evals})
+		}
+		b.addFile(path, append(doc, kv{"flags", flags}))
+	}
+	addFlags("refs.json", true, obj{
 		{"r-if", flag("ENABLED", boolVariants, "off", obj{{"if", []any{ref("isAlice"), "on", "off"}}})},
 		{"r-root", flag("ENABLED", b.variantsOf("string", candidateNames), "a", ref("e0"))},
 		{"r-and", flag("ENABLED", boolVariants, "off", obj{{"if", []any{obj{{"and", []any{ref("e1"), ref("isAlice")}}}, "on", "off"}}})},
+		{"r-nested", flag("ENABLED", boolVariants, "off", obj{{"if", []any{obj{{"!", []any{ref("e3")}}}, "on", "off"}}})},
+		{"r-e4", flag("ENABLED", b.variantsOf("string", candidateNames), "a", obj{{"cat", []any{ref("e4")}}})},
+	}, map[string]string{"r-root": "string", "r-e4": "string"})
+	// each odd use of $ref in a document of its own: one the daemon
+	// rejects does not take the others with it
+	odd := []kv{
 		{"r-missing", flag("ENABLED", boolVariants, "off", obj{{"if", []any{ref("nope"), "on", "off"}}})},
 		{"r-variant", flag("ENABLED", obj{{"on", ref("isAlice")}, {"off", obj{{"x", ref("e2")}}}}, "on", nil)},
 		{"r-default", flag("ENABLED", boolVariants, ref("isAlice"), nil)},
-		{"r-nested", flag("ENABLED", boolVariants, "off", obj{{"if", []any{obj{{"!", []any{ref("e3")}}}, "on", "off"}}})},
 		{"r-num", flag("ENABLED", boolVariants, "off", obj{{"if", []any{obj{{"$ref", 1}}, "on", "off"}}})},
 		{"r-extra", flag("ENABLED", boolVariants, "off", obj{{"if", []any{obj{{"$ref", "isAlice"}, {"x", 1}}, "on", "off"}}})},
-		{"r-e4", flag("ENABLED", b.variantsOf("string", candidateNames), "a", obj{{"cat", []any{ref("e4")}}})},
+		{"r-metadata", append(flag("ENABLED", boolVariants, "off", nil), kv{"metadata", obj{{"m", ref("isAlice")}}})},
+		{"r-key", flag("ENABLED", boolVariants, "off", obj{{"if", []any{obj{{"var", ref("isAlice")}}, "on", "off"}}})},
+		{"r-self", flag("ENABLED", boolVariants, "off", obj{{"if", []any{ref("e5"), "on", "off"}}})},
 	}
-	kinds := map[string]string{"r-root": "string", "r-variant": "object", "r-e4": "string"}
-	for _, f := range flags {
-		k := kinds[f.K]
-		if k == "" {
-			k = "bool"
+	selfRef := obj{{"e5", obj{{"$ref", "e5"}}}}
+	for j, f := range odd {
+		if g.chance(0.6) || j < 3 {
+			kinds := map[string]string{"r-variant": pick(g, []string{"object", "bool"})}
+			if f.K == "r-self" {
+				b.addFile("refs-self.json", obj{{"$evaluators", selfRef}, {"flags", obj{f}}})
+				b.flags = append(b.flags, flagInfo{f.K, "bool", "refs/" + f.K})
+				continue
+			}
+			addFlags(fmt.Sprintf("refs-%s.json", strings.TrimPrefix(f.K, "r-")), true, obj{f}, kinds)
 		}
-		b.flags = append(b.flags, flagInfo{f.K, k, "refs/" + f.K})
 	}
-	b.addFile("refs.json", obj{{"$schema", schemaURL}, {"$evaluators", evals}, {"flags", flags}})
 	// a second document referring to the first one's evaluators
 	b.addFile("refs2.yaml", obj{{"flags", obj{{"r-other-doc", flag("ENABLED", boolVariants, "off", obj{{"if", []any{ref("isAlice"), "on", "off"}}})}}}})
 	b.flags = append(b.flags, flagInfo{"r-other-doc", "bool", "refs/other-doc"})
@@ -313,11 +337,13 @@ func (b *builder) bulk(cat string, ctx any, hdr map[string]string) {
 func (b *builder) common() {
 	g := b.g
 	area := strings.SplitN(b.s.Name, "-", 2)[1]
-	for _, ctx := range b.contexts {
+	for ci, ctx := range b.contexts {
 		for _, f := range b.flags {
 			b.resolve(f, ctx, nil)
 		}
-		b.bulk(area, ctx, nil)
+		if ci < 2 || ci == len(b.contexts)-1 {
+			b.bulk(area, ctx, nil)
+		}
 	}
 	// unknown flags
 	for _, k := range []string{"no-such-flag", ""} {
@@ -332,7 +358,17 @@ func (b *builder) common() {
 	b.add(Request{Cat: "sync/fetch", Port: PortSync, Method: "FetchAllFlags"})
 	b.add(Request{Cat: "sync/stream", Port: PortSync, Method: "SyncFlags", ProviderID: "oracle"})
 	b.add(Request{Cat: "sync/metadata", Port: PortSync, Method: "GetMetadata"})
-	for _, sel := range b.selectors() {
+	sels := b.selectors()
+	if area != "sets" && area != "docs" {
+		var some []string
+		for _, sel := range sels {
+			if g.chance(0.3) {
+				some = append(some, sel)
+			}
+		}
+		sels = some
+	}
+	for _, sel := range sels {
 		b.add(Request{Cat: "sync/fetch-selector", Port: PortSync, Method: "FetchAllFlags", Selector: sel})
 		b.add(Request{Cat: "sync/stream-selector", Port: PortSync, Method: "SyncFlags", Selector: sel})
 	}

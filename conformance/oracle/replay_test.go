@@ -19,7 +19,7 @@ import (
 )
 
 // replayParallel is how many scenarios replay at once.
-var replayParallel = max(2, runtime.NumCPU())
+var replayParallel = max(4, runtime.NumCPU())
 
 // TestReplay replays the corpus in testdata against vexil and fails on
 // any answer that differs from flagd's (see the package comment for the
@@ -90,6 +90,10 @@ func replayScenario(t *testing.T, bin, dir string, sum *summary) {
 		t.Fatal(err)
 	}
 	defer stop()
+	// flagd's readiness (/readyz 200 within ReadyWait) is part of the record.
+	ready := oracle.Exchange{Req: oracle.Request{Cat: "management/readiness", Port: oracle.PortMgmt, Method: "GET", Path: "/readyz"},
+		Ans: oracle.Answer{Status: readyStatus(h.Ready)}}
+	sum.add(h.Scenario, 1, ready, oracle.Answer{Status: readyStatus(d.Ready)}, oracle.Compare(ready.Ans, oracle.Answer{Status: readyStatus(d.Ready)}))
 	// The documents do not change during a scenario, so requests are
 	// independent: send them requestsAtOnce at a time (streams that never
 	// answer then cost StreamWait once, not each).
@@ -258,4 +262,12 @@ func clip(s string, n int) string {
 		return s[:n] + "..."
 	}
 	return s
+}
+
+// readyStatus stands for readiness as a status: 200 ready, 503 not.
+func readyStatus(ready bool) int {
+	if ready {
+		return 200
+	}
+	return 503
 }

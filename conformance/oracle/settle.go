@@ -6,19 +6,24 @@ import (
 	"time"
 )
 
+// emptySettle is how long a daemon must show no flags to be settled.
+const emptySettle = 500 * time.Millisecond
+
 // SettleWait bounds how long Settle waits for a daemon's flags.
 const SettleWait = 3 * time.Second
 
 // Settle waits until the daemon's flags have loaded: flagd answers /readyz
 // before its file sources have delivered, so readiness is when the sync
 // service's FetchAllFlags holds flags and the same ones on two polls 50 ms
-// apart (or SettleWait has passed).
+// apart; a daemon without flags is settled once it has answered the same
+// for emptySettle (and never later than SettleWait).
 func Settle(ctx context.Context, c *Client) {
-	deadline := time.Now().Add(SettleWait)
-	prev := ""
+	start := time.Now()
+	deadline := start.Add(SettleWait)
+	prev := "-"
 	for time.Now().Before(deadline) {
 		a := c.Do(ctx, Request{Port: PortSync, Method: "FetchAllFlags"})
-		cur := ""
+		cur := a.Code
 		if a.Code == "OK" {
 			var v struct {
 				FlagConfiguration struct {
@@ -29,7 +34,7 @@ func Settle(ctx context.Context, c *Client) {
 				cur = string(a.JSON)
 			}
 		}
-		if cur != "" && cur == prev {
+		if cur == prev && (cur != "OK" || time.Since(start) > emptySettle) {
 			return
 		}
 		prev = cur
