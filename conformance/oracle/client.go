@@ -12,6 +12,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"time"
 
@@ -78,8 +79,35 @@ func (c *Client) Close() {
 	c.http.CloseIdleConnections()
 }
 
+// uuidString matches a JSON string that is a UUID: flagd gives a document
+// without a flagSetId a random one.
+var uuidString = regexp.MustCompile(`"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"`)
+
+// UUIDPlaceholder replaces every UUID string in answers.
+const UUIDPlaceholder = `"<uuid>"`
+
+// normalise replaces what varies between runs: UUID strings.
+func normalise(a Answer) Answer {
+	fix := func(b []byte) []byte { return uuidString.ReplaceAll(b, []byte(UUIDPlaceholder)) }
+	if a.JSON != nil {
+		a.JSON = fix(a.JSON)
+	}
+	for i := range a.Msgs {
+		a.Msgs[i] = fix(a.Msgs[i])
+	}
+	if a.Text != nil {
+		t := string(fix([]byte(*a.Text)))
+		a.Text = &t
+	}
+	return a
+}
+
 // Do sends r and returns the normalised answer.
 func (c *Client) Do(ctx context.Context, r Request) Answer {
+	return normalise(c.do(ctx, r))
+}
+
+func (c *Client) do(ctx context.Context, r Request) Answer {
 	if r.Port == PortSync {
 		return c.doSync(ctx, r)
 	}

@@ -37,5 +37,8 @@
 // Normalisation: only the headers above are recorded, so Date,
 // Content-Length, Vary and the like are dropped; a gzip body is recorded
 // decompressed (Content-Encoding stays). Streams are recorded up to their
-// first message. Nothing else in flagd's answers varies between runs.
+// first message. A string that is a UUID (flagd gives a document without
+// a flagSetId a random one) is replaced by "<uuid>" in both answers.
+// Nothing else in flagd's answers varies between runs (checked by
+// recording twice).
 package oracle
