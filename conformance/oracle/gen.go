@@ -11,7 +11,7 @@ import (
 const DefaultSeed = 11
 
 // DefaultScenarios is the number of scenarios in the recorded corpus.
-const DefaultScenarios = 72
+const DefaultScenarios = 68
 
 // families are the kinds of scenario, cycled through by index.
 var families = []string{"logic", "custom", "logic", "docs", "logic", "sets", "custom", "logic", "http", "refs", "logic"}
@@ -133,6 +133,16 @@ func (b *builder) logic(i int) {
 	g := b.g
 	focus := []string{logicOps[(i/len(families)*3)%len(logicOps)], logicOps[(i/len(families)*3+1)%len(logicOps)],
 		logicOps[(i/len(families)*3+2)%len(logicOps)], logicOps[i%len(logicOps)]}
+	b.defaultContexts(3)
+	// the contexts' values as strings: candidate results of {"cat": [e]}
+	var ctxStrings []string
+	for _, c := range b.contexts {
+		if o, ok := c.(obj); ok {
+			for _, m := range o {
+				ctxStrings = append(ctxStrings, stringForms(m.V)...)
+			}
+		}
+	}
 	flags := obj{}
 	for j := range 9 {
 		op := focus[j%len(focus)]
@@ -152,23 +162,33 @@ func (b *builder) logic(i int) {
 		vk := fmtKey("v", j)
 		flags = append(flags, kv{vk, flag("ENABLED", b.variantsOf(kind, names), pick(g, []any{"a", "b", "on"}), e)})
 		b.flags = append(b.flags, flagInfo{vk, kind, cat})
-		// e compared with a literal, or stringified
+		// e stringified: its value is the variant's name, when a candidate
+		lits := literalForms(e)
+		cnames := uniq(append(append(append(append([]string{}, candidateNames...), numberForms...), lits...), ctxStrings...))
 		ck := fmtKey("c", j)
-		var ce any
-		if g.chance(0.5) {
-			ce = obj{{"cat", []any{e}}}
-		} else {
-			ce = obj{{"if", []any{obj{{pick(g, []string{"==", "===", "<", ">="}), []any{e, g.literal()}}}, "on", "off"}}}
-		}
-		flags = append(flags, kv{ck, flag("ENABLED", b.variantsOf("string", names), "off", ce)})
+		flags = append(flags, kv{ck, flag("ENABLED", b.variantsOf("string", cnames), "off", obj{{"cat", []any{e}}})})
 		b.flags = append(b.flags, flagInfo{ck, "string", cat})
+		// e classified by type and sign, and compared with a literal
+		pk := fmtKey("p", j)
+		probe := obj{{"if", []any{
+			obj{{"===", []any{e, nil}}}, "null",
+			obj{{"===", []any{e, true}}}, "true",
+			obj{{"===", []any{e, false}}}, "false",
+			obj{{pick(g, []string{"==", "===", "<", ">=", "!=", "in"}), []any{e, g.literal()}}}, "lit",
+			obj{{"===", []any{e, 0}}}, "0",
+			obj{{"<", []any{e, 0}}}, "neg",
+			obj{{">", []any{e, 0}}}, "pos",
+			obj{{"==", []any{e, ""}}}, "empty",
+			obj{{"!", []any{e}}}, "falsy",
+			"other"}}}
+		flags = append(flags, kv{pk, flag("ENABLED", b.variantsOf("string", []string{"null", "true", "false", "lit", "0", "neg", "pos", "empty", "falsy", "other"}), "other", probe)})
+		b.flags = append(b.flags, flagInfo{pk, "string", cat})
 	}
 	path := "flags/logic.json"
 	if g.chance(0.3) {
 		path = "flags/logic.yaml"
 	}
 	b.addFile(path, obj{{"$schema", schemaURL}, {"flags", flags}})
-	b.defaultContexts(4)
 }
 
 // custom: flagd's fractional, sem_ver, starts_with, ends_with.
@@ -356,17 +376,15 @@ func (b *builder) common() {
 	}
 	// sync
 	b.add(Request{Cat: "sync/fetch", Port: PortSync, Method: "FetchAllFlags"})
-	b.add(Request{Cat: "sync/stream", Port: PortSync, Method: "SyncFlags", ProviderID: "oracle"})
+	if area != "logic" { // a logic document is big: FetchAllFlags shows it once
+		b.add(Request{Cat: "sync/stream", Port: PortSync, Method: "SyncFlags", ProviderID: "oracle"})
+	}
 	b.add(Request{Cat: "sync/metadata", Port: PortSync, Method: "GetMetadata"})
 	sels := b.selectors()
-	if area != "sets" && area != "docs" {
-		var some []string
-		for _, sel := range sels {
-			if g.chance(0.3) {
-				some = append(some, sel)
-			}
-		}
-		sels = some
+	if area != "sets" && area != "docs" && area != "refs" {
+		// selectors that select all of a big document would repeat it:
+		// elsewhere only a few that select little
+		sels = []string{pick(g, sels[len(sels)-7:]), pick(g, sels[len(sels)-7:])}
 	}
 	for _, sel := range sels {
 		b.add(Request{Cat: "sync/fetch-selector", Port: PortSync, Method: "FetchAllFlags", Selector: sel})

@@ -3,6 +3,7 @@ package oracle
 import (
 	"fmt"
 	"math/rand/v2"
+	"strconv"
 )
 
 // logicOps are the JSONLogic operators and flagd's custom ones the
@@ -390,3 +391,65 @@ func (g *exprGen) context() obj {
 }
 
 func fmtKey(prefix string, i int) string { return fmt.Sprintf("%s%02d", prefix, i) }
+
+// numberForms are the ways numbers print (cat gives a number's shortest
+// form, %v style).
+var numberForms = []string{"1e+21", "1e21", "1.2345678901234567e+19", "12345678901234567890", "9007199254740992",
+	"9007199254740993", "100", "0.1", "1e-07", "1e-7", "-0", "3.14159", "42", "7", "5", "-2.5", "4", "6", "8", "9",
+	"0.30000000000000004", "3.5", "2.5", "-3", "-2", "20", "1000", "1e+2", "Infinity", "-Infinity"}
+
+// stringForms are the string forms of a context value's scalars.
+func stringForms(v any) []string {
+	switch x := v.(type) {
+	case string:
+		return []string{x}
+	case int:
+		return []string{strconv.Itoa(x)}
+	case float64:
+		return []string{strconv.FormatFloat(x, 'f', -1, 64), strconv.FormatFloat(x, 'g', -1, 64)}
+	case raw:
+		return []string{string(x)}
+	case bool:
+		return []string{strconv.FormatBool(x)}
+	case []any:
+		var out []string
+		for _, e := range x {
+			out = append(out, stringForms(e)...)
+		}
+		return out
+	case obj:
+		var out []string
+		for _, m := range x {
+			out = append(out, stringForms(m.V)...)
+		}
+		return out
+	}
+	return nil
+}
+
+// literalForms are the string forms of the literals in an expression, and
+// of pairs of them concatenated.
+func literalForms(e any) []string {
+	var lits []string
+	var walk func(any)
+	walk = func(v any) {
+		switch x := v.(type) {
+		case obj:
+			for _, m := range x {
+				walk(m.V)
+			}
+		case []any:
+			for _, y := range x {
+				walk(y)
+			}
+		default:
+			lits = append(lits, stringForms(v)...)
+		}
+	}
+	walk(e)
+	out := append([]string{}, lits...)
+	for i := 0; i+1 < len(lits) && i < 6; i++ {
+		out = append(out, lits[i]+lits[i+1])
+	}
+	return out
+}

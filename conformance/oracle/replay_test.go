@@ -175,8 +175,8 @@ func (s *summary) add(scenario string, line int, e oracle.Exchange, got oracle.A
 		for _, m := range ms {
 			fmt.Fprintf(&b, "      - %s: %s\n", m.Aspect, m.Detail)
 		}
-		fmt.Fprintf(&b, "      flagd:   %s\n", clip(describeAnswer(e.Ans), 500))
-		fmt.Fprintf(&b, "      vexil:   %s\n", clip(describeAnswer(got), 500))
+		fmt.Fprintf(&b, "      flagd:   %s\n", clip(describeAnswer(e.Ans), 300))
+		fmt.Fprintf(&b, "      vexil:   %s\n", clip(describeAnswer(got), 300))
 		cs.examples = append(cs.examples, b.String())
 	}
 }
@@ -198,6 +198,25 @@ func (s *summary) String() string {
 		return cats[i] < cats[j]
 	})
 	var b strings.Builder
+	areas := map[string][2]int{}
+	for c, cs := range s.byCat {
+		a := strings.SplitN(c, "/", 2)[0]
+		v := areas[a]
+		areas[a] = [2]int{v[0] + cs.failed, v[1] + cs.total}
+	}
+	var names []string
+	for a := range areas {
+		names = append(names, a)
+	}
+	sort.Strings(names)
+	b.WriteString("by area (failed/total): ")
+	for i, a := range names {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "%s %d/%d", a, areas[a][0], areas[a][1])
+	}
+	b.WriteString("\n")
 	fmt.Fprintf(&b, "mismatches by category (failed/total [aspects]):\n")
 	for _, c := range cats {
 		cs := s.byCat[c]
