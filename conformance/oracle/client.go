@@ -45,7 +45,7 @@ var RecordedHeaders = []string{
 }
 
 // StreamWait is how long a stream's first message is awaited.
-const StreamWait = 2 * time.Second
+const StreamWait = 3 * time.Second
 
 // A Client asks one daemon.
 type Client struct {
@@ -86,9 +86,18 @@ var uuidString = regexp.MustCompile(`"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{
 // UUIDPlaceholder replaces every UUID string in answers.
 const UUIDPlaceholder = `"<uuid>"`
 
-// normalise replaces what varies between runs: UUID strings.
+// protoPrefix matches the prefix of protobuf-go's error messages, which
+// that library writes with a space or a no-break space depending on the
+// binary (so that nobody depends on its messages).
+var protoPrefix = regexp.MustCompile(`proto:(\x{00a0}|\\u00a0)`)
+
+// normalise replaces what varies between runs and binaries: UUID strings
+// and the space after protobuf-go's "proto:".
 func normalise(a Answer) Answer {
-	fix := func(b []byte) []byte { return uuidString.ReplaceAll(b, []byte(UUIDPlaceholder)) }
+	fix := func(b []byte) []byte {
+		b = uuidString.ReplaceAll(b, []byte(UUIDPlaceholder))
+		return protoPrefix.ReplaceAll(b, []byte("proto: "))
+	}
 	if a.JSON != nil {
 		a.JSON = fix(a.JSON)
 	}

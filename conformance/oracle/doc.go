@@ -38,7 +38,9 @@
 // Content-Length, Vary and the like are dropped; a gzip body is recorded
 // decompressed (Content-Encoding stays). Streams are recorded up to their
 // first message. A string that is a UUID (flagd gives a document without
-// a flagSetId a random one) is replaced by "<uuid>" in both answers.
+// a flagSetId a random one) is replaced by "<uuid>" in both answers, and
+// protobuf-go's error prefix "proto:" followed by a no-break space (that
+// library picks a space or a no-break space per binary) by "proto: ".
 // Nothing else in flagd's answers varies between runs (checked by
 // recording twice).
 package oracle
