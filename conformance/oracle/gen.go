@@ -14,7 +14,7 @@ const DefaultSeed = 11
 const DefaultScenarios = 68
 
 // families are the kinds of scenario, cycled through by index.
-var families = []string{"logic", "custom", "logic", "docs", "logic", "sets", "custom", "logic", "http", "refs", "logic"}
+var families = []string{"logic", "custom", "logic", "docs", "logic", "sets", "custom", "yaml", "http", "refs", "logic"}
 
 // ScenarioName is the name of scenario i of a corpus.
 func ScenarioName(i int) string {
@@ -39,6 +39,8 @@ func Generate(seed uint64, i int) *Scenario {
 		b.http(i)
 	case "refs":
 		b.refs(i)
+	case "yaml":
+		b.yaml(i)
 	}
 	b.common()
 	return b.s

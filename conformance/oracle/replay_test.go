@@ -19,7 +19,7 @@ import (
 )
 
 // replayParallel is how many scenarios replay at once.
-var replayParallel = max(4, runtime.NumCPU())
+var replayParallel = max(6, runtime.NumCPU())
 
 // TestReplay replays the corpus in testdata against vexil and fails on
 // any answer that differs from flagd's (see the package comment for the
