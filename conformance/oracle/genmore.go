@@ -196,7 +196,7 @@ func (b *builder) sets(i int) {
 		}
 		doc = append(doc, kv{"flags", flags})
 		ext := pick(g, []string{".json", ".json", ".yaml"})
-		dir := pick(g, []string{"", "sets/", "sets/sub/"})
+		dir := pick(g, []string{"", "sets/", "sets/sub/", "./sets/"}) // flagd names a source by its path as given
 		b.addFile(fmt.Sprintf("%sf%d%s", dir, fi, ext), doc)
 	}
 	b.setIDs = uniq(b.setIDs)
