@@ -3,12 +3,14 @@ package oracle_test
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -61,10 +63,18 @@ func TestReplay(t *testing.T) {
 	}
 }
 
-// TestMain lets "-run TestReplay/NAME" work: subtests are under
-// TestReplay/scenarios/NAME, so a pattern for NAME matches through the
-// intermediate level too.
-func TestMain(m *testing.M) { os.Exit(m.Run()) }
+// TestMain raises go test's -parallel (GOMAXPROCS by default) to
+// replayParallel unless it is given: a scenario mostly waits on its daemon,
+// so more of them than cores replay at once.
+func TestMain(m *testing.M) {
+	flag.Parse()
+	given := false
+	flag.Visit(func(f *flag.Flag) { given = given || f.Name == "test.parallel" })
+	if !given {
+		_ = flag.Set("test.parallel", strconv.Itoa(replayParallel))
+	}
+	os.Exit(m.Run())
+}
 
 func buildVexil(t *testing.T) string {
 	t.Helper()
