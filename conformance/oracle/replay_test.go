@@ -131,7 +131,11 @@ func replayScenario(t *testing.T, bin, dir string, sum *summary) {
 	close(work)
 	wg.Wait()
 	if n := failed.Load(); n > 0 {
-		t.Errorf("%d of %d requests differ (vexil's log tail:\n%s)", n, len(ex), tail(d.Output(), 600))
+		if testing.Verbose() {
+			t.Errorf("%d of %d requests differ (vexil's log tail:\n%s)", n, len(ex), tail(d.Output(), 1500))
+		} else {
+			t.Errorf("%d of %d requests differ (-v shows vexil's log)", n, len(ex))
+		}
 	}
 }
 
@@ -155,7 +159,9 @@ type catStats struct {
 	examples      []string
 }
 
-const examplesPerCategory = 2
+// examplesPerCategory is how many mismatches of each category the summary
+// shows: go test ./conformance/oracle -args -examples 5
+var examplesPerCategory = flag.Int("examples", 1, "mismatch examples shown per category")
 
 // requestsAtOnce is how many requests of a scenario are in flight at once.
 const requestsAtOnce = 16
@@ -178,7 +184,7 @@ func (s *summary) add(scenario string, line int, e oracle.Exchange, got oracle.A
 	for _, m := range ms {
 		cs.aspects[m.Aspect]++
 	}
-	if len(cs.examples) < examplesPerCategory {
+	if len(cs.examples) < *examplesPerCategory {
 		var b strings.Builder
 		fmt.Fprintf(&b, "    %s/golden.jsonl:%d\n", scenario, line)
 		fmt.Fprintf(&b, "      request: %s\n", clip(describeRequest(e.Req), 400))
