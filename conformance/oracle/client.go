@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"google.golang.org/grpc"
@@ -49,9 +50,11 @@ const StreamWait = 3 * time.Second
 
 // A Client asks one daemon.
 type Client struct {
-	ports Ports
-	http  *http.Client
-	conn  *grpc.ClientConn
+	ports    Ports
+	http     *http.Client
+	conn     *grpc.ClientConn // sync port
+	mu       sync.Mutex
+	evalConn *grpc.ClientConn // evaluation port, made on first use
 }
 
 // NewClient returns a client for a daemon on ports; Close it.
@@ -76,6 +79,9 @@ func NewClient(p Ports) (*Client, error) {
 // Close closes the client's connections.
 func (c *Client) Close() {
 	c.conn.Close()
+	if c.evalConn != nil {
+		c.evalConn.Close()
+	}
 	c.http.CloseIdleConnections()
 }
 
@@ -117,8 +123,11 @@ func (c *Client) Do(ctx context.Context, r Request) Answer {
 }
 
 func (c *Client) do(ctx context.Context, r Request) Answer {
-	if r.Port == PortSync {
+	switch r.Port {
+	case PortSync:
 		return c.doSync(ctx, r)
+	case PortEvalGRPC:
+		return c.doEvalGRPC(ctx, r)
 	}
 	port := map[string]int{PortEval: c.ports.Eval, PortOFREP: c.ports.OFREP, PortMgmt: c.ports.Management}[r.Port]
 	u, err := requestURL(port, r.Path)
@@ -384,4 +393,12 @@ func structJSON(s *structpb.Struct) json.RawMessage {
 		return json.RawMessage("null")
 	}
 	return b
+}
+
+func marshalCompact(b []byte) (json.RawMessage, error) {
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, b); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
 }

@@ -5,7 +5,8 @@
 // YAML files), the ordered --uri file:PATH list a daemon starts with, and
 // the requests to send to it: Connect JSON calls to flagd.evaluation.v1 and
 // v2 and the deprecated schema.v1 (typed resolves, ResolveAll, the first
-// message of EventStream), OFREP single and bulk evaluations, the sync
+// message of EventStream), the same typed resolves and ResolveAll over
+// gRPC (as RPC providers call them), OFREP single and bulk evaluations, the sync
 // service's FetchAllFlags, GetMetadata and first SyncFlags message over
 // gRPC, and malformed requests (bodies, content types, methods, paths,
 // headers, selectors).

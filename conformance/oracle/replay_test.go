@@ -269,6 +269,9 @@ func describeRequest(r oracle.Request) string {
 		}
 		return s
 	}
+	if r.Port == oracle.PortEvalGRPC {
+		return fmt.Sprintf("grpc eval %s %v %s", r.Method, r.Header, r.Body)
+	}
 	s := fmt.Sprintf("%s %s:%s", r.Method, r.Port, r.Path)
 	var hs []string
 	for k, v := range r.Header {
