@@ -3,7 +3,10 @@ package daemon
 import (
 	"context"
 	"encoding/json"
+	"mime"
 	"net/http"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -60,50 +63,118 @@ func sourceState(s store.SourceState) string {
 	}
 }
 
-// managementHandler serves /healthz (200 while the daemon runs), /readyz
-// (200 once every source has delivered, 412 before; the body describes
-// each source), /metrics and grpc.health.v1.
+// managementHandler serves the management port as flagd does:
+//
+//   - /healthz: 200, no body, while the daemon runs;
+//   - /readyz: 200 once every source has delivered a document (loaded or
+//     rejected: flagd's readiness), 412 before, with no body; a client that
+//     asks for JSON (Accept: application/json) gets a JSON body describing
+//     each source instead;
+//   - /metrics: Prometheus;
+//
+// whatever the method or query string, and net/http's 404 (or its
+// redirect of an unclean path) for any other path. gRPC (HTTP/2 with an
+// application/grpc content type) goes to grpc.health.v1 whatever the path,
+// as in flagd, where a gRPC server answers it; other protocols (Connect,
+// gRPC-Web) are not served there.
 func managementHandler(st *store.Store, checker grpchealth.Checker, metricsHandler http.Handler) http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", metricsHandler)
-	mux.Handle(grpchealth.NewHandler(checker))
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		_, _ = w.Write([]byte("ok"))
+	mux.Handle("/metrics", metricsHandler)
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(http.StatusOK)
 	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
 		snap := st.Current()
-		body := readyzBody{Ready: snap.Ready(), Sources: []readyzSource{}}
-		for _, s := range snap.Sources() {
-			rs := readyzSource{
-				Name:      s.Name,
-				State:     sourceState(s),
-				Ready:     s.Delivered,
-				Flags:     s.Flags,
-				Rejected:  s.Rejected,
-				LastError: s.LastError,
-				Updated:   s.Updated,
-				Loaded:    s.Loaded,
-			}
-			for _, p := range s.Problems {
-				rs.Problems = append(rs.Problems, p.String())
-			}
-			body.Sources = append(body.Sources, rs)
+		status := http.StatusPreconditionFailed
+		if snap.Received() {
+			status = http.StatusOK
 		}
-		data, err := json.Marshal(body)
+		if !acceptsJSON(r.Header.Values("Accept")) {
+			w.WriteHeader(status)
+			return
+		}
+		data, err := json.Marshal(readyzReport(snap))
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")
-		if body.Ready {
-			w.WriteHeader(http.StatusOK)
-		} else {
-			w.WriteHeader(http.StatusPreconditionFailed)
-		}
+		w.WriteHeader(status)
 		_, _ = w.Write(append(data, '\n'))
 	})
-	return mux
+	healthPath, healthHandler := grpchealth.NewHandler(checker)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ProtoMajor == 2 && strings.HasPrefix(r.Header.Get("Content-Type"), "application/grpc") {
+			if strings.HasPrefix(r.URL.Path, healthPath) {
+				healthHandler.ServeHTTP(w, r)
+				return
+			}
+			grpcUnimplemented(w, r.URL.Path)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
+}
+
+// readyzReport is the JSON /readyz body: whether the daemon is ready, and
+// each source's state.
+func readyzReport(snap *store.Snapshot) readyzBody {
+	body := readyzBody{Ready: snap.Received(), Sources: []readyzSource{}}
+	for _, s := range snap.Sources() {
+		rs := readyzSource{
+			Name:      s.Name,
+			State:     sourceState(s),
+			Ready:     s.Received,
+			Flags:     s.Flags,
+			Rejected:  s.Rejected,
+			LastError: s.LastError,
+			Updated:   s.Updated,
+			Loaded:    s.Loaded,
+		}
+		for _, p := range s.Problems {
+			rs.Problems = append(rs.Problems, p.String())
+		}
+		body.Sources = append(body.Sources, rs)
+	}
+	return body
+}
+
+// acceptsJSON reports whether an Accept header names application/json
+// itself (a wildcard such as */*, which kubelet sends, does not count).
+func acceptsJSON(accept []string) bool {
+	for _, v := range accept {
+		for _, part := range strings.Split(v, ",") {
+			mt, params, err := mime.ParseMediaType(strings.TrimSpace(part))
+			if err != nil || mt != "application/json" {
+				continue
+			}
+			if q, ok := params["q"]; ok {
+				if f, err := strconv.ParseFloat(q, 64); err == nil && f == 0 {
+					continue
+				}
+			}
+			return true
+		}
+	}
+	return false
+}
+
+// grpcUnimplemented answers a gRPC call of a method the management port
+// does not serve as grpc-go does: a trailers-only response with
+// Unimplemented.
+func grpcUnimplemented(w http.ResponseWriter, path string) {
+	msg := "malformed method name: " + strconv.Quote(path)
+	if service, method, ok := strings.Cut(strings.TrimPrefix(path, "/"), "/"); ok && strings.HasPrefix(path, "/") && !strings.Contains(method, "/") {
+		if service == grpchealth.HealthV1ServiceName {
+			msg = "unknown method " + method + " for service " + service
+		} else {
+			msg = "unknown service " + service
+		}
+	}
+	w.Header().Set("Content-Type", "application/grpc")
+	w.Header().Set("Grpc-Status", strconv.Itoa(int(connect.CodeUnimplemented)))
+	w.Header().Set("Grpc-Message", msg)
+	w.WriteHeader(http.StatusOK)
 }
 
 // health answers the gRPC health protocol (grpc.health.v1.Health/Check) on
