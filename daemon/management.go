@@ -1,23 +1,18 @@
 package daemon
 
 import (
-	"context"
 	"encoding/json"
 	"mime"
 	"net/http"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 
-	"connectrpc.com/connect"
-	"connectrpc.com/grpchealth"
+	"google.golang.org/grpc"
+	grpchealthsrv "google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/vexilhq/vexil/daemon/internal/store"
-	"github.com/vexilhq/vexil/schemas/gen/flagd/evaluation/v1/evaluationv1connect"
-	"github.com/vexilhq/vexil/schemas/gen/flagd/evaluation/v2/evaluationv2connect"
-	"github.com/vexilhq/vexil/schemas/gen/flagd/sync/v1/syncv1connect"
-	"github.com/vexilhq/vexil/schemas/gen/schema/v1/schemav1connect"
 )
 
 // The states of a source in /readyz.
@@ -74,10 +69,10 @@ func sourceState(s store.SourceState) string {
 //
 // whatever the method or query string, and net/http's 404 (or its
 // redirect of an unclean path) for any other path. gRPC (HTTP/2 with an
-// application/grpc content type) goes to grpc.health.v1 whatever the path,
-// as in flagd, where a gRPC server answers it; other protocols (Connect,
-// gRPC-Web) are not served there.
-func managementHandler(st *store.Store, checker grpchealth.Checker, metricsHandler http.Handler) http.Handler {
+// application/grpc content type) goes to a gRPC server that serves
+// grpc.health.v1 (see health), whatever the path, as in flagd; other
+// protocols (Connect, gRPC-Web) are not served there.
+func managementHandler(st *store.Store, grpcHealth *health, metricsHandler http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", metricsHandler)
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -102,14 +97,9 @@ func managementHandler(st *store.Store, checker grpchealth.Checker, metricsHandl
 		w.WriteHeader(status)
 		_, _ = w.Write(append(data, '\n'))
 	})
-	healthPath, healthHandler := grpchealth.NewHandler(checker)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.ProtoMajor == 2 && strings.HasPrefix(r.Header.Get("Content-Type"), "application/grpc") {
-			if strings.HasPrefix(r.URL.Path, healthPath) {
-				healthHandler.ServeHTTP(w, r)
-				return
-			}
-			grpcUnimplemented(w, r.URL.Path)
+			grpcHealth.srv.ServeHTTP(w, r)
 			return
 		}
 		mux.ServeHTTP(w, r)
@@ -159,62 +149,26 @@ func acceptsJSON(accept []string) bool {
 	return false
 }
 
-// grpcUnimplemented answers a gRPC call of a method the management port
-// does not serve as grpc-go does: a trailers-only response with
-// Unimplemented.
-func grpcUnimplemented(w http.ResponseWriter, path string) {
-	msg := "malformed method name: " + strconv.Quote(path)
-	if service, method, ok := strings.Cut(strings.TrimPrefix(path, "/"), "/"); ok && strings.HasPrefix(path, "/") && !strings.Contains(method, "/") {
-		if service == grpchealth.HealthV1ServiceName {
-			msg = "unknown method " + method + " for service " + service
-		} else {
-			msg = "unknown service " + service
-		}
-	}
-	w.Header().Set("Content-Type", "application/grpc")
-	w.Header().Set("Grpc-Status", strconv.Itoa(int(connect.CodeUnimplemented)))
-	w.Header().Set("Grpc-Message", msg)
-	w.WriteHeader(http.StatusOK)
-}
-
-// health answers the gRPC health protocol (grpc.health.v1.Health/Check) on
-// the management port, as flagd does, for Kubernetes' gRPC probes:
-//
-//   - the empty service name (the server as a whole) is SERVING while the
-//     daemon runs, as in flagd, so that a liveness probe does not restart
-//     a daemon whose sources are slow;
-//   - each service the daemon serves is SERVING once the flags are
-//     servable (as /readyz says), NOT_SERVING before;
-//   - everything is NOT_SERVING once shutdown begins;
-//   - an unknown service is NotFound, as the protocol asks.
+// health is grpc.health.v1 on the management port, as in flagd: grpc-go's
+// health service on a gRPC server of its own, which answers SERVING for
+// the server as a whole (the empty service name) and NotFound ("unknown
+// service") for any other name, whatever the state of the flags (flagd
+// registers no per-service status; readiness is /readyz's). Once shutdown
+// begins, it answers NOT_SERVING.
 type health struct {
-	st       *store.Store
-	stopping atomic.Bool
+	status *grpchealthsrv.Server
+	srv    *grpc.Server
 }
 
-func newHealth(st *store.Store) *health { return &health{st: st} }
-
-// servedServices are the services whose health follows readiness.
-var servedServices = map[string]bool{
-	evaluationv1connect.ServiceName:   true,
-	evaluationv2connect.ServiceName:   true,
-	schemav1connect.ServiceName:       true,
-	syncv1connect.FlagSyncServiceName: true,
+func newHealth() *health {
+	h := &health{status: grpchealthsrv.NewServer(), srv: grpc.NewServer()}
+	healthpb.RegisterHealthServer(h.srv, h.status)
+	return h
 }
 
-func (h *health) shutDown() { h.stopping.Store(true) }
+// shutDown makes every Check answer NOT_SERVING (and tells Watch streams).
+func (h *health) shutDown() { h.status.Shutdown() }
 
-// Check implements grpchealth.Checker.
-func (h *health) Check(_ context.Context, req *grpchealth.CheckRequest) (*grpchealth.CheckResponse, error) {
-	if req.Service != "" && !servedServices[req.Service] {
-		return nil, connect.NewError(connect.CodeNotFound, nil)
-	}
-	switch {
-	case h.stopping.Load():
-		return &grpchealth.CheckResponse{Status: grpchealth.StatusNotServing}, nil
-	case req.Service == "" || h.st.Current().Ready():
-		return &grpchealth.CheckResponse{Status: grpchealth.StatusServing}, nil
-	default:
-		return &grpchealth.CheckResponse{Status: grpchealth.StatusNotServing}, nil
-	}
-}
+// stop ends the gRPC calls still open (Watch streams), so that the
+// management port's server can shut down.
+func (h *health) stop() { h.srv.Stop() }
