@@ -177,4 +177,4 @@ func (t *tailBuffer) String() string {
 }
 
 // ReadyWait is how long StartDaemon waits for /readyz.
-const ReadyWait = 3 * time.Second
+const ReadyWait = 2 * time.Second

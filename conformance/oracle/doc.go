@@ -5,7 +5,8 @@
 // YAML files), the ordered --uri file:PATH list a daemon starts with, and
 // the requests to send to it: Connect JSON calls to flagd.evaluation.v1 and
 // v2 and the deprecated schema.v1 (typed resolves, ResolveAll, the first
-// message of EventStream), OFREP single and bulk evaluations, the sync
+// message of EventStream), the same typed resolves and ResolveAll over
+// gRPC (as RPC providers call them), OFREP single and bulk evaluations, the sync
 // service's FetchAllFlags, GetMetadata and first SyncFlags message over
 // gRPC, and malformed requests (bodies, content types, methods, paths,
 // headers, selectors).
@@ -38,7 +39,9 @@
 // Content-Length, Vary and the like are dropped; a gzip body is recorded
 // decompressed (Content-Encoding stays). Streams are recorded up to their
 // first message. A string that is a UUID (flagd gives a document without
-// a flagSetId a random one) is replaced by "<uuid>" in both answers.
+// a flagSetId a random one) is replaced by "<uuid>" in both answers, and
+// protobuf-go's error prefix "proto:" followed by a no-break space (that
+// library picks a space or a no-break space per binary) by "proto: ".
 // Nothing else in flagd's answers varies between runs (checked by
 // recording twice).
 package oracle

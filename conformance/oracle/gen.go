@@ -14,7 +14,7 @@ const DefaultSeed = 11
 const DefaultScenarios = 68
 
 // families are the kinds of scenario, cycled through by index.
-var families = []string{"logic", "custom", "logic", "docs", "logic", "sets", "custom", "logic", "http", "refs", "logic"}
+var families = []string{"logic", "custom", "logic", "docs", "logic", "sets", "custom", "yaml", "http", "refs", "logic"}
 
 // ScenarioName is the name of scenario i of a corpus.
 func ScenarioName(i int) string {
@@ -39,6 +39,8 @@ func Generate(seed uint64, i int) *Scenario {
 		b.http(i)
 	case "refs":
 		b.refs(i)
+	case "yaml":
+		b.yaml(i)
 	}
 	b.common()
 	return b.s
@@ -365,6 +367,23 @@ func (b *builder) common() {
 			b.bulk(area, ctx, nil)
 		}
 	}
+	// the evaluation service over gRPC, as RPC providers use it: every
+	// flag with the first context, and ResolveAll
+	if len(b.contexts) > 0 {
+		ctx := b.contexts[0]
+		for _, f := range b.flags {
+			m := resolveMethod[f.kind]
+			if m == "" || g.chance(0.1) {
+				m = pick(g, typedMethods)
+			}
+			b.add(Request{Cat: "grpc/" + strings.SplitN(f.cat, "/", 2)[0], Port: PortEvalGRPC, Method: "flagd.evaluation.v1.Service/" + m, Body: evalBody(f.key, ctx, true)})
+		}
+		b.add(Request{Cat: "grpc/resolve-all", Port: PortEvalGRPC, Method: "flagd.evaluation.v1.Service/ResolveAll", Body: evalBody("", ctx, false)})
+		for _, sel := range b.selectors()[:2] {
+			b.add(Request{Cat: "grpc/selector", Port: PortEvalGRPC, Method: "flagd.evaluation.v1.Service/ResolveAll", Header: map[string]string{"flagd-selector": sel}, Body: evalBody("", ctx, false)})
+		}
+	}
+	b.add(Request{Cat: "grpc/unknown-flag", Port: PortEvalGRPC, Method: "flagd.evaluation.v1.Service/ResolveBoolean", Body: evalBody("no-such-flag", obj{}, true)})
 	// unknown flags
 	for _, k := range []string{"no-such-flag", ""} {
 		b.add(Request{Cat: "unknown-flag", Port: PortEval, Method: "POST", Path: "/" + pick(g, evalServices) + "/" + pick(g, typedMethods), Header: jsonHeader(nil), Body: evalBody(k, obj{}, true)})

@@ -31,7 +31,7 @@ var ctxKeys = []string{"x", "y", "n", "s", "b", "arr", "obj", "targetingKey", "e
 
 var varPaths = []string{"x", "y", "n", "s", "b", "arr", "obj", "obj.a", "obj.b.c", "targetingKey", "email",
 	"version", "locale", "age", "tags", "tags.0", "arr.1", "nil", "missingKey", "ünï", "user.name", "user.id",
-	"$flagd.flagKey", "$flagd.timestamp", "", "x.y", "arr.10"}
+	"$flagd.flagKey", "$flagd.nope", "", "x.y", "arr.10"} // not $flagd.timestamp: it changes between runs
 
 // scalar literals, some as raw JSON to keep their formatting.
 func (g *exprGen) numLit() any {

@@ -21,12 +21,12 @@ func (b *builder) docs(i int) {
 			}
 			f, kind, what := b.oddFlag()
 			flags = append(flags, kv{key, f})
-			b.flags = append(b.flags, flagInfo{key, kind, "doc/" + what})
+			b.flags = append(b.flags, flagInfo{key, kind, "docs/" + what})
 			if g.chance(0.08) {
 				// the same key again in the same object: the later one counts in Go
 				f2, kind2, _ := b.oddFlag()
 				flags = append(flags, kv{key, f2})
-				b.flags = append(b.flags, flagInfo{key, kind2, "doc/duplicate-key"})
+				b.flags = append(b.flags, flagInfo{key, kind2, "docs/duplicate-key"})
 			}
 		}
 		doc := obj{}
@@ -196,7 +196,7 @@ func (b *builder) sets(i int) {
 		}
 		doc = append(doc, kv{"flags", flags})
 		ext := pick(g, []string{".json", ".json", ".yaml"})
-		dir := pick(g, []string{"", "sets/", "sets/sub/"})
+		dir := pick(g, []string{"", "sets/", "sets/sub/", "./sets/"}) // flagd names a source by its path as given
 		b.addFile(fmt.Sprintf("%sf%d%s", dir, fi, ext), doc)
 	}
 	b.setIDs = uniq(b.setIDs)
@@ -212,6 +212,7 @@ func (b *builder) sets(i int) {
 			}
 		}
 		b.bulk("sets/selector", obj{}, hdr)
+		b.add(Request{Cat: "sets/selector/sync-header", Port: PortSync, Method: "FetchAllFlags", Header: map[string]string{"flagd-selector": sel}})
 		b.add(Request{Cat: "sets/selector/stream", Port: PortEval, Method: "POST", Path: "/flagd.evaluation.v1.Service/EventStream",
 			Header: map[string]string{"Content-Type": "application/connect+json", "Flagd-Selector": sel}, Body: "{}", Stream: true})
 	}
@@ -307,7 +308,7 @@ func (b *builder) http(i int) {
 		}
 	}
 	for _, p := range []string{"/", "//", "/flagd.evaluation.v1.Service", "/flagd.evaluation.v1.Service/", "/flagd.evaluation.v2.Service/",
-		"/schema.v1.Service/", "/unknown.v1.Service/ResolveBoolean", "/flagd.evaluation.v1.Service/Unknown", "/flagd.evaluation.v3.Service/ResolveBoolean",
+		"/schema.v1.Service/", "/flagd.evaluation.v2.Service/ResolveAll", "/schema.v1.Service/EventStream", "/unknown.v1.Service/ResolveBoolean", "/flagd.evaluation.v1.Service/Unknown", "/flagd.evaluation.v3.Service/ResolveBoolean",
 		"/grpc.health.v1.Health/Check", "/flagd.sync.v1.FlagSyncService/FetchAllFlags", "/flagd.evaluation.v1.Service/ResolveBoolean?x=1",
 		"/ofrep/v1/evaluate/flags/b?x=1", "/index.html", "/metrics", "/healthz", "/readyz", "/ofrep", "/ofrep/v1/evaluate/flag/b", "/ofrep/v1/configuration"} {
 		port := PortEval

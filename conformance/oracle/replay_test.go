@@ -3,12 +3,14 @@ package oracle_test
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -19,7 +21,7 @@ import (
 )
 
 // replayParallel is how many scenarios replay at once.
-var replayParallel = max(4, runtime.NumCPU())
+var replayParallel = max(6, runtime.NumCPU())
 
 // TestReplay replays the corpus in testdata against vexil and fails on
 // any answer that differs from flagd's (see the package comment for the
@@ -61,10 +63,18 @@ func TestReplay(t *testing.T) {
 	}
 }
 
-// TestMain lets "-run TestReplay/NAME" work: subtests are under
-// TestReplay/scenarios/NAME, so a pattern for NAME matches through the
-// intermediate level too.
-func TestMain(m *testing.M) { os.Exit(m.Run()) }
+// TestMain raises go test's -parallel (GOMAXPROCS by default) to
+// replayParallel unless it is given: a scenario mostly waits on its daemon,
+// so more of them than cores replay at once.
+func TestMain(m *testing.M) {
+	flag.Parse()
+	given := false
+	flag.Visit(func(f *flag.Flag) { given = given || f.Name == "test.parallel" })
+	if !given {
+		_ = flag.Set("test.parallel", strconv.Itoa(replayParallel))
+	}
+	os.Exit(m.Run())
+}
 
 func buildVexil(t *testing.T) string {
 	t.Helper()
@@ -121,7 +131,11 @@ func replayScenario(t *testing.T, bin, dir string, sum *summary) {
 	close(work)
 	wg.Wait()
 	if n := failed.Load(); n > 0 {
-		t.Errorf("%d of %d requests differ (vexil's log tail:\n%s)", n, len(ex), tail(d.Output(), 600))
+		if testing.Verbose() {
+			t.Errorf("%d of %d requests differ (vexil's log tail:\n%s)", n, len(ex), tail(d.Output(), 1500))
+		} else {
+			t.Errorf("%d of %d requests differ (-v shows vexil's log)", n, len(ex))
+		}
 	}
 }
 
@@ -145,7 +159,9 @@ type catStats struct {
 	examples      []string
 }
 
-const examplesPerCategory = 2
+// examplesPerCategory is how many mismatches of each category the summary
+// shows: go test ./conformance/oracle -args -examples 5
+var examplesPerCategory = flag.Int("examples", 1, "mismatch examples shown per category")
 
 // requestsAtOnce is how many requests of a scenario are in flight at once.
 const requestsAtOnce = 16
@@ -168,7 +184,7 @@ func (s *summary) add(scenario string, line int, e oracle.Exchange, got oracle.A
 	for _, m := range ms {
 		cs.aspects[m.Aspect]++
 	}
-	if len(cs.examples) < examplesPerCategory {
+	if len(cs.examples) < *examplesPerCategory {
 		var b strings.Builder
 		fmt.Fprintf(&b, "    %s/golden.jsonl:%d\n", scenario, line)
 		fmt.Fprintf(&b, "      request: %s\n", clip(describeRequest(e.Req), 400))
@@ -252,6 +268,9 @@ func describeRequest(r oracle.Request) string {
 			s += fmt.Sprintf(" selector=%q", r.Selector)
 		}
 		return s
+	}
+	if r.Port == oracle.PortEvalGRPC {
+		return fmt.Sprintf("grpc eval %s %v %s", r.Method, r.Header, r.Body)
 	}
 	s := fmt.Sprintf("%s %s:%s", r.Method, r.Port, r.Path)
 	var hs []string
