@@ -247,7 +247,7 @@ func newDaemon(cfg Config, log *slog.Logger, sources []namedSource) (*Daemon, er
 			return nil, fmt.Errorf("daemon: %w", err)
 		}
 	}
-	d.health = newHealth(d.store)
+	d.health = newHealth()
 	if err := d.openEndpoints(); err != nil {
 		return nil, err
 	}
@@ -311,6 +311,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 			d.log.Warn("streams did not end in time", "err", err)
 		}
 	}
+	d.health.stop()
 	var stopping sync.WaitGroup
 	for _, e := range d.endpoints {
 		stopping.Go(func() { e.shutdown(shCtx, d.log) })

@@ -1,20 +1,18 @@
 package daemon
 
 import (
-	"context"
 	"encoding/json"
+	"mime"
 	"net/http"
-	"sync/atomic"
+	"strconv"
+	"strings"
 	"time"
 
-	"connectrpc.com/connect"
-	"connectrpc.com/grpchealth"
+	"google.golang.org/grpc"
+	grpchealthsrv "google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/vexilhq/vexil/daemon/internal/store"
-	"github.com/vexilhq/vexil/schemas/gen/flagd/evaluation/v1/evaluationv1connect"
-	"github.com/vexilhq/vexil/schemas/gen/flagd/evaluation/v2/evaluationv2connect"
-	"github.com/vexilhq/vexil/schemas/gen/flagd/sync/v1/syncv1connect"
-	"github.com/vexilhq/vexil/schemas/gen/schema/v1/schemav1connect"
 )
 
 // The states of a source in /readyz.
@@ -60,90 +58,117 @@ func sourceState(s store.SourceState) string {
 	}
 }
 
-// managementHandler serves /healthz (200 while the daemon runs), /readyz
-// (200 once every source has delivered, 412 before; the body describes
-// each source), /metrics and grpc.health.v1.
-func managementHandler(st *store.Store, checker grpchealth.Checker, metricsHandler http.Handler) http.Handler {
+// managementHandler serves the management port as flagd does:
+//
+//   - /healthz: 200, no body, while the daemon runs;
+//   - /readyz: 200 once every source has delivered a document (loaded or
+//     rejected: flagd's readiness), 412 before, with no body; a client that
+//     asks for JSON (Accept: application/json) gets a JSON body describing
+//     each source instead;
+//   - /metrics: Prometheus;
+//
+// whatever the method or query string, and net/http's 404 (or its
+// redirect of an unclean path) for any other path. gRPC (HTTP/2 with an
+// application/grpc content type) goes to a gRPC server that serves
+// grpc.health.v1 (see health), whatever the path, as in flagd; other
+// protocols (Connect, gRPC-Web) are not served there.
+func managementHandler(st *store.Store, grpcHealth *health, metricsHandler http.Handler) http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", metricsHandler)
-	mux.Handle(grpchealth.NewHandler(checker))
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		_, _ = w.Write([]byte("ok"))
+	mux.Handle("/metrics", metricsHandler)
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(http.StatusOK)
 	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
 		snap := st.Current()
-		body := readyzBody{Ready: snap.Ready(), Sources: []readyzSource{}}
-		for _, s := range snap.Sources() {
-			rs := readyzSource{
-				Name:      s.Name,
-				State:     sourceState(s),
-				Ready:     s.Delivered,
-				Flags:     s.Flags,
-				Rejected:  s.Rejected,
-				LastError: s.LastError,
-				Updated:   s.Updated,
-				Loaded:    s.Loaded,
-			}
-			for _, p := range s.Problems {
-				rs.Problems = append(rs.Problems, p.String())
-			}
-			body.Sources = append(body.Sources, rs)
+		status := http.StatusPreconditionFailed
+		if snap.Received() {
+			status = http.StatusOK
 		}
-		data, err := json.Marshal(body)
+		if !acceptsJSON(r.Header.Values("Accept")) {
+			w.WriteHeader(status)
+			return
+		}
+		data, err := json.Marshal(readyzReport(snap))
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")
-		if body.Ready {
-			w.WriteHeader(http.StatusOK)
-		} else {
-			w.WriteHeader(http.StatusPreconditionFailed)
-		}
+		w.WriteHeader(status)
 		_, _ = w.Write(append(data, '\n'))
 	})
-	return mux
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ProtoMajor == 2 && strings.HasPrefix(r.Header.Get("Content-Type"), "application/grpc") {
+			grpcHealth.srv.ServeHTTP(w, r)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
 }
 
-// health answers the gRPC health protocol (grpc.health.v1.Health/Check) on
-// the management port, as flagd does, for Kubernetes' gRPC probes:
-//
-//   - the empty service name (the server as a whole) is SERVING while the
-//     daemon runs, as in flagd, so that a liveness probe does not restart
-//     a daemon whose sources are slow;
-//   - each service the daemon serves is SERVING once the flags are
-//     servable (as /readyz says), NOT_SERVING before;
-//   - everything is NOT_SERVING once shutdown begins;
-//   - an unknown service is NotFound, as the protocol asks.
+// readyzReport is the JSON /readyz body: whether the daemon is ready, and
+// each source's state.
+func readyzReport(snap *store.Snapshot) readyzBody {
+	body := readyzBody{Ready: snap.Received(), Sources: []readyzSource{}}
+	for _, s := range snap.Sources() {
+		rs := readyzSource{
+			Name:      s.Name,
+			State:     sourceState(s),
+			Ready:     s.Received,
+			Flags:     s.Flags,
+			Rejected:  s.Rejected,
+			LastError: s.LastError,
+			Updated:   s.Updated,
+			Loaded:    s.Loaded,
+		}
+		for _, p := range s.Problems {
+			rs.Problems = append(rs.Problems, p.String())
+		}
+		body.Sources = append(body.Sources, rs)
+	}
+	return body
+}
+
+// acceptsJSON reports whether an Accept header names application/json
+// itself (a wildcard such as */*, which kubelet sends, does not count).
+func acceptsJSON(accept []string) bool {
+	for _, v := range accept {
+		for _, part := range strings.Split(v, ",") {
+			mt, params, err := mime.ParseMediaType(strings.TrimSpace(part))
+			if err != nil || mt != "application/json" {
+				continue
+			}
+			if q, ok := params["q"]; ok {
+				if f, err := strconv.ParseFloat(q, 64); err == nil && f == 0 {
+					continue
+				}
+			}
+			return true
+		}
+	}
+	return false
+}
+
+// health is grpc.health.v1 on the management port, as in flagd: grpc-go's
+// health service on a gRPC server of its own, which answers SERVING for
+// the server as a whole (the empty service name) and NotFound ("unknown
+// service") for any other name, whatever the state of the flags (flagd
+// registers no per-service status; readiness is /readyz's). Once shutdown
+// begins, it answers NOT_SERVING.
 type health struct {
-	st       *store.Store
-	stopping atomic.Bool
+	status *grpchealthsrv.Server
+	srv    *grpc.Server
 }
 
-func newHealth(st *store.Store) *health { return &health{st: st} }
-
-// servedServices are the services whose health follows readiness.
-var servedServices = map[string]bool{
-	evaluationv1connect.ServiceName:   true,
-	evaluationv2connect.ServiceName:   true,
-	schemav1connect.ServiceName:       true,
-	syncv1connect.FlagSyncServiceName: true,
+func newHealth() *health {
+	h := &health{status: grpchealthsrv.NewServer(), srv: grpc.NewServer()}
+	healthpb.RegisterHealthServer(h.srv, h.status)
+	return h
 }
 
-func (h *health) shutDown() { h.stopping.Store(true) }
+// shutDown makes every Check answer NOT_SERVING (and tells Watch streams).
+func (h *health) shutDown() { h.status.Shutdown() }
 
-// Check implements grpchealth.Checker.
-func (h *health) Check(_ context.Context, req *grpchealth.CheckRequest) (*grpchealth.CheckResponse, error) {
-	if req.Service != "" && !servedServices[req.Service] {
-		return nil, connect.NewError(connect.CodeNotFound, nil)
-	}
-	switch {
-	case h.stopping.Load():
-		return &grpchealth.CheckResponse{Status: grpchealth.StatusNotServing}, nil
-	case req.Service == "" || h.st.Current().Ready():
-		return &grpchealth.CheckResponse{Status: grpchealth.StatusServing}, nil
-	default:
-		return &grpchealth.CheckResponse{Status: grpchealth.StatusNotServing}, nil
-	}
-}
+// stop ends the gRPC calls still open (Watch streams), so that the
+// management port's server can shut down.
+func (h *health) stop() { h.srv.Stop() }

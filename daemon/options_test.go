@@ -241,9 +241,11 @@ func TestCORS(t *testing.T) {
 	}
 }
 
-// TestGRPCHealth: the management port answers grpc.health.v1 over h2c:
-// the server is SERVING, the evaluation service once the flags are
-// servable, and an unknown service is NotFound.
+// TestGRPCHealth: the management port answers grpc.health.v1 over h2c as
+// flagd (bbb05d4) does, before and after the flags load: the server (the
+// empty name) is SERVING, every other name, the daemon's own services
+// included, is NotFound "unknown service"; List lists the server alone; a
+// method of another service is Unimplemented.
 func TestGRPCHealth(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "late.json")
 	d := startDaemon(t, daemon.Config{Sources: []daemon.SourceSpec{{URI: "file:" + path}}})
@@ -253,26 +255,42 @@ func TestGRPCHealth(t *testing.T) {
 	}
 	defer conn.Close()
 	hc := healthpb.NewHealthClient(conn)
-	check := func(service string) (healthpb.HealthCheckResponse_ServingStatus, error) {
-		resp, err := hc.Check(context.Background(), &healthpb.HealthCheckRequest{Service: service})
-		if err != nil {
-			return 0, err
+	// flagd's answers, recorded with grpc-go's client.
+	tests := []struct {
+		service string
+		want    healthpb.HealthCheckResponse_ServingStatus
+		code    codes.Code
+		msg     string
+	}{
+		{"", healthpb.HealthCheckResponse_SERVING, codes.OK, ""},
+		{"flagd.evaluation.v1.Service", 0, codes.NotFound, "unknown service"},
+		{"flagd.evaluation.v2.Service", 0, codes.NotFound, "unknown service"},
+		{"flagd.sync.v1.FlagSyncService", 0, codes.NotFound, "unknown service"},
+		{"schema.v1.Service", 0, codes.NotFound, "unknown service"},
+		{"no.such.Service", 0, codes.NotFound, "unknown service"},
+	}
+	checkAll := func(when string) {
+		t.Helper()
+		for _, tc := range tests {
+			resp, err := hc.Check(context.Background(), &healthpb.HealthCheckRequest{Service: tc.service})
+			st, _ := status.FromError(err)
+			if resp.GetStatus() != tc.want || st.Code() != tc.code || st.Message() != tc.msg {
+				t.Errorf("%s: Check(%q) = %v, %v %q; want %v, %v %q", when, tc.service, resp.GetStatus(), st.Code(), st.Message(), tc.want, tc.code, tc.msg)
+			}
 		}
-		return resp.GetStatus(), nil
 	}
-	if st, err := check(""); err != nil || st != healthpb.HealthCheckResponse_SERVING {
-		t.Fatalf("server health: %v, %v", st, err)
-	}
-	if st, err := check("flagd.evaluation.v1.Service"); err != nil || st != healthpb.HealthCheckResponse_NOT_SERVING {
-		t.Fatalf("evaluation health before the flags load: %v, %v; want NOT_SERVING", st, err)
-	}
+	checkAll("before the flags load")
 	writeAtomic(t, path, flagsDoc(true))
 	d.waitReady(t)
-	if st, err := check("flagd.evaluation.v1.Service"); err != nil || st != healthpb.HealthCheckResponse_SERVING {
-		t.Fatalf("evaluation health: %v, %v", st, err)
+	checkAll("after the flags load")
+
+	list, err := hc.List(context.Background(), &healthpb.HealthListRequest{})
+	if err != nil || len(list.GetStatuses()) != 1 || list.GetStatuses()[""].GetStatus() != healthpb.HealthCheckResponse_SERVING {
+		t.Errorf("List: %v, %v; want only the server, SERVING", list, err)
 	}
-	if _, err := check("no.such.Service"); status.Code(err) != codes.NotFound {
-		t.Fatalf("unknown service: %v, want NotFound", err)
+	err = conn.Invoke(context.Background(), "/flagd.evaluation.v1.Service/ResolveBoolean", &healthpb.HealthCheckRequest{}, &healthpb.HealthCheckResponse{})
+	if st, _ := status.FromError(err); st.Code() != codes.Unimplemented || st.Message() != "unknown service flagd.evaluation.v1.Service" {
+		t.Errorf("ResolveBoolean on the management port: %v", err)
 	}
 }
 

@@ -17,8 +17,10 @@ type sendFunc func(typ string, data *structpb.Struct) error
 // EventStream methods of flag_evaluator*.go), in streams.Tracker.Run's
 // loop:
 //
-//   - provider_ready first, with empty data, once the store is ready
-//     (every source has delivered);
+//   - provider_ready first, with empty data, once every source has
+//     delivered a document, loaded or rejected (flagd's readiness: it
+//     answers provider_ready at once, also when its only document was
+//     rejected, and lists the flags of a later good document as written);
 //   - configuration_change when an update changes a flag the stream's
 //     selector sees, with {"flags": {key: {"type": "write|update|delete"}}};
 //     an update that changes nothing the selector sees sends nothing;
@@ -41,6 +43,7 @@ func (s *Service) eventStream(ctx context.Context, h http.Header, versioned bool
 		KeepAlive:       s.keepAlive,
 		KeepAliveFunc:   func() error { return send(EventKeepAlive, nil) },
 		Ready:           func(*store.Snapshot) error { return send(EventProviderReady, emptyStruct()) },
+		ReadyWhen:       (*store.Snapshot).Received,
 		Changed: func(_ store.Change, diff map[string]store.ChangeType) error {
 			return send(EventConfigurationChange, changeData(diff))
 		},

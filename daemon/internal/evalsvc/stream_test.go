@@ -20,6 +20,7 @@ import (
 	"github.com/vexilhq/vexil/schemas/gen/flagd/evaluation/v2/evaluationv2connect"
 	schemav1 "github.com/vexilhq/vexil/schemas/gen/schema/v1"
 	"github.com/vexilhq/vexil/schemas/gen/schema/v1/schemav1connect"
+	"github.com/vexilhq/vexil/syncsources"
 )
 
 // eventStream is an open EventStream of any version.
@@ -313,4 +314,48 @@ func TestEventStreamReadyWaitsForTheStore(t *testing.T) {
 	if err != nil || !resp.Msg.GetValue() {
 		t.Fatalf("after provider_ready: %v, %v", resp, err)
 	}
+}
+
+// TestEventStreamRejectedDocument follows streams of every version over
+// every protocol on a source whose first document is rejected, with the
+// events flagd (bbb05d4) sent for the same documents: provider_ready at
+// once (flagd counts a source ready once it has read its file, whether or
+// not the document loads), the flags of the first good document as
+// written, nothing for a later rejected document (its last good flags keep
+// serving), and the next good document's changes.
+func TestEventStreamRejectedDocument(t *testing.T) {
+	const source = "flags.json"
+	st := store.New(store.Config{Sources: []string{source}})
+	apply := func(doc string, wantErr bool) {
+		t.Helper()
+		if _, err := st.Apply(syncsources.Update{Source: source, Data: []byte(doc)}); (err != nil) != wantErr {
+			t.Fatalf("Apply %s: %v, want error %v", doc, err, wantErr)
+		}
+	}
+	apply(`{"flags":{`, true)
+	srv := startServer(t, evalsvc.Config{Resolver: newResolver(st, nil, nil, nil)})
+	ctx := testContext(t)
+	var streams []*eventStream
+	for _, p := range protocols(t) {
+		streams = append(streams, openStreams(t, ctx, srv.URL, p, "")...)
+	}
+	expect := func(want string) {
+		t.Helper()
+		for _, s := range streams {
+			if got := s.event(t); got != want {
+				t.Errorf("%s:\ngot  %s\nwant %s (err %v)", s.name, got, want, s.err())
+			}
+		}
+	}
+	expect(ready)
+
+	flag := func(defaultVariant string) string {
+		return `{"state":"ENABLED","variants":{"on":true,"off":false},"defaultVariant":"` + defaultVariant + `"}`
+	}
+	apply(`{"flags":{"a":`+flag("on")+`,"b":`+flag("off")+`}}`, false)
+	expect(`{"type":"configuration_change","data":{"flags":{"a":{"type":"write"},"b":{"type":"write"}}}}`)
+
+	apply(`{"flags":`, true)
+	apply(`{"flags":{"a":`+flag("off")+`,"c":`+flag("off")+`}}`, false)
+	expect(`{"type":"configuration_change","data":{"flags":{"a":{"type":"update"},"b":{"type":"delete"},"c":{"type":"write"}}}}`)
 }

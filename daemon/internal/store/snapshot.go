@@ -18,6 +18,11 @@ type SourceState struct {
 	// loaded, or a removal, at least once: it has flags to serve (or
 	// deliberately none).
 	Delivered bool
+	// Received reports that the source has delivered a document at least
+	// once, loaded or rejected, or a removal: it has answered. flagd counts
+	// a source as ready once it has read its document, whether or not the
+	// document loads.
+	Received bool
 	// Outage reports that the source's latest update was an outage: the
 	// flags it last delivered keep serving.
 	Outage bool
@@ -106,10 +111,10 @@ type layout struct {
 // again; Vexil keeps every source's flags and serves the shadowed
 // definition at once.
 type Snapshot struct {
-	gen   uint64
-	lay   *layout
-	srcs  []*sourceData // by priority
-	ready bool
+	gen             uint64
+	lay             *layout
+	srcs            []*sourceData // by priority
+	ready, received bool
 	// byKey holds, for each key, the entry of the highest-priority source
 	// that defines it (in any flag set).
 	byKey map[string]*entry
@@ -126,13 +131,16 @@ type Snapshot struct {
 }
 
 func newSnapshot(gen uint64, lay *layout, srcs []*sourceData, byKey map[string]*entry, bySet map[string]map[string]*entry) *Snapshot {
-	s := &Snapshot{gen: gen, lay: lay, srcs: srcs, byKey: byKey, bySet: bySet, ready: true}
+	s := &Snapshot{gen: gen, lay: lay, srcs: srcs, byKey: byKey, bySet: bySet, ready: true, received: true}
 	s.perSrc = make([]atomic.Pointer[[]*evaluator.Flag], len(srcs))
 	s.states = make([]SourceState, len(srcs))
 	for i, sd := range srcs {
 		s.states[i] = sd.state
 		if !sd.state.Delivered {
 			s.ready = false
+		}
+		if !sd.state.Received {
+			s.received = false
 		}
 	}
 	for _, m := range bySet {
@@ -150,6 +158,13 @@ func (s *Snapshot) Generation() uint64 { return s.gen }
 // true: an outage or a rejected document leaves the last good flags
 // serving. A store with no sources is ready.
 func (s *Snapshot) Ready() bool { return s.ready }
+
+// Received reports whether every configured source has delivered a
+// document at least once, loaded or rejected, or a removal. This is
+// flagd's readiness (its /readyz and the first event of an EventStream):
+// a source that delivered only rejected documents serves no flags, yet
+// counts. Once it is true it stays true. A store with no sources has.
+func (s *Snapshot) Received() bool { return s.received }
 
 // Sources returns the state of each configured source, in priority order
 // (lowest first). The slice is a copy.

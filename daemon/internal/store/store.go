@@ -290,6 +290,7 @@ func (s *Store) commit(source string, idx int, p pending) (Change, error) {
 	case EventRejected:
 		st.Outage = false
 		st.Rejected++
+		st.Received = true
 		st.LastError = p.loadErr.Error()
 		st.Problems = p.problems
 	case EventLoaded, EventRemoved:
@@ -303,6 +304,7 @@ func (s *Store) commit(source string, idx int, p pending) (Change, error) {
 			next.byKey = keyIndexEdit(prev.byKey, next.entries, ids)
 		}
 		st.Delivered = true
+		st.Received = true
 		st.Outage = false
 		st.Removed = p.ev == EventRemoved
 		st.LastError = ""

@@ -443,7 +443,7 @@ func TestSourceStates(t *testing.T) {
 	load(t, st, srcB, srcB)
 	want := []SourceState{
 		{Name: srcA},
-		{Name: srcB, Delivered: true, Flags: 3, Updated: testTime, Loaded: testTime, Problems: nil},
+		{Name: srcB, Delivered: true, Received: true, Flags: 3, Updated: testTime, Loaded: testTime, Problems: nil},
 	}
 	got := st.Current().Sources()
 	for i := range got {
@@ -667,5 +667,37 @@ func TestNoFlagSetOrder(t *testing.T) {
 		if r := snap.Evaluate(SourceSelector("one"), "k", evaluator.KindString, nil); r.Value != first {
 			t.Errorf("set %q: k from the source = %v, want %s", tt.set, r.Value, first)
 		}
+	}
+}
+
+// TestReceived: a store has received from every source once each has
+// delivered a document, loaded or rejected (flagd's readiness: its file
+// source is ready once it has read the file, valid or not), while Ready
+// waits for loaded flags; an outage counts for neither.
+func TestReceived(t *testing.T) {
+	good := []byte(`{"flags":{"f":{"state":"ENABLED","variants":{"on":true},"defaultVariant":"on"}}}`)
+	tests := []struct {
+		name          string
+		updates       []syncsources.Update
+		ready, receiv bool
+	}{
+		{"nothing yet", nil, false, false},
+		{"an outage", []syncsources.Update{{Source: "a", Err: errors.New("missing")}}, false, false},
+		{"a rejected document", []syncsources.Update{{Source: "a", Data: []byte(`{"flags":{`)}}, false, true},
+		{"an outage after a rejection", []syncsources.Update{{Source: "a", Data: []byte(`{"flags":{`)}, {Source: "a", Err: errors.New("gone")}}, false, true},
+		{"a loaded document", []syncsources.Update{{Source: "a", Data: good}}, true, true},
+		{"a rejection after a load", []syncsources.Update{{Source: "a", Data: good}, {Source: "a", Data: []byte(`{`)}}, true, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			st := New(Config{Sources: []string{"a"}})
+			for _, u := range tc.updates {
+				_, _ = st.Apply(u)
+			}
+			snap := st.Current()
+			if snap.Ready() != tc.ready || snap.Received() != tc.receiv || snap.Sources()[0].Received != tc.receiv {
+				t.Errorf("Ready %v, Received %v (source %v); want %v, %v", snap.Ready(), snap.Received(), snap.Sources()[0].Received, tc.ready, tc.receiv)
+			}
+		})
 	}
 }

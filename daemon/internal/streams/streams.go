@@ -103,9 +103,12 @@ type Stream struct {
 	// change sent) before KeepAliveFunc is called.
 	KeepAlive     time.Duration
 	KeepAliveFunc func() error
-	// Ready is called once, with the first snapshot whose sources have all
-	// delivered (at once when the store's current one has).
+	// Ready is called once, with the first snapshot for which ReadyWhen
+	// holds (at once when the store's current one does).
 	Ready func(snap *store.Snapshot) error
+	// ReadyWhen tells when a snapshot is ready for the stream; nil means
+	// [store.Snapshot.Ready] (every source has delivered its flags).
+	ReadyWhen func(snap *store.Snapshot) bool
 	// Changed is called after Ready for every change to a flag the
 	// selector sees, with the flags that changed.
 	Changed func(c store.Change, diff map[string]store.ChangeType) error
@@ -144,10 +147,15 @@ func (t *Tracker) Run(ctx context.Context, s Stream) error {
 	defer cancel()
 	snap, changes := s.Store.Subscribe(subCtx)
 
-	// Ready only once the flags are servable, so that a provider that is
-	// ready finds them (flagd starts at once, and its providers can see
-	// FLAG_NOT_FOUND while it still loads).
-	for !snap.Ready() {
+	// Ready only once readyWhen holds: by default once the flags are
+	// servable, so that a provider that is ready finds them (flagd starts
+	// at once, and its providers can see FLAG_NOT_FOUND while it still
+	// loads).
+	readyWhen := s.ReadyWhen
+	if readyWhen == nil {
+		readyWhen = (*store.Snapshot).Ready
+	}
+	for !readyWhen(snap) {
 		select {
 		case c, ok := <-changes:
 			if !ok {
