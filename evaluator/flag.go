@@ -178,6 +178,15 @@ func refName(m map[string]any) (string, bool) {
 // flag checks and compiles one flag definition; refNodes is what the $refs
 // of its targeting bring in, within maxRefNodesPerFlag.
 func (b *builder) flag(key, ptr string, v any, setMeta Metadata, refNodes int64) *Flag {
+	// flagd substitutes $refs anywhere in a flag, the flag itself
+	// included, before it reads the flag's fields.
+	if len(b.refs.defs) > 0 && mayHoldRef(v) {
+		resolved, ok := b.refs.resolveFlag(v, key, ptrTokens(ptr)...)
+		if !ok {
+			return nil
+		}
+		v = resolved
+	}
 	if v == nil {
 		v = map[string]any{}
 	}
@@ -186,6 +195,7 @@ func (b *builder) flag(key, ptr string, v any, setMeta Metadata, refNodes int64)
 		b.add(SeverityError, key, ptr, "a flag must be an object, not %s", jsonType(v))
 		return nil
 	}
+	m = b.foldFields(key, ptr, m, flagFields)
 	f := &Flag{key: key, keyValue: key, refNodes: int32(refNodes)}
 	bad := false
 	str := func(field string) string {
@@ -260,12 +270,7 @@ func (b *builder) flag(key, ptr string, v any, setMeta Metadata, refNodes int64)
 	f.hasTargetingKey = present
 	if present && !isEmptyObject(t) {
 		tp := ptr + "/targeting"
-		resolved, ok := b.refs.resolveFlag(t, key, ptrTokens(ptr, "targeting")...)
-		if !ok {
-			return nil
-		}
-		t = resolved
-		prog, diags := logic.Compile(resolved, logic.Config{FractionalCBOR: b.parser.opts.FractionalCBOR, Roots: b.parser.roots, InternValue: b.internValue, InternString: b.intern})
+		prog, diags := logic.Compile(t, logic.Config{FractionalCBOR: b.parser.opts.FractionalCBOR, Roots: b.parser.roots, InternValue: b.internValue, InternString: b.intern})
 		for _, d := range diags {
 			if strings.HasSuffix(d.Pointer, "/$ref") {
 				continue // reported above as a reference to a missing evaluator

@@ -380,6 +380,7 @@ type lazyFlags struct {
 // reused and the flags' source hashes.
 func (b *builder) buildDoc(doc map[string]any, lf *lazyFlags) *FlagSet {
 	b.validateSchema(doc)
+	doc = b.foldFields("", "", doc, docFields)
 
 	set := &FlagSet{flags: map[string]*Flag{}, now: b.parser.opts.Now}
 	// Set-level metadata.
@@ -414,10 +415,7 @@ func (b *builder) buildDoc(doc map[string]any, lf *lazyFlags) *FlagSet {
 	case []any:
 		for i, v := range fl {
 			ptr := "/flags/" + strconv.Itoa(i)
-			key := ""
-			if m, ok := v.(map[string]any); ok {
-				key, _ = m["key"].(string)
-			}
+			key := foldedString(v, "key")
 			if b.keysByIndex == nil {
 				b.keysByIndex = map[string]string{}
 			}
