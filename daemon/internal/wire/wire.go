@@ -192,13 +192,12 @@ func ResolveAllV1Of(flags []*evaluator.Flag, evaluate func(key string, kind eval
 
 // DefaultKind returns the kind flagd's ResolveAll evaluates a flag as: the
 // type of its default variant's value (numbers as KindFloat). It is false
-// when the flag has no default variant or its default value is null or an
-// array; version 1 of the contract then leaves the flag out.
+// when its default value is null or an array, or it has none; version 1
+// of the contract then leaves the flag out. A flag without a default
+// variant takes the type of a variant named "", as flagd looks that name
+// up.
 func DefaultKind(f *evaluator.Flag) (evaluator.Kind, bool) {
-	name, ok := f.DefaultVariant()
-	if !ok {
-		return evaluator.KindAny, false
-	}
+	name, _ := f.DefaultVariant()
 	v, _ := f.Variant(name)
 	switch v.(type) {
 	case bool:
@@ -221,6 +220,11 @@ func anyFlagV1(f *evaluator.Flag, evaluate func(string, evaluator.Kind) evaluato
 	}
 	r := evaluate(f.Key(), kind)
 	af := &evaluationv1.AnyFlag{Reason: string(r.Reason), Variant: r.Variant}
+	if r.NoValue && r.Reason == evaluator.ReasonDefault {
+		// No default variant to fall back to: version 1 of the contract
+		// reports that as an error (the flag is typed by a variant named "").
+		af.Reason = string(evaluator.ReasonError)
+	}
 	switch kind {
 	case evaluator.KindBool:
 		v, _ := r.Value.(bool)
