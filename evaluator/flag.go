@@ -384,20 +384,36 @@ func typeOfValue(v any) ValueType {
 	return ValueMixed
 }
 
+// overlay is a flag's metadata as flagd answers it: its document's with
+// its own over it, then without the null entries (so a null on the flag
+// hides the document's entry).
 func overlay(base, top Metadata) Metadata {
-	if len(top) == 0 {
+	if len(top) == 0 && !hasNull(base) {
 		return base
 	}
 	out := make(Metadata, len(base)+len(top))
 	for k, v := range base {
-		out[k] = v
-	}
-	for k, v := range top {
 		if v != nil {
 			out[k] = v
 		}
 	}
+	for k, v := range top {
+		if v != nil {
+			out[k] = v
+		} else {
+			delete(out, k)
+		}
+	}
 	return out
+}
+
+func hasNull(m Metadata) bool {
+	for _, v := range m {
+		if v == nil {
+			return true
+		}
+	}
+	return false
 }
 
 // refKeys returns the keys of x whose values may hold a $ref, sorted, so

@@ -315,6 +315,10 @@ func failed(r Result, code ErrorCode, format string, args ...any) Result {
 func kindAccepts(kind Kind, v any) bool {
 	ok := true
 	switch kind {
+	case KindAny:
+		// flagd's untyped resolution asserts the value to an interface,
+		// which a null fails: a type mismatch.
+		ok = v != nil
 	case KindBool:
 		_, ok = v.(bool)
 	case KindString:
