@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/vexilhq/vexil/evaluator/internal/logic"
 	"github.com/vexilhq/vexil/internal/jsonenc"
@@ -102,6 +103,10 @@ func (r *refResolver) resolve(v any, flagKey string) (out any, changed, ok bool)
 				r.b.warn(flagKey, r.pointer(), "$ref %q names no evaluator in $evaluators", name)
 				return x, false, true
 			}
+			if !refable(name) {
+				r.b.warn(flagKey, r.pointer(), "$ref %q is not replaced: flagd never replaces a name JSON writes escaped", name)
+				return x, false, true
+			}
 			if r.state[name] == 1 {
 				r.b.add(SeverityError, flagKey, r.pointer(), "$ref %q is cyclic: evaluator %q leads back to itself", name, name)
 				return x, false, false
@@ -157,6 +162,23 @@ func (r *refResolver) resolve(v any, flagKey string) (out any, changed, ok bool)
 		}
 	}
 	return v, false, true
+}
+
+// refable says whether flagd replaces a $ref to the evaluator name: it
+// looks for the reference, written with the name as is, in the document as
+// Go's encoding/json writes it, which escapes quotes, backslashes, control
+// characters, <, >, &, U+2028, U+2029 and invalid UTF-8.
+func refable(name string) bool {
+	if !utf8.ValidString(name) {
+		return false
+	}
+	for _, c := range name {
+		switch {
+		case c < 0x20, c == '"', c == '\\', c == '<', c == '>', c == '&', c == '\u2028', c == '\u2029':
+			return false
+		}
+	}
+	return true
 }
 
 func mayHoldRef(v any) bool {

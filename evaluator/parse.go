@@ -383,8 +383,14 @@ func (b *builder) buildDoc(doc map[string]any, lf *lazyFlags) *FlagSet {
 	doc = b.foldFields("", "", doc, docFields)
 
 	set := &FlagSet{flags: map[string]*Flag{}, now: b.parser.opts.Now}
-	// Set-level metadata.
+	b.evaluators(doc)
+	// Set-level metadata, where flagd substitutes $refs too.
 	if m, present := doc["metadata"]; present && m != nil {
+		if len(b.refs.defs) > 0 && mayHoldRef(m) {
+			if resolved, ok := b.refs.resolveFlag(m, "", "metadata"); ok {
+				m = resolved
+			}
+		}
 		mm, ok := m.(map[string]any)
 		if !ok {
 			b.add(SeverityError, "", "/metadata", "metadata must be an object, not %s", jsonType(m))
@@ -392,7 +398,6 @@ func (b *builder) buildDoc(doc map[string]any, lf *lazyFlags) *FlagSet {
 			set.metadata = Metadata(mm)
 		}
 	}
-	b.evaluators(doc)
 
 	rawFlags, present := doc["flags"]
 	if !present {
