@@ -92,9 +92,9 @@ func (r *refResolver) resolveFlag(v any, flagKey string, ptrTokens ...string) (a
 }
 
 // resolve replaces every {"$ref": name} in v with the named evaluator,
-// copying only what changes. A reference to a missing evaluator stays (the
-// rule fails when it is reached, as in flagd) and is reported; a cycle
-// rejects the document.
+// copying only what changes. A reference to a missing evaluator, or one
+// that closes a cycle, stays (the rule fails when it is reached, as in
+// flagd) and is reported.
 func (r *refResolver) resolve(v any, flagKey string) (out any, changed, ok bool) {
 	switch x := v.(type) {
 	case map[string]any:
@@ -108,8 +108,11 @@ func (r *refResolver) resolve(v any, flagKey string) (out any, changed, ok bool)
 				return x, false, true
 			}
 			if r.state[name] == 1 {
-				r.b.add(SeverityError, flagKey, r.pointer(), "$ref %q is cyclic: evaluator %q leads back to itself", name, name)
-				return x, false, false
+				// flagd replaces each evaluator's references once, so a
+				// cycle leaves a reference in the rule, which fails where it
+				// is reached.
+				r.b.warn(flagKey, r.pointer(), "$ref %q is cyclic: evaluator %q leads back to itself (flagd leaves the $ref, and the rule fails where it is reached)", name, name)
+				return x, false, true
 			}
 			e, ok := r.evaluator(name)
 			return e, true, ok
