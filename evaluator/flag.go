@@ -282,6 +282,16 @@ func (b *builder) flag(key, ptr string, v any, setMeta Metadata, refNodes int64)
 	f.metadata = overlay(setMeta, f.ownMetadata)
 	if id, ok := f.metadata["flagSetId"].(string); ok {
 		f.flagSetID = b.intern(id)
+		if id == "" {
+			// flagd's store indexes flags by flag set and key, and drops
+			// a flag where either is empty.
+			b.warn(key, ptr, "the flag's flagSetId is \"\": flagd does not serve the flag")
+			return nil
+		}
+	}
+	if key == "" {
+		b.warn(key, ptr, "the flag's key is \"\": flagd does not serve the flag")
+		return nil
 	}
 	if dv, ok := variants[f.defaultVariant]; ok && f.defaultVariant != "" {
 		f.hasDefault = true

@@ -133,3 +133,19 @@ func TestFlagdDecoding(t *testing.T) {
 		})
 	}
 }
+
+// TestFlagdDropsEmptyKey: flagd's store does not keep a flag whose key is
+// "" (flagd bbb05d4 answers ResolveBoolean {"flagKey":""} on
+// testdata/flagd-decoding/key-empty.json with 404 not_found, and leaves it
+// out of ResolveAll and OFREP bulk).
+func TestFlagdDropsEmptyKey(t *testing.T) {
+	set := loadSet(t, "testdata/flagd-decoding/key-empty.json", evaluator.Options{})
+	if _, ok := set.Flag(""); ok {
+		t.Errorf("the flag keyed \"\" is served")
+	}
+	for _, f := range set.Flags() {
+		if f.Key() == "" {
+			t.Errorf("the flag keyed \"\" is listed")
+		}
+	}
+}
