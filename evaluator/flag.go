@@ -184,6 +184,28 @@ func refable(name string) bool {
 	return true
 }
 
+// containsRef says whether v holds a {"$ref": name} object.
+func containsRef(v any) bool {
+	switch x := v.(type) {
+	case map[string]any:
+		if _, ok := refName(x); ok {
+			return true
+		}
+		for _, e := range x {
+			if containsRef(e) {
+				return true
+			}
+		}
+	case []any:
+		for _, e := range x {
+			if containsRef(e) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 func mayHoldRef(v any) bool {
 	switch v.(type) {
 	case map[string]any, []any:
@@ -205,7 +227,7 @@ func refName(m map[string]any) (string, bool) {
 func (b *builder) flag(key, ptr string, v any, setMeta Metadata, refNodes int64) *Flag {
 	// flagd substitutes $refs anywhere in a flag, the flag itself
 	// included, before it reads the flag's fields.
-	if len(b.refs.defs) > 0 && mayHoldRef(v) {
+	if len(b.refs.defs) > 0 && containsRef(v) {
 		resolved, ok := b.refs.resolveFlag(v, key, ptrTokens(ptr)...)
 		if !ok {
 			return nil

@@ -386,7 +386,7 @@ func (b *builder) buildDoc(doc map[string]any, lf *lazyFlags) *FlagSet {
 	b.evaluators(doc)
 	// Set-level metadata, where flagd substitutes $refs too.
 	if m, present := doc["metadata"]; present && m != nil {
-		if len(b.refs.defs) > 0 && mayHoldRef(m) {
+		if len(b.refs.defs) > 0 && containsRef(m) {
 			if resolved, ok := b.refs.resolveFlag(m, "", "metadata"); ok {
 				m = resolved
 			}
