@@ -302,6 +302,15 @@ func (b *builder) flag(key, ptr string, v any, setMeta Metadata, refNodes int64)
 	}
 	f.variantType = b.variantType(key, ptr, variants)
 	f.metadata = overlay(setMeta, f.ownMetadata)
+	if hasNull(setMeta) || hasNull(f.ownMetadata) {
+		f.writtenMetadata = make(Metadata, len(setMeta)+len(f.ownMetadata))
+		for k, v := range setMeta {
+			f.writtenMetadata[k] = v
+		}
+		for k, v := range f.ownMetadata {
+			f.writtenMetadata[k] = v
+		}
+	}
 	if id, ok := f.metadata["flagSetId"].(string); ok {
 		f.flagSetID = b.intern(id)
 		if id == "" {

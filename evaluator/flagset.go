@@ -35,6 +35,9 @@ type Flag struct {
 	targeting       *logic.Program
 	ownMetadata     Metadata
 	metadata        Metadata
+	// writtenMetadata is metadata with the null entries kept, when there
+	// are any (see WrittenMetadata).
+	writtenMetadata Metadata
 	// static is the answer of a flag without targeting that has a default
 	// variant, for the kinds in staticKinds (a bit per Kind).
 	static      *Result
@@ -167,6 +170,17 @@ func (f *Flag) HasTargeting() bool { return f.targeting != nil }
 // Metadata returns the flag's metadata: its document's, overlaid with its
 // own. The map is shared and must not be modified.
 func (f *Flag) Metadata() Metadata { return f.metadata }
+
+// WrittenMetadata returns the flag's metadata as flagd's sync service
+// sends it: Metadata with the null entries of the flag's and its
+// document's metadata kept (a flag's null replacing its document's entry).
+// The map is shared and must not be modified.
+func (f *Flag) WrittenMetadata() Metadata {
+	if f.writtenMetadata != nil {
+		return f.writtenMetadata
+	}
+	return f.metadata
+}
 
 // OwnMetadata returns only the metadata written on the flag itself.
 func (f *Flag) OwnMetadata() Metadata { return f.ownMetadata }

@@ -32,7 +32,7 @@ type wireFlag struct {
 // when it has none, "targeting" only when the flag has the member (with
 // each $ref replaced by its evaluator), "source" the name of the source
 // that serves the flag, and "metadata" the flag's metadata over its
-// document's, left out when empty. There is no top-level metadata.
+// document's, null entries included, left out when empty. There is no top-level metadata.
 //
 // A key defined in several flag sets appears once: without a selector as
 // the flag a lookup of the key sees (the highest-priority source's);
@@ -50,7 +50,7 @@ func FlagConfiguration(snap *store.Snapshot, sel store.Selector) ([]byte, error)
 			State:          f.State(),
 			DefaultVariant: dv,
 			Variants:       f.Variants(),
-			Metadata:       f.Metadata(),
+			Metadata:       f.WrittenMetadata(),
 		}
 		wf.Source, _ = snap.FlagSource(sel, key)
 		if rule, present := f.TargetingJSON(); present {

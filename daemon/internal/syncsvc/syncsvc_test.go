@@ -3,9 +3,11 @@ package syncsvc_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"flag"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -393,5 +395,31 @@ func TestClientCancel(t *testing.T) {
 	defer scancel()
 	if err := s.Svc.Shutdown(sctx); err != nil {
 		t.Errorf("the cancelled stream is still open: %v", err)
+	}
+}
+
+// TestFlagConfigurationNullMetadata: null metadata entries stay in the
+// flag_configuration, a flag's replacing its document's. want is what
+// flagd (bbb05d4) sent in FetchAllFlags for the same document.
+func TestFlagConfigurationNullMetadata(t *testing.T) {
+	doc := `{"flags":{"a":{"state":"ENABLED","defaultVariant":"on","variants":{"on":true},"metadata":{"m":null,"flagSetId":null}},
+"b":{"state":"ENABLED","defaultVariant":"on","variants":{"on":true},"metadata":{"n":null}}},"metadata":{"m":1,"n":null,"flagSetId":"s"}}`
+	st := store.New(store.Config{Sources: []string{"metanull.json"}})
+	storetest.Apply(t, st, "metanull.json", []byte(doc))
+	got, err := syncsvc.FlagConfiguration(st.Current(), store.Selector{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"flags":{"a":{"defaultVariant":"on","metadata":{"flagSetId":null,"m":null,"n":null},"source":"metanull.json","state":"ENABLED","variants":{"on":true}},` +
+		`"b":{"defaultVariant":"on","metadata":{"flagSetId":"s","m":1,"n":null},"source":"metanull.json","state":"ENABLED","variants":{"on":true}}}}`
+	var g, w any
+	if err := json.Unmarshal(got, &g); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal([]byte(want), &w); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(g, w) {
+		t.Errorf("got  %s\nwant %s", got, want)
 	}
 }
