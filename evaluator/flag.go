@@ -107,6 +107,10 @@ func (r *refResolver) resolve(v any, flagKey string) (out any, changed, ok bool)
 				r.b.warn(flagKey, r.pointer(), "$ref %q is not replaced: flagd never replaces a name JSON writes escaped", name)
 				return x, false, true
 			}
+			if len(r.path) >= 2 && r.path[0] == "$evaluators" && !r.b.rawEvaluatorHasRef(r.path[1], name) {
+				r.b.warn(flagKey, r.pointer(), "$ref %q is not replaced: in an evaluator flagd replaces only a reference written without spaces, {\"$ref\":%q}", name, name)
+				return x, false, true
+			}
 			if r.state[name] == 1 {
 				// flagd replaces each evaluator's references once, so a
 				// cycle leaves a reference in the rule, which fails where it

@@ -125,6 +125,40 @@ type builder struct {
 	setMetaEncoding []byte
 	// docLen is the document's length in bytes (see refNodeBudget).
 	docLen int64
+	// data is the document when it is JSON (see rawEvaluatorHasRef), and
+	// rawEvaluators the text of its evaluators, once needed.
+	data          []byte
+	rawEvaluators map[string]json.RawMessage
+	rawDone       bool
+}
+
+// rawEvaluatorHasRef says whether flagd replaces a reference to name in
+// the evaluator outer. flagd inserts each evaluator's text as written in
+// the document, and then looks for the text {"$ref":"name"} of each
+// evaluator in turn, so a reference inside an evaluator is replaced only
+// when it is written that way, without spaces (and when flagd happens to
+// look for name after outer was inserted: Vexil assumes it does). A YAML
+// document is converted to compact JSON first, so it always is.
+func (b *builder) rawEvaluatorHasRef(outer, name string) bool {
+	if b.data == nil {
+		return true
+	}
+	if !b.rawDone {
+		b.rawDone = true
+		// encoding/json, as flagd reads them: "$evaluators" matched
+		// ignoring case, repeated members merged.
+		var doc struct {
+			Evaluators map[string]json.RawMessage `json:"$evaluators"`
+		}
+		if json.Unmarshal(b.data, &doc) == nil {
+			b.rawEvaluators = doc.Evaluators
+		}
+	}
+	raw, ok := b.rawEvaluators[outer]
+	if !ok {
+		return true
+	}
+	return bytes.Contains(raw, []byte(`{"$ref":"`+name+`"}`))
 }
 
 // internMax is the longest string the builder interns.
@@ -284,6 +318,9 @@ func position(data []byte, offset int64) (line, col int) {
 
 func (b *builder) build(data []byte, format Format) *FlagSet {
 	b.docLen = int64(len(data))
+	if format == FormatJSON || format == FormatAuto && isJSONText(data) {
+		b.data = data
+	}
 	if set, ok := b.buildLazy(data, format); ok {
 		return set
 	}
@@ -298,6 +335,12 @@ func (b *builder) build(data []byte, format Format) *FlagSet {
 		return nil
 	}
 	return b.buildDoc(doc, nil)
+}
+
+// isJSONText says whether FormatAuto takes data as JSON.
+func isJSONText(data []byte) bool {
+	trimmed := bytes.TrimLeft(data, " \t\r\n\ufeff")
+	return len(trimmed) > 0 && (trimmed[0] == '{' || trimmed[0] == '[')
 }
 
 // buildLazy builds a JSON (or converted YAML) object document flag by flag,
