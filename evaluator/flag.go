@@ -27,10 +27,15 @@ func (b *builder) evaluators(doc map[string]any) {
 	b.refs.defs = m
 	names := make([]string, 0, len(m))
 	for name, v := range m {
-		// flagd rejects an evaluator whose JSON text is shorter than three
-		// characters: {}, [], "", and one- or two-digit numbers.
+		// flagd rejects an evaluator whose JSON text, as written, is
+		// shorter than three characters: {}, [], "", and one- or two-digit
+		// numbers (but not { } or 1.0).
 		if text, err := json.Marshal(v); err == nil && len(text) < 3 {
-			b.add(SeverityError, "", "/$evaluators/"+escapeToken(name), "evaluator %q is empty", name)
+			if raw, ok := b.rawEvaluator(name); !ok || len(raw) < 3 {
+				b.add(SeverityError, "", "/$evaluators/"+escapeToken(name), "evaluator %q is empty", name)
+			} else {
+				b.warn("", "/$evaluators/"+escapeToken(name), "evaluator %q is empty (flagd accepts it only as written, %s)", name, raw)
+			}
 		}
 		names = append(names, name)
 	}

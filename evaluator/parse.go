@@ -140,8 +140,18 @@ type builder struct {
 // look for name after outer was inserted: Vexil assumes it does). A YAML
 // document is converted to compact JSON first, so it always is.
 func (b *builder) rawEvaluatorHasRef(outer, name string) bool {
-	if b.data == nil {
+	raw, ok := b.rawEvaluator(outer)
+	if !ok {
 		return true
+	}
+	return bytes.Contains(raw, []byte(`{"$ref":"`+name+`"}`))
+}
+
+// rawEvaluator returns the text of the evaluator name as written in a
+// JSON document; false for a YAML document.
+func (b *builder) rawEvaluator(name string) (json.RawMessage, bool) {
+	if b.data == nil {
+		return nil, false
 	}
 	if !b.rawDone {
 		b.rawDone = true
@@ -154,11 +164,8 @@ func (b *builder) rawEvaluatorHasRef(outer, name string) bool {
 			b.rawEvaluators = doc.Evaluators
 		}
 	}
-	raw, ok := b.rawEvaluators[outer]
-	if !ok {
-		return true
-	}
-	return bytes.Contains(raw, []byte(`{"$ref":"`+name+`"}`))
+	raw, ok := b.rawEvaluators[name]
+	return raw, ok
 }
 
 // internMax is the longest string the builder interns.
