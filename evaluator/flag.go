@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/vexilhq/vexil/evaluator/internal/logic"
 	"github.com/vexilhq/vexil/internal/jsonenc"
@@ -26,10 +27,15 @@ func (b *builder) evaluators(doc map[string]any) {
 	b.refs.defs = m
 	names := make([]string, 0, len(m))
 	for name, v := range m {
-		// flagd rejects an evaluator whose JSON text is shorter than three
-		// characters: {}, [], "", and one- or two-digit numbers.
+		// flagd rejects an evaluator whose JSON text, as written, is
+		// shorter than three characters: {}, [], "", and one- or two-digit
+		// numbers (but not { } or 1.0).
 		if text, err := json.Marshal(v); err == nil && len(text) < 3 {
-			b.add(SeverityError, "", "/$evaluators/"+escapeToken(name), "evaluator %q is empty", name)
+			if raw, ok := b.rawEvaluator(name); !ok || len(raw) < 3 {
+				b.add(SeverityError, "", "/$evaluators/"+escapeToken(name), "evaluator %q is empty", name)
+			} else {
+				b.warn("", "/$evaluators/"+escapeToken(name), "evaluator %q is empty (flagd accepts it only as written, %s)", name, raw)
+			}
 		}
 		names = append(names, name)
 	}
@@ -91,9 +97,9 @@ func (r *refResolver) resolveFlag(v any, flagKey string, ptrTokens ...string) (a
 }
 
 // resolve replaces every {"$ref": name} in v with the named evaluator,
-// copying only what changes. A reference to a missing evaluator stays (the
-// rule fails when it is reached, as in flagd) and is reported; a cycle
-// rejects the document.
+// copying only what changes. A reference to a missing evaluator, or one
+// that closes a cycle, stays (the rule fails when it is reached, as in
+// flagd) and is reported.
 func (r *refResolver) resolve(v any, flagKey string) (out any, changed, ok bool) {
 	switch x := v.(type) {
 	case map[string]any:
@@ -102,9 +108,20 @@ func (r *refResolver) resolve(v any, flagKey string) (out any, changed, ok bool)
 				r.b.warn(flagKey, r.pointer(), "$ref %q names no evaluator in $evaluators", name)
 				return x, false, true
 			}
+			if !refable(name) {
+				r.b.warn(flagKey, r.pointer(), "$ref %q is not replaced: flagd never replaces a name JSON writes escaped", name)
+				return x, false, true
+			}
+			if len(r.path) >= 2 && r.path[0] == "$evaluators" && !r.b.rawEvaluatorHasRef(r.path[1], name) {
+				r.b.warn(flagKey, r.pointer(), "$ref %q is not replaced: in an evaluator flagd replaces only a reference written without spaces, {\"$ref\":%q}", name, name)
+				return x, false, true
+			}
 			if r.state[name] == 1 {
-				r.b.add(SeverityError, flagKey, r.pointer(), "$ref %q is cyclic: evaluator %q leads back to itself", name, name)
-				return x, false, false
+				// flagd replaces each evaluator's references once, so a
+				// cycle leaves a reference in the rule, which fails where it
+				// is reached.
+				r.b.warn(flagKey, r.pointer(), "$ref %q is cyclic: evaluator %q leads back to itself (flagd leaves the $ref, and the rule fails where it is reached)", name, name)
+				return x, false, true
 			}
 			e, ok := r.evaluator(name)
 			return e, true, ok
@@ -159,6 +176,45 @@ func (r *refResolver) resolve(v any, flagKey string) (out any, changed, ok bool)
 	return v, false, true
 }
 
+// refable says whether flagd replaces a $ref to the evaluator name: it
+// looks for the reference, written with the name as is, in the document as
+// Go's encoding/json writes it, which escapes quotes, backslashes, control
+// characters, <, >, &, U+2028, U+2029 and invalid UTF-8.
+func refable(name string) bool {
+	if !utf8.ValidString(name) {
+		return false
+	}
+	for _, c := range name {
+		switch {
+		case c < 0x20, c == '"', c == '\\', c == '<', c == '>', c == '&', c == '\u2028', c == '\u2029':
+			return false
+		}
+	}
+	return true
+}
+
+// containsRef says whether v holds a {"$ref": name} object.
+func containsRef(v any) bool {
+	switch x := v.(type) {
+	case map[string]any:
+		if _, ok := refName(x); ok {
+			return true
+		}
+		for _, e := range x {
+			if containsRef(e) {
+				return true
+			}
+		}
+	case []any:
+		for _, e := range x {
+			if containsRef(e) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 func mayHoldRef(v any) bool {
 	switch v.(type) {
 	case map[string]any, []any:
@@ -178,6 +234,15 @@ func refName(m map[string]any) (string, bool) {
 // flag checks and compiles one flag definition; refNodes is what the $refs
 // of its targeting bring in, within maxRefNodesPerFlag.
 func (b *builder) flag(key, ptr string, v any, setMeta Metadata, refNodes int64) *Flag {
+	// flagd substitutes $refs anywhere in a flag, the flag itself
+	// included, before it reads the flag's fields.
+	if len(b.refs.defs) > 0 && containsRef(v) {
+		resolved, ok := b.refs.resolveFlag(v, key, ptrTokens(ptr)...)
+		if !ok {
+			return nil
+		}
+		v = resolved
+	}
 	if v == nil {
 		v = map[string]any{}
 	}
@@ -186,6 +251,7 @@ func (b *builder) flag(key, ptr string, v any, setMeta Metadata, refNodes int64)
 		b.add(SeverityError, key, ptr, "a flag must be an object, not %s", jsonType(v))
 		return nil
 	}
+	m = b.foldFields(key, ptr, m, flagFields)
 	f := &Flag{key: key, keyValue: key, refNodes: int32(refNodes)}
 	bad := false
 	str := func(field string) string {
@@ -278,12 +344,7 @@ func (b *builder) flag(key, ptr string, v any, setMeta Metadata, refNodes int64)
 	f.hasTargetingKey = present
 	if present && !isEmptyObject(t) {
 		tp := ptr + "/targeting"
-		resolved, ok := b.refs.resolveFlag(t, key, ptrTokens(ptr, "targeting")...)
-		if !ok {
-			return nil
-		}
-		t = resolved
-		prog, diags := logic.Compile(resolved, logic.Config{FractionalCBOR: b.parser.opts.FractionalCBOR, Roots: b.parser.roots, InternValue: b.internValue, InternString: b.intern})
+		prog, diags := logic.Compile(t, logic.Config{FractionalCBOR: b.parser.opts.FractionalCBOR, Roots: b.parser.roots, InternValue: b.internValue, InternString: b.intern})
 		for _, d := range diags {
 			if strings.HasSuffix(d.Pointer, "/$ref") {
 				continue // reported above as a reference to a missing evaluator
@@ -397,20 +458,36 @@ func typeOfValue(v any) ValueType {
 	return ValueMixed
 }
 
+// overlay is a flag's metadata as flagd answers it: its document's with
+// its own over it, then without the null entries (so a null on the flag
+// hides the document's entry).
 func overlay(base, top Metadata) Metadata {
-	if len(top) == 0 {
+	if len(top) == 0 && !hasNull(base) {
 		return base
 	}
 	out := make(Metadata, len(base)+len(top))
 	for k, v := range base {
-		out[k] = v
-	}
-	for k, v := range top {
 		if v != nil {
 			out[k] = v
 		}
 	}
+	for k, v := range top {
+		if v != nil {
+			out[k] = v
+		} else {
+			delete(out, k)
+		}
+	}
 	return out
+}
+
+func hasNull(m Metadata) bool {
+	for _, v := range m {
+		if v == nil {
+			return true
+		}
+	}
+	return false
 }
 
 // refKeys returns the keys of x whose values may hold a $ref, sorted, so

@@ -16,7 +16,10 @@ type Flag struct {
 	key       string
 	keyValue  any // key, boxed once
 	flagSetID string
-	// unstorable: flagd's store cannot keep the flag (see Storable).
+	// unstorable: flagd's store cannot keep the flag: its key is empty or
+	// its flagSetId (its own, else its document's) is the empty string,
+	// which flagd's index takes for a missing value and refuses. The parser
+	// warns of such a flag and leaves it out of the FlagSet.
 	unstorable     bool
 	state          string
 	disabled       bool
@@ -72,13 +75,6 @@ func (f *Flag) Key() string { return f.key }
 // FlagSetID returns the flag set the flag belongs to: the "flagSetId" of
 // its metadata, or of its document's metadata ("" when neither has one).
 func (f *Flag) FlagSetID() string { return f.flagSetID }
-
-// Storable reports whether flagd's store keeps the flag. It keeps none
-// whose key is empty or whose flagSetId (its own, else its document's) is
-// the empty string: its index takes an empty string for a missing value
-// and refuses the insert. A daemon answering as flagd serves such a flag
-// nowhere; the parser warns of it.
-func (f *Flag) Storable() bool { return !f.unstorable }
 
 // State returns the state as written ("ENABLED", "DISABLED", or anything
 // else, which flagd treats as enabled).

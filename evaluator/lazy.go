@@ -199,6 +199,11 @@ func (b *builder) scanDocument(data []byte) (*lazyDoc, bool) {
 	if s.i != len(data) {
 		return nil, false
 	}
+	for _, k := range order {
+		if k != "flags" && k != "metadata" && k != "$evaluators" && isDocField(k) {
+			return nil, false // a member flagd matches ignoring case
+		}
+	}
 	flagsSpan, ok := spans["flags"]
 	if !ok || len(flagsSpan) == 0 || flagsSpan[0] != '{' {
 		return nil, false

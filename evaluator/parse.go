@@ -125,6 +125,47 @@ type builder struct {
 	setMetaEncoding []byte
 	// docLen is the document's length in bytes (see refNodeBudget).
 	docLen int64
+	// data is the document when it is JSON (see rawEvaluatorHasRef), and
+	// rawEvaluators the text of its evaluators, once needed.
+	data          []byte
+	rawEvaluators map[string]json.RawMessage
+	rawDone       bool
+}
+
+// rawEvaluatorHasRef says whether flagd replaces a reference to name in
+// the evaluator outer. flagd inserts each evaluator's text as written in
+// the document, and then looks for the text {"$ref":"name"} of each
+// evaluator in turn, so a reference inside an evaluator is replaced only
+// when it is written that way, without spaces (and when flagd happens to
+// look for name after outer was inserted: Vexil assumes it does). A YAML
+// document is converted to compact JSON first, so it always is.
+func (b *builder) rawEvaluatorHasRef(outer, name string) bool {
+	raw, ok := b.rawEvaluator(outer)
+	if !ok {
+		return true
+	}
+	return bytes.Contains(raw, []byte(`{"$ref":"`+name+`"}`))
+}
+
+// rawEvaluator returns the text of the evaluator name as written in a
+// JSON document; false for a YAML document.
+func (b *builder) rawEvaluator(name string) (json.RawMessage, bool) {
+	if b.data == nil {
+		return nil, false
+	}
+	if !b.rawDone {
+		b.rawDone = true
+		// encoding/json, as flagd reads them: "$evaluators" matched
+		// ignoring case, repeated members merged.
+		var doc struct {
+			Evaluators map[string]json.RawMessage `json:"$evaluators"`
+		}
+		if json.Unmarshal(b.data, &doc) == nil {
+			b.rawEvaluators = doc.Evaluators
+		}
+	}
+	raw, ok := b.rawEvaluators[name]
+	return raw, ok
 }
 
 // internMax is the longest string the builder interns.
@@ -284,6 +325,9 @@ func position(data []byte, offset int64) (line, col int) {
 
 func (b *builder) build(data []byte, format Format) *FlagSet {
 	b.docLen = int64(len(data))
+	if format == FormatJSON || format == FormatAuto && isJSONText(data) {
+		b.data = data
+	}
 	if set, ok := b.buildLazy(data, format); ok {
 		return set
 	}
@@ -298,6 +342,12 @@ func (b *builder) build(data []byte, format Format) *FlagSet {
 		return nil
 	}
 	return b.buildDoc(doc, nil)
+}
+
+// isJSONText says whether FormatAuto takes data as JSON.
+func isJSONText(data []byte) bool {
+	trimmed := bytes.TrimLeft(data, " \t\r\n\ufeff")
+	return len(trimmed) > 0 && (trimmed[0] == '{' || trimmed[0] == '[')
 }
 
 // buildLazy builds a JSON (or converted YAML) object document flag by flag,
@@ -380,10 +430,17 @@ type lazyFlags struct {
 // reused and the flags' source hashes.
 func (b *builder) buildDoc(doc map[string]any, lf *lazyFlags) *FlagSet {
 	b.validateSchema(doc)
+	doc = b.foldFields("", "", doc, docFields)
 
 	set := &FlagSet{flags: map[string]*Flag{}, now: b.parser.opts.Now}
-	// Set-level metadata.
+	b.evaluators(doc)
+	// Set-level metadata, where flagd substitutes $refs too.
 	if m, present := doc["metadata"]; present && m != nil {
+		if len(b.refs.defs) > 0 && containsRef(m) {
+			if resolved, ok := b.refs.resolveFlag(m, "", "metadata"); ok {
+				m = resolved
+			}
+		}
 		mm, ok := m.(map[string]any)
 		if !ok {
 			b.add(SeverityError, "", "/metadata", "metadata must be an object, not %s", jsonType(m))
@@ -391,7 +448,6 @@ func (b *builder) buildDoc(doc map[string]any, lf *lazyFlags) *FlagSet {
 			set.metadata = Metadata(mm)
 		}
 	}
-	b.evaluators(doc)
 
 	rawFlags, present := doc["flags"]
 	if !present {
@@ -414,10 +470,7 @@ func (b *builder) buildDoc(doc map[string]any, lf *lazyFlags) *FlagSet {
 	case []any:
 		for i, v := range fl {
 			ptr := "/flags/" + strconv.Itoa(i)
-			key := ""
-			if m, ok := v.(map[string]any); ok {
-				key, _ = m["key"].(string)
-			}
+			key := foldedString(v, "key")
 			if b.keysByIndex == nil {
 				b.keysByIndex = map[string]string{}
 			}
@@ -475,7 +528,7 @@ func (b *builder) buildDoc(doc map[string]any, lf *lazyFlags) *FlagSet {
 			if e.refNodes < 0 {
 				continue
 			}
-			if f := b.flag(e.key, e.ptr, e.v, set.metadata, e.refNodes); f != nil {
+			if f := b.flag(e.key, e.ptr, e.v, set.metadata, e.refNodes); f != nil && !f.unstorable {
 				all = append(all, f)
 			}
 		}
@@ -499,8 +552,8 @@ func (b *builder) buildDoc(doc map[string]any, lf *lazyFlags) *FlagSet {
 			continue
 		}
 		f := b.flag(e.key, e.ptr, e.v, set.metadata, e.refNodes)
-		if f == nil {
-			continue
+		if f == nil || f.unstorable {
+			continue // flagd's store would not keep an unstorable flag
 		}
 		id := identity{f.flagSetID, f.key}
 		if prev, dup := seen[id]; dup {

@@ -142,20 +142,18 @@ func (r *refResolver) refChain(name string) string {
 	return strings.Join(names, " → ")
 }
 
-// checkRefBudget counts the nodes the $refs of a flag's targeting (the
-// definition v, at ptr) bring in, and reports the flag when they are over
-// maxRefNodesPerFlag; ok is false then.
+// checkRefBudget counts the nodes the $refs of a flag (the definition v,
+// at ptr; flagd substitutes them anywhere in it) bring in, and reports the
+// flag when they are over maxRefNodesPerFlag; ok is false then.
 func (b *builder) checkRefBudget(key, ptr string, v any) (n int64, ok bool) {
-	m, isObj := v.(map[string]any)
-	if !isObj || len(b.refs.defs) == 0 {
+	if !mayHoldRef(v) || len(b.refs.defs) == 0 {
 		return 0, true
 	}
-	t := m["targeting"]
-	if n = b.refs.broughtIn(t); n <= maxRefNodesPerFlag {
+	if n = b.refs.broughtIn(v); n <= maxRefNodesPerFlag {
 		return n, true
 	}
-	toks, name := b.refs.heaviestRef(t)
-	p := ptr + "/targeting"
+	toks, name := b.refs.heaviestRef(v)
+	p := ptr
 	for _, tok := range toks {
 		p += "/" + escapeToken(tok)
 	}

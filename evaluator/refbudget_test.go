@@ -18,7 +18,7 @@ func refChainDoc(levels int, refs map[string]int, asArray bool) []byte {
 	var b strings.Builder
 	b.WriteString(`{"$evaluators": {"e1": {"var": "x"}`)
 	for i := 2; i <= levels; i++ {
-		fmt.Fprintf(&b, `, "e%d": {"or": [{"$ref": "e%d"}, {"$ref": "e%d"}]}`, i, i-1, i-1)
+		fmt.Fprintf(&b, `, "e%d": {"or": [{"$ref":"e%d"}, {"$ref":"e%d"}]}`, i, i-1, i-1)
 	}
 	b.WriteString(`}, "flags": `)
 	if asArray {

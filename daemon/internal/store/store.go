@@ -27,7 +27,6 @@ import (
 	"context"
 	"fmt"
 	"maps"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -161,29 +160,12 @@ func (s *Store) prepare(u syncsources.Update, idx int) pending {
 		if err != nil {
 			return pending{ev: EventRejected, problems: problems, loadErr: err}
 		}
-		p.ev, p.problems, p.flags = EventLoaded, problems, storable(set.Flags())
+		p.ev, p.problems, p.flags = EventLoaded, problems, set.Flags()
 	}
 	base := s.cur.Load().srcs[idx]
 	p.base = base.version
 	p.entries, p.ids = buildEntries(base.entries, p.flags, idx)
 	return p
-}
-
-// storable returns the flags flagd's store keeps (evaluator.Flag.Storable):
-// flags itself when that is all of them.
-func storable(flags []*evaluator.Flag) []*evaluator.Flag {
-	for i, f := range flags {
-		if !f.Storable() {
-			out := slices.Clone(flags[:i])
-			for _, f := range flags[i+1:] {
-				if f.Storable() {
-					out = append(out, f)
-				}
-			}
-			return out
-		}
-	}
-	return flags
 }
 
 // buildEntries returns the entries of a source's new flags, keeping the

@@ -459,3 +459,29 @@ func TestFlagConfigurationFlagSets(t *testing.T) {
 		}
 	}
 }
+
+// TestFlagConfigurationNullMetadata: null metadata entries stay in the
+// flag_configuration, a flag's replacing its document's. want is what
+// flagd (bbb05d4) sent in FetchAllFlags for the same document.
+func TestFlagConfigurationNullMetadata(t *testing.T) {
+	doc := `{"flags":{"a":{"state":"ENABLED","defaultVariant":"on","variants":{"on":true},"metadata":{"m":null,"flagSetId":null}},
+"b":{"state":"ENABLED","defaultVariant":"on","variants":{"on":true},"metadata":{"n":null}}},"metadata":{"m":1,"n":null,"flagSetId":"s"}}`
+	st := store.New(store.Config{Sources: []string{"metanull.json"}})
+	storetest.Apply(t, st, "metanull.json", []byte(doc))
+	got, err := syncsvc.FlagConfiguration(st.Current(), store.Selector{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"flags":{"a":{"defaultVariant":"on","metadata":{"flagSetId":null,"m":null,"n":null},"source":"metanull.json","state":"ENABLED","variants":{"on":true}},` +
+		`"b":{"defaultVariant":"on","metadata":{"flagSetId":"s","m":1,"n":null},"source":"metanull.json","state":"ENABLED","variants":{"on":true}}}}`
+	var g, w any
+	if err := json.Unmarshal(got, &g); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal([]byte(want), &w); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(g, w) {
+		t.Errorf("got  %s\nwant %s", got, want)
+	}
+}

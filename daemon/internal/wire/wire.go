@@ -229,6 +229,11 @@ func anyFlagV1(f *evaluator.Flag, evaluate func(string, evaluator.Kind) evaluato
 		r.Reason, r.Variant = evaluator.ReasonError, ""
 	}
 	af := &evaluationv1.AnyFlag{Reason: string(r.Reason), Variant: r.Variant}
+	if r.NoValue && r.Reason == evaluator.ReasonDefault {
+		// No default variant to fall back to: version 1 of the contract
+		// reports that as an error (the flag is typed by a variant named "").
+		af.Reason = string(evaluator.ReasonError)
+	}
 	switch kind {
 	case evaluator.KindBool:
 		v, _ := r.Value.(bool)

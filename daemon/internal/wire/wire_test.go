@@ -334,3 +334,27 @@ func TestOverHTTP(t *testing.T) {
 		t.Errorf("gRPC ResolveBoolean of a missing flag: %v", err)
 	}
 }
+
+// TestResolveAllV1UnnamedVariant: a flag without a default variant is
+// typed by a variant named "", as flagd looks that name up; with no
+// variant chosen, version 1 reports an error. want is flagd's answer
+// (bbb05d4) to the same document.
+func TestResolveAllV1UnnamedVariant(t *testing.T) {
+	set := parse(t, `{"flags":{"p":{"state":"ENABLED","defaultVariant":"","variants":{"":1}},
+		"q":{"state":"ENABLED","variants":{"":"s","x":"y"},"targeting":{"if":[false,"x",null]}},
+		"r":{"state":"ENABLED","variants":{"":"s","x":"y"},"targeting":{"if":[true,"x",null]}},
+		"s":{"state":"DISABLED","variants":{"":true}}}}`)
+	out, err := wire.MarshalJSON(wire.ResolveAllV1(set, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"flags":{` +
+		`"p":{"reason":"ERROR","variant":"","doubleValue":0,"metadata":{}},` +
+		`"q":{"reason":"ERROR","variant":"","stringValue":"","metadata":{}},` +
+		`"r":{"reason":"TARGETING_MATCH","variant":"x","stringValue":"y","metadata":{}},` +
+		`"s":{"reason":"DISABLED","variant":"","boolValue":false,"metadata":{}}` +
+		`},"metadata":{}}`
+	if string(out) != want {
+		t.Errorf("got  %s\nwant %s", out, want)
+	}
+}
