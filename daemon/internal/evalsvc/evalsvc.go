@@ -64,12 +64,6 @@ const (
 	EventProviderShutdown    = "provider_shutdown"
 )
 
-// compressMinBytes is the smallest response the handlers compress when the
-// client accepts it. connect-go compresses every response by default;
-// gzip makes a typical evaluation answer larger and costs a third of the
-// server's time, so only larger answers (ResolveAll) are compressed.
-const compressMinBytes = 1024
-
 // Config configures a Service.
 type Config struct {
 	// Resolver evaluates every request (each Resolve, each flag of
@@ -130,7 +124,7 @@ func New(cfg Config) *Service {
 		keepAlive:      cfg.KeepAlive,
 		streamDeadline: cfg.StreamDeadline,
 		now:            cfg.Now,
-		options:        append([]connect.HandlerOption{wire.JSONCodec(), wire.ProtoCodec(), connect.WithCompressMinBytes(compressMinBytes)}, cfg.Options...),
+		options:        append([]connect.HandlerOption{wire.JSONCodec(), wire.ProtoCodec()}, cfg.Options...),
 		streams:        streams.New(),
 		fastPath:       !cfg.DisableFastPath,
 	}

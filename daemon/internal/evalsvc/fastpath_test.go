@@ -215,9 +215,11 @@ func fastCases() []fastCase {
 	cs[len(cs)-1].req.header.Set("Content-Type", "application/json; charset=utf-8")
 	add("protocol version 1", pathV1Bool, `{"flagKey":"bool-flag"}`, "fast", "Connect-Protocol-Version", "1")
 	add("accept gzip small", pathV1Bool, `{"flagKey":"bool-flag"}`, "fast", "Accept-Encoding", "gzip")
+	add("accept gzip, br", pathV1Bool, `{"flagKey":"bool-flag"}`, "slow", "Accept-Encoding", "gzip, br")
+	add("accept identity", pathV1Bool, `{"flagKey":"bool-flag"}`, "slow", "Accept-Encoding", "identity")
 	add("large answer", pathV1Obj, `{"flagKey":"f-large"}`, "fast")
 	add("large answer v2", pathV2Obj, `{"flagKey":"f-large"}`, "fast")
-	add("large answer gzip", pathV1Obj, `{"flagKey":"f-large"}`, "slow", "Accept-Encoding", "gzip")
+	add("large answer gzip", pathV1Obj, `{"flagKey":"f-large"}`, "fast", "Accept-Encoding", "gzip")
 	add("large answer br", pathV1Obj, `{"flagKey":"f-large"}`, "slow", "Accept-Encoding", "br")
 	add("small answer gzip", pathV1Obj, `{"flagKey":"f-large","context":{"pick":"small"}}`, "fast", "Accept-Encoding", "gzip")
 	// Left to connect-go.
