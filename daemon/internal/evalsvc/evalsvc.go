@@ -248,15 +248,13 @@ type request interface {
 }
 
 // scope reads a request's selector and context: the evaluations of a
-// Connect or gRPC request. A context nested deeper than
-// wire.MaxContextDepth is InvalidArgument.
+// Connect or gRPC request. A context nests as deeply as the request's
+// decoding allows (as in flagd: protobuf-go's recursion limit), the
+// request's size being bounded by the body limit.
 func (s *Service) scope(h http.Header, reqCtx *structpb.Struct, withHeaders bool) (resolve.Scope, error) {
 	sel, err := s.selector(h)
 	if err != nil {
 		return resolve.Scope{}, err
-	}
-	if err := wire.CheckContextDepth(reqCtx); err != nil {
-		return resolve.Scope{}, connect.NewError(connect.CodeInvalidArgument, err)
 	}
 	return s.resolver.Scope(sel, reqCtx.AsMap(), h, withHeaders), nil
 }

@@ -27,7 +27,7 @@ package evalsvc
 // fastMaxBody, any JSON that is not plainly {"flagKey": string,
 // "context": object or null} (unknown or duplicate keys, numbers out of
 // float64 range, invalid UTF-8 or escapes, nesting deeper than
-// wire.MaxContextDepth, trailing data...).
+// strictjson.MaxDepth, trailing data...).
 //
 // Only the decoding of the request and the encoding of the message are
 // hand-written, and FuzzFastPathEqualsConnect checks them against
@@ -136,7 +136,7 @@ func (s *Service) serveFast(w http.ResponseWriter, r *http.Request, rpc fastRPC,
 	if complete {
 		reqCtx := resolve.NewContextMap()
 		defer resolve.ReleaseContextMap(reqCtx)
-		if key, ok := decodeFastRequest(body, reqCtx); ok && wire.CheckValueDepth(reqCtx) == nil {
+		if key, ok := decodeFastRequest(body, reqCtx); ok {
 			a, done := s.serveDecoded(w, r, rpc, ct, key, reqCtx)
 			if done {
 				return

@@ -16,7 +16,7 @@ import (
 	"github.com/vexilhq/vexil/daemon/internal/metrics"
 	"github.com/vexilhq/vexil/daemon/internal/metrics/metricstest"
 	"github.com/vexilhq/vexil/daemon/internal/storetest"
-	"github.com/vexilhq/vexil/daemon/internal/wire"
+	"github.com/vexilhq/vexil/daemon/internal/strictjson"
 )
 
 // The fast path is proven against connect-go: the same requests go to a
@@ -263,10 +263,10 @@ func fastCases() []fastCase {
 	nestList := func(n int) string {
 		return `{"flagKey":"bool-flag","context":{"a":` + strings.Repeat(`[`, n-1) + strings.Repeat(`]`, n-1) + `}}`
 	}
-	add("depth max", pathV1Bool, nest(wire.MaxContextDepth), "fast")
-	add("depth over", pathV1Bool, nest(wire.MaxContextDepth+1), "slow")
-	add("list depth max", pathV1Bool, nestList(wire.MaxContextDepth), "fast")
-	add("list depth over", pathV1Bool, nestList(wire.MaxContextDepth+1), "slow")
+	add("depth max", pathV1Bool, nest(strictjson.MaxDepth), "fast")
+	add("depth over", pathV1Bool, nest(strictjson.MaxDepth+1), "slow")
+	add("list depth max", pathV1Bool, nestList(strictjson.MaxDepth), "fast")
+	add("list depth over", pathV1Bool, nestList(strictjson.MaxDepth+1), "slow")
 	add("depth far over", pathV1Bool, nest(20000), "slow")
 	// Body sizes around the cap.
 	pad := func(n int) string {

@@ -84,7 +84,7 @@ type rawRequest struct{ b []byte }
 // InvalidArgument status connect-go answers.
 func (r *rawRequest) unmarshal(msg proto.Message) error {
 	if err := proto.Unmarshal(r.b, msg); err != nil {
-		return status.Errorf(codes.InvalidArgument, "unmarshal into %T: %v", msg, err)
+		return status.Errorf(codes.InvalidArgument, "unmarshal message: unmarshal into %T: %v", msg, err)
 	}
 	return nil
 }

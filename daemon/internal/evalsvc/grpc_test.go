@@ -300,15 +300,17 @@ func TestGRPCCompression(t *testing.T) {
 }
 
 // TestGRPCMalformedRequest: a message that does not unmarshal is
-// InvalidArgument, as connect-go answers it.
+// InvalidArgument, as connect-go answers it (in flagd: "unmarshal message:
+// unmarshal into *evaluationv1.ResolveBooleanRequest: proto: ...", see
+// TestGRPCContextDepth).
 func TestGRPCMalformedRequest(t *testing.T) {
 	srv := startServer(t, evalsvc.Config{})
 	conn := serveGRPC(t, srv.Svc)
 	// Field 1 (flagKey) as a string whose length runs past the end.
 	garbage := &rawMessage{b: []byte{0x0a, 0x7f, 'x'}}
 	err := conn.Invoke(testContext(t), "/flagd.evaluation.v1.Service/ResolveBoolean", garbage, &rawMessage{}, grpc.ForceCodecV2(rawCodec{}))
-	if st := status.Convert(err); st.Code() != codes.InvalidArgument || !strings.HasPrefix(st.Message(), "unmarshal into *evaluationv1.ResolveBooleanRequest: ") {
-		t.Fatalf("got %v, want InvalidArgument: unmarshal into *evaluationv1.ResolveBooleanRequest: ...", err)
+	if st := status.Convert(err); st.Code() != codes.InvalidArgument || !strings.HasPrefix(st.Message(), "unmarshal message: unmarshal into *evaluationv1.ResolveBooleanRequest: ") {
+		t.Fatalf("got %v, want InvalidArgument: unmarshal message: unmarshal into *evaluationv1.ResolveBooleanRequest: ...", err)
 	}
 }
 
