@@ -16,6 +16,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 
 	"connectrpc.com/connect"
@@ -89,6 +90,16 @@ func (r *rawRequest) unmarshal(msg proto.Message) error {
 	return nil
 }
 
+// compressAsAccepted makes the answer gzip-compressed when the client
+// accepts gzip (its grpc-accept-encoding names it), as connect-go, and so
+// flagd, compresses every answer then. (A compressed request is answered
+// compressed by grpc-go already.)
+func compressAsAccepted(ctx context.Context) {
+	if names, err := grpc.ClientSupportedCompressors(ctx); err == nil && slices.Contains(names, "gzip") {
+		_ = grpc.SetSendCompressor(ctx, "gzip") // fails only outside a handler
+	}
+}
+
 // registerGRPC registers the three services on r.
 func (s *Service) registerGRPC(r grpc.ServiceRegistrar) {
 	v1, v2, v0 := &v1Service{s}, &v2Service{s}, &schemaService{s}
@@ -151,6 +162,7 @@ func unary[Req, Resp any](service, name string, call func(context.Context, *conn
 			return nil, grpcError(ctx, err)
 		}
 		sendMetadata(ctx, resp.Header(), resp.Trailer())
+		compressAsAccepted(ctx)
 		return resp.Msg, nil
 	}
 	return grpc.MethodDesc{
