@@ -215,7 +215,7 @@ func (s *Service) served(snap *store.Snapshot) bool {
 }
 
 // awaitServed returns the store's snapshot once the service serves it
-// (see served), or ctx's error as a Connect error when ctx ends first.
+// (see served), or ctx's error when ctx ends first.
 func (s *Service) awaitServed(ctx context.Context) (*store.Snapshot, error) {
 	if snap := s.store.Current(); s.served(snap) {
 		return snap, nil
@@ -227,13 +227,13 @@ func (s *Service) awaitServed(ctx context.Context) (*store.Snapshot, error) {
 		select {
 		case c, ok := <-changes:
 			if !ok {
-				return nil, connect.NewError(connect.CodeOf(ctx.Err()), ctx.Err())
+				return nil, ctx.Err() // connect-go answers DeadlineExceeded or Canceled
 			}
 			snap = c.New
 		case <-s.startupOver:
 			return s.store.Current(), nil
 		case <-ctx.Done():
-			return nil, connect.NewError(connect.CodeOf(ctx.Err()), ctx.Err())
+			return nil, ctx.Err() // connect-go answers DeadlineExceeded or Canceled
 		}
 	}
 	return snap, nil
