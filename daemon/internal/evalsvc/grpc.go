@@ -200,6 +200,7 @@ func eventStreamDesc(s *Service, versioned bool, req proto.Message, event func(t
 				return err
 			}
 			ctx := st.Context()
+			compressAsAccepted(ctx)
 			h := http.Header{}
 			incomingHeader(ctx, h)
 			err := s.eventStream(ctx, h, versioned, func(typ string, data *structpb.Struct) error {
