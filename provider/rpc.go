@@ -66,6 +66,12 @@ func newRPC(p *Provider) (*rpc, error) {
 		MaxIdleConns:        256,
 		MaxIdleConnsPerHost: 256,
 		IdleConnTimeout:     90 * time.Second,
+		// The daemon, as flagd, compresses every answer of a client that
+		// accepts gzip, small ones too: on the provider's connection
+		// (loopback or a local network, in general) that costs both
+		// sides more than it saves. So neither the transport nor
+		// connect-go asks for it (see the client's options below).
+		DisableCompression: true,
 	}
 	scheme := "http"
 	if tlsCfg != nil {
@@ -86,7 +92,10 @@ func newRPC(p *Provider) (*rpc, error) {
 	b := &rpc{
 		p:         p,
 		transport: tr,
-		client:    evaluationv2connect.NewServiceClient(&http.Client{Transport: rt}, base),
+		// No compressor: connect-go then sends no Accept-Encoding (nor
+		// Connect-Accept-Encoding) and the daemon answers uncompressed.
+		client: evaluationv2connect.NewServiceClient(&http.Client{Transport: rt}, base,
+			connect.WithAcceptCompression("gzip", nil, nil)),
 	}
 	switch p.cfg.Cache {
 	case CacheLRU:

@@ -64,12 +64,6 @@ const (
 	EventProviderShutdown    = "provider_shutdown"
 )
 
-// compressMinBytes is the smallest response the handlers compress when the
-// client accepts it. connect-go compresses every response by default;
-// gzip makes a typical evaluation answer larger and costs a third of the
-// server's time, so only larger answers (ResolveAll) are compressed.
-const compressMinBytes = 1024
-
 // Config configures a Service.
 type Config struct {
 	// Resolver evaluates every request (each Resolve, each flag of
@@ -130,7 +124,7 @@ func New(cfg Config) *Service {
 		keepAlive:      cfg.KeepAlive,
 		streamDeadline: cfg.StreamDeadline,
 		now:            cfg.Now,
-		options:        append([]connect.HandlerOption{wire.JSONCodec(), wire.ProtoCodec(), connect.WithCompressMinBytes(compressMinBytes)}, cfg.Options...),
+		options:        append([]connect.HandlerOption{wire.JSONCodec(), wire.ProtoCodec()}, cfg.Options...),
 		streams:        streams.New(),
 		fastPath:       !cfg.DisableFastPath,
 	}
@@ -254,15 +248,13 @@ type request interface {
 }
 
 // scope reads a request's selector and context: the evaluations of a
-// Connect or gRPC request. A context nested deeper than
-// wire.MaxContextDepth is InvalidArgument.
+// Connect or gRPC request. A context nests as deeply as the request's
+// decoding allows (as in flagd: protobuf-go's recursion limit), the
+// request's size being bounded by the body limit.
 func (s *Service) scope(h http.Header, reqCtx *structpb.Struct, withHeaders bool) (resolve.Scope, error) {
 	sel, err := s.selector(h)
 	if err != nil {
 		return resolve.Scope{}, err
-	}
-	if err := wire.CheckContextDepth(reqCtx); err != nil {
-		return resolve.Scope{}, connect.NewError(connect.CodeInvalidArgument, err)
 	}
 	return s.resolver.Scope(sel, reqCtx.AsMap(), h, withHeaders), nil
 }

@@ -13,8 +13,11 @@ package evalsvc
 // body bytes), otherwise connect-go's, handed the evaluated answer
 // (answered) with the request. connect-go encodes evaluation errors, an
 // invalid selector, values protojson would refuse to encode (non-finite
-// numbers, invalid UTF-8, types structpb does not know), and answers of
-// compressMinBytes or more when the client accepts some compression.
+// numbers, invalid UTF-8, types structpb does not know), and answers to a
+// request whose Accept-Encoding is anything but one "gzip" header. With
+// that one, the fast path compresses the answer with gzip as connect-go
+// does (it compresses every answer when the client accepts gzip, as
+// flagd's does).
 //
 // Requests the fast path does not decode go to connect-go unchanged (with
 // the body bytes it read put back in front of the rest), which decodes and
@@ -24,7 +27,7 @@ package evalsvc
 // fastMaxBody, any JSON that is not plainly {"flagKey": string,
 // "context": object or null} (unknown or duplicate keys, numbers out of
 // float64 range, invalid UTF-8 or escapes, nesting deeper than
-// wire.MaxContextDepth, trailing data...).
+// strictjson.MaxDepth, trailing data...).
 //
 // Only the decoding of the request and the encoding of the message are
 // hand-written, and FuzzFastPathEqualsConnect checks them against
@@ -32,6 +35,7 @@ package evalsvc
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"errors"
 	"io"
@@ -84,6 +88,10 @@ const (
 // answers: the names of its compressors (gzip only, by default).
 const fastAcceptEncoding = "gzip"
 
+// fastGzip holds gzip writers at connect-go's default level (its gzip
+// compressor, and the daemon's, is gzip.NewWriter's).
+var fastGzip = sync.Pool{New: func() any { return gzip.NewWriter(nil) }}
+
 // fastBuffers holds request and response buffers.
 var fastBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
 
@@ -128,7 +136,7 @@ func (s *Service) serveFast(w http.ResponseWriter, r *http.Request, rpc fastRPC,
 	if complete {
 		reqCtx := resolve.NewContextMap()
 		defer resolve.ReleaseContextMap(reqCtx)
-		if key, ok := decodeFastRequest(body, reqCtx); ok && wire.CheckValueDepth(reqCtx) == nil {
+		if key, ok := decodeFastRequest(body, reqCtx); ok {
 			a, done := s.serveDecoded(w, r, rpc, ct, key, reqCtx)
 			if done {
 				return
@@ -209,6 +217,17 @@ func (s *Service) serveDecoded(w http.ResponseWriter, r *http.Request, rpc fastR
 	if rpc.v2 {
 		build = wire.ResolveV2
 	}
+	var gz bool
+	if ae := r.Header["Accept-Encoding"]; len(ae) == 1 && ae[0] == fastAcceptEncoding {
+		gz = true
+	} else if len(ae) != 0 {
+		// connect-go chooses the encoding.
+		msg, cerr := build(rpc.kind, res)
+		if cerr != nil {
+			return &answered{err: cerr}, false
+		}
+		return &answered{msg: msg}, false
+	}
 	bp := fastBuffers.Get().(*[]byte)
 	defer fastBuffers.Put(bp)
 	// Straight from the result, else from the message, which also says
@@ -225,16 +244,27 @@ func (s *Service) serveDecoded(w http.ResponseWriter, r *http.Request, rpc fastR
 		}
 	}
 	*bp = out[:0]
-	if len(out) >= compressMinBytes && len(r.Header["Accept-Encoding"]) != 0 {
-		msg, _ := build(rpc.kind, res)
-		return &answered{msg: msg}, false
+	if gz {
+		zbp := fastBuffers.Get().(*[]byte)
+		defer fastBuffers.Put(zbp)
+		zb := bytes.NewBuffer((*zbp)[:0])
+		zw := fastGzip.Get().(*gzip.Writer)
+		zw.Reset(zb)
+		_, _ = zw.Write(out) // a bytes.Buffer does not fail
+		_ = zw.Close()
+		fastGzip.Put(zw)
+		out = zb.Bytes()
+		*zbp = out[:0]
 	}
 	// Fresh slices, as connect-go sets: whoever holds the header may
 	// change them.
-	hv := []string{ct, fastAcceptEncoding}
+	hv := []string{ct, fastAcceptEncoding, fastAcceptEncoding}
 	h := w.Header()
 	h["Content-Type"] = hv[0:1:1]
 	h["Accept-Encoding"] = hv[1:2:2]
+	if gz {
+		h["Content-Encoding"] = hv[2:3:3]
+	}
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(out)
 	if testHookFastAnswered != nil {

@@ -16,7 +16,7 @@ import (
 	"github.com/vexilhq/vexil/daemon/internal/metrics"
 	"github.com/vexilhq/vexil/daemon/internal/metrics/metricstest"
 	"github.com/vexilhq/vexil/daemon/internal/storetest"
-	"github.com/vexilhq/vexil/daemon/internal/wire"
+	"github.com/vexilhq/vexil/daemon/internal/strictjson"
 )
 
 // The fast path is proven against connect-go: the same requests go to a
@@ -215,9 +215,11 @@ func fastCases() []fastCase {
 	cs[len(cs)-1].req.header.Set("Content-Type", "application/json; charset=utf-8")
 	add("protocol version 1", pathV1Bool, `{"flagKey":"bool-flag"}`, "fast", "Connect-Protocol-Version", "1")
 	add("accept gzip small", pathV1Bool, `{"flagKey":"bool-flag"}`, "fast", "Accept-Encoding", "gzip")
+	add("accept gzip, br", pathV1Bool, `{"flagKey":"bool-flag"}`, "slow", "Accept-Encoding", "gzip, br")
+	add("accept identity", pathV1Bool, `{"flagKey":"bool-flag"}`, "slow", "Accept-Encoding", "identity")
 	add("large answer", pathV1Obj, `{"flagKey":"f-large"}`, "fast")
 	add("large answer v2", pathV2Obj, `{"flagKey":"f-large"}`, "fast")
-	add("large answer gzip", pathV1Obj, `{"flagKey":"f-large"}`, "slow", "Accept-Encoding", "gzip")
+	add("large answer gzip", pathV1Obj, `{"flagKey":"f-large"}`, "fast", "Accept-Encoding", "gzip")
 	add("large answer br", pathV1Obj, `{"flagKey":"f-large"}`, "slow", "Accept-Encoding", "br")
 	add("small answer gzip", pathV1Obj, `{"flagKey":"f-large","context":{"pick":"small"}}`, "fast", "Accept-Encoding", "gzip")
 	// Left to connect-go.
@@ -261,10 +263,10 @@ func fastCases() []fastCase {
 	nestList := func(n int) string {
 		return `{"flagKey":"bool-flag","context":{"a":` + strings.Repeat(`[`, n-1) + strings.Repeat(`]`, n-1) + `}}`
 	}
-	add("depth max", pathV1Bool, nest(wire.MaxContextDepth), "fast")
-	add("depth over", pathV1Bool, nest(wire.MaxContextDepth+1), "slow")
-	add("list depth max", pathV1Bool, nestList(wire.MaxContextDepth), "fast")
-	add("list depth over", pathV1Bool, nestList(wire.MaxContextDepth+1), "slow")
+	add("depth max", pathV1Bool, nest(strictjson.MaxDepth), "fast")
+	add("depth over", pathV1Bool, nest(strictjson.MaxDepth+1), "slow")
+	add("list depth max", pathV1Bool, nestList(strictjson.MaxDepth), "fast")
+	add("list depth over", pathV1Bool, nestList(strictjson.MaxDepth+1), "slow")
 	add("depth far over", pathV1Bool, nest(20000), "slow")
 	// Body sizes around the cap.
 	pad := func(n int) string {

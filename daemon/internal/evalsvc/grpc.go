@@ -16,6 +16,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 
 	"connectrpc.com/connect"
@@ -84,9 +85,19 @@ type rawRequest struct{ b []byte }
 // InvalidArgument status connect-go answers.
 func (r *rawRequest) unmarshal(msg proto.Message) error {
 	if err := proto.Unmarshal(r.b, msg); err != nil {
-		return status.Errorf(codes.InvalidArgument, "unmarshal into %T: %v", msg, err)
+		return status.Errorf(codes.InvalidArgument, "unmarshal message: unmarshal into %T: %v", msg, err)
 	}
 	return nil
+}
+
+// compressAsAccepted makes the answer gzip-compressed when the client
+// accepts gzip (its grpc-accept-encoding names it), as connect-go, and so
+// flagd, compresses every answer then. (A compressed request is answered
+// compressed by grpc-go already.)
+func compressAsAccepted(ctx context.Context) {
+	if names, err := grpc.ClientSupportedCompressors(ctx); err == nil && slices.Contains(names, "gzip") {
+		_ = grpc.SetSendCompressor(ctx, "gzip") // fails only outside a handler
+	}
 }
 
 // registerGRPC registers the three services on r.
@@ -151,6 +162,7 @@ func unary[Req, Resp any](service, name string, call func(context.Context, *conn
 			return nil, grpcError(ctx, err)
 		}
 		sendMetadata(ctx, resp.Header(), resp.Trailer())
+		compressAsAccepted(ctx)
 		return resp.Msg, nil
 	}
 	return grpc.MethodDesc{
@@ -188,6 +200,7 @@ func eventStreamDesc(s *Service, versioned bool, req proto.Message, event func(t
 				return err
 			}
 			ctx := st.Context()
+			compressAsAccepted(ctx)
 			h := http.Header{}
 			incomingHeader(ctx, h)
 			err := s.eventStream(ctx, h, versioned, func(typ string, data *structpb.Struct) error {

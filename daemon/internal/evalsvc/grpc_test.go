@@ -300,15 +300,17 @@ func TestGRPCCompression(t *testing.T) {
 }
 
 // TestGRPCMalformedRequest: a message that does not unmarshal is
-// InvalidArgument, as connect-go answers it.
+// InvalidArgument, as connect-go answers it (in flagd: "unmarshal message:
+// unmarshal into *evaluationv1.ResolveBooleanRequest: proto: ...", see
+// TestGRPCContextDepth).
 func TestGRPCMalformedRequest(t *testing.T) {
 	srv := startServer(t, evalsvc.Config{})
 	conn := serveGRPC(t, srv.Svc)
 	// Field 1 (flagKey) as a string whose length runs past the end.
 	garbage := &rawMessage{b: []byte{0x0a, 0x7f, 'x'}}
 	err := conn.Invoke(testContext(t), "/flagd.evaluation.v1.Service/ResolveBoolean", garbage, &rawMessage{}, grpc.ForceCodecV2(rawCodec{}))
-	if st := status.Convert(err); st.Code() != codes.InvalidArgument || !strings.HasPrefix(st.Message(), "unmarshal into *evaluationv1.ResolveBooleanRequest: ") {
-		t.Fatalf("got %v, want InvalidArgument: unmarshal into *evaluationv1.ResolveBooleanRequest: ...", err)
+	if st := status.Convert(err); st.Code() != codes.InvalidArgument || !strings.HasPrefix(st.Message(), "unmarshal message: unmarshal into *evaluationv1.ResolveBooleanRequest: ") {
+		t.Fatalf("got %v, want InvalidArgument: unmarshal message: unmarshal into *evaluationv1.ResolveBooleanRequest: ...", err)
 	}
 }
 
@@ -404,4 +406,52 @@ func (rawCodec) Marshal(v any) (mem.BufferSlice, error) {
 func (rawCodec) Unmarshal(data mem.BufferSlice, v any) error {
 	v.(*rawMessage).b = data.Materialize()
 	return nil
+}
+
+// TestGRPCCompressesWhenAccepted: an uncompressed call whose
+// grpc-accept-encoding names gzip is answered gzip-compressed, as flagd
+// (connect-go) answers it (recorded from flagd at commit bbb05d4:
+// "grpc-encoding: gzip" and a compressed message for ResolveBoolean); one
+// that does not name it is answered uncompressed.
+func TestGRPCCompressesWhenAccepted(t *testing.T) {
+	srv := startServer(t, evalsvc.Config{})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gs := srv.Svc.NewGRPCServer()
+	go func() { _ = gs.Serve(ln) }()
+	defer gs.Stop()
+	msg, err := proto.Marshal(&evaluationv1.ResolveBooleanRequest{FlagKey: "bool-flag"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := append(binary.BigEndian.AppendUint32([]byte{0}, uint32(len(msg))), msg...)
+	for _, tc := range []struct {
+		accept   string
+		encoding string
+		flag     byte
+	}{{"gzip", "gzip", 1}, {"", "", 0}} {
+		req, err := http.NewRequestWithContext(testContext(t), http.MethodPost, "http://"+ln.Addr().String()+"/flagd.evaluation.v1.Service/ResolveBoolean", bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/grpc")
+		req.Header.Set("Te", "trailers")
+		if tc.accept != "" {
+			req.Header.Set("Grpc-Accept-Encoding", tc.accept)
+		}
+		resp, err := h2cClient(t).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := resp.Header.Get("Grpc-Encoding"); got != tc.encoding || len(out) < 5 || out[0] != tc.flag {
+			t.Errorf("grpc-accept-encoding %q: grpc-encoding %q, answer %x; want %q, flag %d", tc.accept, got, out, tc.encoding, tc.flag)
+		}
+	}
 }

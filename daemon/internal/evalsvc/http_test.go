@@ -305,8 +305,10 @@ func TestHTTPEventStream(t *testing.T) {
 	}
 }
 
-// TestHTTPCompression: a client that accepts gzip gets small answers
-// uncompressed and large ones (ResolveAll) compressed.
+// TestHTTPCompression: a client that accepts gzip gets every answer
+// compressed, small ones too, as from flagd (conformance/oracle/testdata/
+// 030-http, http/header: ResolveBoolean with Accept-Encoding: gzip is
+// answered with Content-Encoding: gzip).
 func TestHTTPCompression(t *testing.T) {
 	srv := startServer(t, evalsvc.Config{})
 	c := http1Client(t)
@@ -331,8 +333,8 @@ func TestHTTPCompression(t *testing.T) {
 		}
 		return resp.Header.Get("Content-Encoding")
 	}
-	if got := encoding("ResolveBoolean", `{"flagKey":"bool-flag"}`); got != "" {
-		t.Errorf("ResolveBoolean: Content-Encoding %q", got)
+	if got := encoding("ResolveBoolean", `{"flagKey":"bool-flag"}`); got != "gzip" {
+		t.Errorf("ResolveBoolean: Content-Encoding %q, want gzip", got)
 	}
 	if got := encoding("ResolveAll", `{}`); got != "gzip" {
 		t.Errorf("ResolveAll: Content-Encoding %q, want gzip", got)

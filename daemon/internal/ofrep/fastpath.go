@@ -21,7 +21,7 @@ import (
 // which evaluates as readContext's nil). ok is false for anything else
 // (other or duplicate members, members encoding/json matches
 // case-insensitively, invalid UTF-8, unpaired surrogates, numbers out of
-// range, duplicate keys, nesting deeper than wire.MaxContextDepth,
+// range, duplicate keys, nesting deeper than strictjson.MaxDepth,
 // trailing data...).
 func decodeFastContext(b []byte, ctx map[string]any) (ok bool) {
 	d := strictjson.New(b)

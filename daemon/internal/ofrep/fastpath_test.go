@@ -13,7 +13,7 @@ import (
 	"github.com/vexilhq/vexil/daemon/internal/metrics/metricstest"
 	"github.com/vexilhq/vexil/daemon/internal/ofrep"
 	"github.com/vexilhq/vexil/daemon/internal/storetest"
-	"github.com/vexilhq/vexil/daemon/internal/wire"
+	"github.com/vexilhq/vexil/daemon/internal/strictjson"
 )
 
 // The fast path is proven against the service without it
@@ -114,8 +114,8 @@ func TestFastPathEqualsOracle(t *testing.T) {
 		{`{"context":null}`, true},
 		{`{}`, true},
 		{" {\n\"context\" : { \"a\" : [ 1 , -0 , 0.1 , 1e-7 , 1E+2, 4.9e-324, 1e-400, \"\\u00e9\\ud83d\\ude00\\/\" ] } } ", true},
-		{nest(wire.MaxContextDepth), true},
-		{nest(wire.MaxContextDepth + 1), false},
+		{nest(strictjson.MaxDepth), true},
+		{nest(strictjson.MaxDepth + 1), false},
 		{nest(20000), false},
 		{``, false},
 		{`null`, false},

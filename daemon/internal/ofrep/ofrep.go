@@ -314,9 +314,6 @@ func (s *Service) readContext(w http.ResponseWriter, r *http.Request) (map[strin
 			if testHookFastRead != nil {
 				testHookFastRead(s)
 			}
-			if err := wire.CheckValueDepth(ctx); err != nil {
-				return nil, err
-			}
 			return ctx, nil
 		}
 		resolve.ReleaseContextMap(ctx)
@@ -328,9 +325,6 @@ func (s *Service) readContext(w http.ResponseWriter, r *http.Request) (map[strin
 		return nil, err
 	}
 	ctx, _ := req.Context.(map[string]any)
-	if err := wire.CheckValueDepth(ctx); err != nil {
-		return nil, err
-	}
 	return ctx, nil
 }
 
@@ -367,9 +361,6 @@ func (s *Service) readFailed(data []byte, err error) (map[string]any, error) {
 		return nil, derr
 	}
 	ctx, _ := req.Context.(map[string]any)
-	if err := wire.CheckValueDepth(ctx); err != nil {
-		return nil, err
-	}
 	return ctx, nil
 }
 
@@ -390,8 +381,6 @@ func (s *Service) scope(w http.ResponseWriter, r *http.Request, badRequest func(
 		case errors.Is(err, os.ErrDeadlineExceeded):
 			// The body did not arrive in time (the daemon's body timeout).
 			writeJSON(w, http.StatusRequestTimeout, internalError{ErrorDetails: detailsTimeout})
-		case errors.Is(err, wire.ErrContextTooDeep):
-			writeJSON(w, http.StatusBadRequest, badRequest(evaluator.CodeInvalidContext.String(), err.Error()))
 		default:
 			_, code, details := errorOf(evaluator.CodeInvalidContext, "")
 			writeJSON(w, http.StatusBadRequest, badRequest(code, details))

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/vexilhq/vexil/daemon/internal/ofrep"
+	"github.com/vexilhq/vexil/daemon/internal/store"
 	"github.com/vexilhq/vexil/daemon/internal/storetest"
 	"github.com/vexilhq/vexil/syncsources"
 )
@@ -35,8 +36,10 @@ func TestSingle(t *testing.T) {
 		// highest-priority source (override.json's "bool-flag").
 		{name: "bool, highest priority source", key: "bool-flag", body: `{"context":{}}`, status: 200,
 			want: `{"value":false,"key":"bool-flag","reason":"STATIC","variant":"off","metadata":{"flagSetId":"set-b"}}`},
+		// "flagSetId=": flagd names its random id of the flags of no flag
+		// set (conformance/oracle/testdata/*-sets, sets/selector/ofrep).
 		{name: "bool, flag set selector", key: "bool-flag", body: `{"context":{}}`, headers: []string{"Flagd-Selector", "flagSetId="}, status: 200,
-			want: `{"value":true,"key":"bool-flag","reason":"STATIC","variant":"on","metadata":{}}`},
+			want: `{"value":true,"key":"bool-flag","reason":"STATIC","variant":"on","metadata":{"flagSetId":"` + store.NoFlagSetID + `"}}`},
 		{name: "string", key: "string-flag", body: `{"context":{}}`, status: 200, golden: "single-string"},
 		{name: "number", key: "number-flag", body: `{"context":{}}`, status: 200,
 			want: `{"value":0.5,"key":"number-flag","reason":"STATIC","variant":"half","metadata":{}}`},

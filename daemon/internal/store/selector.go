@@ -1,6 +1,7 @@
 package store
 
 import (
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"strings"
@@ -107,11 +108,28 @@ func (s Selector) String() string {
 	return ""
 }
 
+// NoFlagSetID is what the metadata of a "flagSetId=" selection names as
+// its flag set: a random UUID drawn once per process, as flagd draws its
+// internal id of the flags of no flag set at startup and answers it there.
+var NoFlagSetID = newUUID()
+
+// newUUID returns a random (version 4) UUID.
+func newUUID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // never fails (crypto/rand)
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
+
 // metadata is what flagd returns as the metadata of a selection
 // (store.Selector.ToMetadata): the selector's own key and value, when the
-// value is not empty. flagd also writes its internal id for "no flag set"
-// there for "flagSetId="; Vexil writes nothing.
+// value is not empty; for "flagSetId=", flagd's id of the flags of no
+// flag set ({"flagSetId": NoFlagSetID}).
 func (s Selector) metadata() evaluator.Metadata {
+	if s.kind == selectFlagSet && s.value == "" {
+		return evaluator.Metadata{selectorKeyFlagSetID: NoFlagSetID}
+	}
 	if s.value == "" {
 		return evaluator.Metadata{}
 	}

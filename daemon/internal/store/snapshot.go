@@ -57,25 +57,40 @@ type entry struct {
 	// srcMeta is the metadata of an evaluation selected by source: the
 	// flag's, over the selector's {"source": name}.
 	srcMeta atomic.Pointer[evaluator.Metadata]
+	// noSetMeta is the metadata of an evaluation selected by "flagSetId=".
+	noSetMeta atomic.Pointer[evaluator.Metadata]
 }
 
 // sourceMetadata returns the metadata flagd answers for a flag selected by
 // its source: {"source": name} overlaid with the flag's metadata.
 func (e *entry) sourceMetadata(name string) evaluator.Metadata {
-	if m := e.srcMeta.Load(); m != nil {
+	return e.selectionMetadata(&e.srcMeta, selectorKeySource, name)
+}
+
+// noSetMetadata is the metadata of an evaluation selected by "flagSetId="
+// (the flags of no flag set): the flag's, over {"flagSetId": NoFlagSetID}.
+func (e *entry) noSetMetadata() evaluator.Metadata {
+	return e.selectionMetadata(&e.noSetMeta, selectorKeyFlagSetID, NoFlagSetID)
+}
+
+// selectionMetadata is the flag's metadata over {key: value} (nothing when
+// value is empty), as flagd merges a flag's metadata into its selection's;
+// it is built once, into cache.
+func (e *entry) selectionMetadata(cache *atomic.Pointer[evaluator.Metadata], key, value string) evaluator.Metadata {
+	if m := cache.Load(); m != nil {
 		return *m
 	}
 	fm := e.flag.Metadata()
 	m := make(evaluator.Metadata, len(fm)+1)
-	if name != "" {
-		m[selectorKeySource] = name
+	if value != "" {
+		m[key] = value
 	}
 	for k, v := range fm {
 		if v != nil {
 			m[k] = v
 		}
 	}
-	e.srcMeta.Store(&m)
+	cache.Store(&m)
 	return m
 }
 
@@ -325,8 +340,11 @@ func (s *Snapshot) Evaluate(sel Selector, key string, kind evaluator.Kind, ctx m
 		}
 	}
 	r := e.flag.Evaluate(kind, ctx, s.lay.now)
-	if sel.kind == selectSource {
+	switch {
+	case sel.kind == selectSource:
 		r.Metadata = e.sourceMetadata(sel.value)
+	case sel.kind == selectFlagSet && sel.value == "":
+		r.Metadata = e.noSetMetadata()
 	}
 	return r
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"reflect"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -200,6 +201,9 @@ func TestFlags(t *testing.T) {
 
 func TestMetadata(t *testing.T) {
 	snap := loadAll(t, srcA, srcB, srcC).Current()
+	if !regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`).MatchString(NoFlagSetID) {
+		t.Errorf("NoFlagSetID %q is not a random UUID", NoFlagSetID)
+	}
 	tests := []struct {
 		sel, key string
 		want     evaluator.Metadata
@@ -215,7 +219,11 @@ func TestMetadata(t *testing.T) {
 		// Not found: the selection's metadata.
 		{"", "missing", evaluator.Metadata{}},
 		{"flagSetId=setB", "missing", evaluator.Metadata{"flagSetId": "setB"}},
-		{"flagSetId=", "missing", evaluator.Metadata{}},
+		// "flagSetId=": flagd names its id of the flags of no flag set, a
+		// UUID drawn at startup (conformance/oracle/testdata/*-sets,
+		// sets/selector: "metadata":{"flagSetId":"<uuid>"}).
+		{"flagSetId=", "missing", evaluator.Metadata{"flagSetId": NoFlagSetID}},
+		{"flagSetId=", "flagA", evaluator.Metadata{"src": "a", "flagSetId": NoFlagSetID}},
 		{srcC, "missing", evaluator.Metadata{"source": srcC}},
 	}
 	for _, tt := range tests {
@@ -229,7 +237,7 @@ func TestMetadata(t *testing.T) {
 	for expr, want := range map[string]evaluator.Metadata{
 		"":               {},
 		"flagSetId=setC": {"flagSetId": "setC"},
-		"flagSetId=":     {},
+		"flagSetId=":     {"flagSetId": NoFlagSetID},
 		srcB:             {"source": srcB},
 	} {
 		if got := snap.Metadata(mustSelector(t, expr)); !reflect.DeepEqual(got, want) {

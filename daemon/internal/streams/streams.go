@@ -109,6 +109,9 @@ type Stream struct {
 	// ReadyWhen tells when a snapshot is ready for the stream; nil means
 	// [store.Snapshot.Ready] (every source has delivered its flags).
 	ReadyWhen func(snap *store.Snapshot) bool
+	// ReadyAnyway, when not nil, ends the wait for ReadyWhen once it is
+	// closed: Ready is then called with the snapshot at hand.
+	ReadyAnyway <-chan struct{}
 	// Changed is called after Ready for every change to a flag the
 	// selector sees, with the flags that changed.
 	Changed func(c store.Change, diff map[string]store.ChangeType) error
@@ -155,8 +158,13 @@ func (t *Tracker) Run(ctx context.Context, s Stream) error {
 	if readyWhen == nil {
 		readyWhen = (*store.Snapshot).Ready
 	}
+wait:
 	for !readyWhen(snap) {
 		select {
+		case <-s.ReadyAnyway:
+			// Ready with the latest snapshot seen: the changes after it
+			// follow.
+			break wait
 		case c, ok := <-changes:
 			if !ok {
 				changes = nil

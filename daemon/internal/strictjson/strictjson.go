@@ -14,8 +14,9 @@ import (
 	"unicode/utf8"
 )
 
-// MaxDepth is how deeply objects and arrays may nest (the evaluation
-// context's cap, wire.MaxContextDepth, which a test keeps equal).
+// MaxDepth is how deeply objects and arrays may nest: the fast paths hand
+// deeper documents to the general decoders (protojson, encoding/json),
+// whose own limits are flagd's.
 const MaxDepth = 64
 
 // New returns a Decoder over b.

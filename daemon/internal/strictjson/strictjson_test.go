@@ -6,14 +6,7 @@ import (
 	"testing"
 
 	"github.com/vexilhq/vexil/daemon/internal/strictjson"
-	"github.com/vexilhq/vexil/daemon/internal/wire"
 )
-
-func TestMaxDepthIsTheContextCap(t *testing.T) {
-	if strictjson.MaxDepth != wire.MaxContextDepth {
-		t.Fatalf("MaxDepth %d, wire.MaxContextDepth %d", strictjson.MaxDepth, wire.MaxContextDepth)
-	}
-}
 
 // decode reads one whole value, as the fast paths do.
 func decode(b []byte) (any, bool) {

@@ -10,8 +10,14 @@
 //   - The selector is the Flagd-Selector header's when the request has the
 //     header at all (even empty), else the request's selector field
 //     (getSelectorExpression). An invalid one is InvalidArgument.
-//   - SyncFlags sends the selection's flags once every source has
-//     delivered (at once when they have), then again, in full,
+//   - No RPC is answered before every source has loaded a document, or
+//     before StartupWait (flagd's 5 s) has passed since the service was
+//     made, whichever comes first: flagd's sync server only starts
+//     serving then (its startup tracker counts a source once a document
+//     of it is stored; a rejected one does not count). A call made
+//     earlier waits, as a call to flagd's not yet serving port does.
+//   - SyncFlags sends the selection's flags once it is served (at once
+//     when every source has loaded), then again, in full,
 //     whenever an update changes a flag the stream's selector sees. Each
 //     message carries the static context (--context-value) as sync_context.
 //   - FetchAllFlags answers the selection's flags once, without context.
@@ -73,7 +79,16 @@ type Config struct {
 	Options []connect.HandlerOption
 	// Metrics counts the open SyncFlags streams; nil counts none.
 	Metrics *metrics.Metrics
+	// StartupWait bounds how long, from New, the RPCs wait for every
+	// source to load a document before they are served with the flags at
+	// hand. Zero means DefaultStartupWait, flagd's; negative means no
+	// wait.
+	StartupWait time.Duration
 }
+
+// DefaultStartupWait is how long flagd's sync service waits, at most, for
+// every source's first document before it serves.
+const DefaultStartupWait = 5 * time.Second
 
 // Service serves flagd.sync.v1.FlagSyncService. It is safe for concurrent
 // use.
@@ -92,6 +107,8 @@ type Service struct {
 	cache configCache
 
 	streams *streams.Tracker
+	// startupOver is closed once StartupWait has passed since New.
+	startupOver chan struct{}
 }
 
 // New returns a service over cfg.Store. It panics if cfg.Store is nil.
@@ -113,6 +130,17 @@ func New(cfg Config) *Service {
 	}
 	if s.static == nil {
 		s.static = map[string]any{}
+	}
+	over := make(chan struct{})
+	s.startupOver = over
+	switch wait := cfg.StartupWait; {
+	case wait < 0:
+		close(over)
+	case wait == 0:
+		wait = DefaultStartupWait
+		fallthrough
+	default:
+		time.AfterFunc(wait, func() { close(over) }) // keeps over alone reachable
 	}
 	// Built once: messages only read it. flagd builds it per stream, from
 	// the same never-changing values, and fails the stream with DataLoss
@@ -172,6 +200,45 @@ func selector(h http.Header, body string) (store.Selector, string, error) {
 	return sel, expr, nil
 }
 
+// served reports whether the service serves snap: once every source has
+// loaded a document, or once the startup wait is over.
+func (s *Service) served(snap *store.Snapshot) bool {
+	if snap.Ready() {
+		return true
+	}
+	select {
+	case <-s.startupOver:
+		return true
+	default:
+		return false
+	}
+}
+
+// awaitServed returns the store's snapshot once the service serves it
+// (see served), or ctx's error when ctx ends first.
+func (s *Service) awaitServed(ctx context.Context) (*store.Snapshot, error) {
+	if snap := s.store.Current(); s.served(snap) {
+		return snap, nil
+	}
+	subCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	snap, changes := s.store.Subscribe(subCtx)
+	for !snap.Ready() {
+		select {
+		case c, ok := <-changes:
+			if !ok {
+				return nil, ctx.Err() // connect-go answers DeadlineExceeded or Canceled
+			}
+			snap = c.New
+		case <-s.startupOver:
+			return s.store.Current(), nil
+		case <-ctx.Done():
+			return nil, ctx.Err() // connect-go answers DeadlineExceeded or Canceled
+		}
+	}
+	return snap, nil
+}
+
 // errShutdown ends the streams open when the service shuts down.
 func errShutdown() error {
 	return connect.NewError(connect.CodeUnavailable, errors.New("flag sync service shutting down"))
@@ -209,6 +276,8 @@ func (h *handler) SyncFlags(ctx context.Context, req *connect.Request[syncv1.Syn
 		Selector:        sel,
 		EndWithDeadline: true,
 		Ready:           send,
+		ReadyWhen:       s.served,
+		ReadyAnyway:     s.startupOver,
 		Changed:         func(c store.Change, _ map[string]store.ChangeType) error { return send(c.New) },
 		Shutdown:        errShutdown,
 		Opened: func() func() {
@@ -227,12 +296,16 @@ func (h *handler) SyncFlags(ctx context.Context, req *connect.Request[syncv1.Syn
 }
 
 // FetchAllFlags answers the selection's flags once.
-func (h *handler) FetchAllFlags(_ context.Context, req *connect.Request[syncv1.FetchAllFlagsRequest]) (*connect.Response[syncv1.FetchAllFlagsResponse], error) {
+func (h *handler) FetchAllFlags(ctx context.Context, req *connect.Request[syncv1.FetchAllFlagsRequest]) (*connect.Response[syncv1.FetchAllFlagsResponse], error) {
 	sel, _, err := selector(req.Header(), req.Msg.GetSelector())
 	if err != nil {
 		return nil, err
 	}
-	conf, err := h.s.configuration(h.s.store.Current(), sel)
+	snap, err := h.s.awaitServed(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conf, err := h.s.configuration(snap, sel)
 	if err != nil {
 		return nil, connect.NewError(connect.CodeInternal, errors.New("error marshalling flags"))
 	}
@@ -241,7 +314,10 @@ func (h *handler) FetchAllFlags(_ context.Context, req *connect.Request[syncv1.F
 
 // GetMetadata answers the static context, as flagd's deprecated
 // GetMetadata does, or Unimplemented when it is disabled.
-func (h *handler) GetMetadata(_ context.Context, _ *connect.Request[syncv1.GetMetadataRequest]) (*connect.Response[syncv1.GetMetadataResponse], error) {
+func (h *handler) GetMetadata(ctx context.Context, _ *connect.Request[syncv1.GetMetadataRequest]) (*connect.Response[syncv1.GetMetadataResponse], error) {
+	if _, err := h.s.awaitServed(ctx); err != nil {
+		return nil, err
+	}
 	if h.s.disableMeta {
 		return nil, connect.NewError(connect.CodeUnimplemented, errors.New("metadata endpoint disabled"))
 	}
