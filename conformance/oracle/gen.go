@@ -11,7 +11,7 @@ import (
 const DefaultSeed = 11
 
 // DefaultScenarios is the number of scenarios in the recorded corpus.
-const DefaultScenarios = 76
+const DefaultScenarios = 80
 
 // families are the kinds of scenario, cycled through by index.
 var families = []string{"logic", "custom", "logic", "docs", "logic", "sets", "custom", "yaml", "http", "refs", "logic"}
@@ -42,6 +42,8 @@ func Generate(seed uint64, i int) *Scenario {
 		b.shapes(i)
 	case "multi":
 		b.multi(i)
+	case "sources":
+		b.sources(i)
 	case "logic":
 		b.logic(i)
 	case "custom":

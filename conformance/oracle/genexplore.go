@@ -12,7 +12,7 @@ import (
 const explorePrefix = 68
 
 // exploreFamilies are the kinds of the scenarios from explorePrefix on.
-var exploreFamilies = []string{"realistic", "numbers", "shapes", "multi"}
+var exploreFamilies = []string{"realistic", "numbers", "shapes", "multi", "sources"}
 
 func familyOf(i int) string {
 	if i >= explorePrefix {
@@ -368,5 +368,104 @@ func (b *builder) commonLight() []Request {
 		{Cat: "sync/fetch", Port: PortSync, Method: "FetchAllFlags"},
 		{Cat: "sync/metadata", Port: PortSync, Method: "GetMetadata"},
 		{Cat: "stream/event", Port: PortEval, Method: "POST", Path: "/flagd.evaluation.v1.Service/EventStream", Header: map[string]string{"Content-Type": "application/connect+json"}, Body: "{}", Stream: true},
+	}
+}
+
+// sources: --uri spellings (./, .., .yml, upper-case extensions, the
+// same file twice), metadata of every value type at both levels.
+func (b *builder) sources(i int) {
+	g := b.g
+	k := (i - explorePrefix) / len(exploreFamilies)
+	meta := obj{{"str", "s"}, {"int", 3}, {"float", 2.5}, {"bool", false}, {"big", raw("9007199254740993")}, {"zero", 0}, {"empty", ""}}
+	if k%2 == 1 {
+		meta = append(meta, kv{"obj", obj{{"a", 1}}}, kv{"arr", []any{1}})
+	}
+	addURI := func(uri, path string, doc any) {
+		var content []byte
+		if strings.HasSuffix(strings.ToLower(path), ".yaml") || strings.HasSuffix(strings.ToLower(path), ".yml") {
+			content = toYAML(doc)
+		} else {
+			content = mustJSON(doc)
+		}
+		b.s.Files = append(b.s.Files, File{Path: path, Content: content})
+		b.s.URIs = append(b.s.URIs, uri)
+	}
+	mk := func(prefix string, n int, setID string, withMeta bool) obj {
+		flags := obj{}
+		for j := range n {
+			f := flag("ENABLED", b.variantsOf([]string{"bool", "string", "int", "float", "object"}[j%5], []string{"a", "b"}), "a",
+				obj{{"if", []any{obj{{"==", []any{obj{{"var", "tier"}}, "gold"}}}, "b"}}})
+			if withMeta && j%2 == 0 {
+				f = append(f, kv{"metadata", append(obj{{"flagOwner", prefix}}, meta[:2+j%len(meta)]...)})
+			}
+			key := fmt.Sprintf("%s%d", prefix, j)
+			if j == 0 {
+				key = "shared"
+			}
+			flags = append(flags, kv{key, f})
+			b.flags = append(b.flags, flagInfo{key, []string{"bool", "string", "int", "float", "object"}[j%5], "sources/" + prefix})
+		}
+		doc := obj{}
+		if setID != "" || withMeta {
+			m := obj{}
+			if setID != "" {
+				m = append(m, kv{"flagSetId", setID})
+				b.setIDs = append(b.setIDs, setID)
+			}
+			if withMeta {
+				m = append(m, meta...)
+			}
+			doc = append(doc, kv{"metadata", m})
+		}
+		return append(doc, kv{"flags", flags})
+	}
+	variants := [][3]string{
+		{"file:./dot.json", "dot.json", "dot"},
+		{"file:sub/../up.yaml", "up.yaml", "up"},
+		{"file:sub/inner.yml", "sub/inner.yml", "yml"},
+		{"file:UPPER.JSON", "UPPER.JSON", "upper"},
+		{"file:./sub/./deep.json", "sub/deep.json", "deep"},
+		{"file:Mixed.Yaml", "Mixed.Yaml", "mixed"},
+	}
+	// a subset per scenario, sub/inner.yml always (so that sub/ exists)
+	chosen := [][3]string{variants[2]}
+	for j, v := range variants {
+		if j != 2 && (j+k)%2 == 0 {
+			chosen = append(chosen, v)
+		}
+	}
+	for j, v := range chosen {
+		set := ""
+		if j%2 == 0 {
+			set = pick(g, []string{"alpha", "beta"})
+		}
+		addURI(v[0], v[1], mk(v[2], 3+j%3, set, j%3 != 1))
+	}
+	if k%2 == 0 { // the same file twice
+		b.s.URIs = append(b.s.URIs, chosen[0][0])
+	}
+	b.setIDs = uniq(b.setIDs)
+	seen := map[string]bool{}
+	var fl []flagInfo
+	for _, f := range b.flags {
+		if !seen[f.key] {
+			seen[f.key] = true
+			fl = append(fl, f)
+		}
+	}
+	b.flags = fl
+	b.contexts = []any{obj{{"tier", "gold"}, {"targetingKey", "u"}}, nil}
+	for _, ctx := range b.contexts {
+		for _, sel := range []string{"", "source=./dot.json", "source=dot.json", "source=sub/../up.yaml", "source=up.yaml", "source=sub/inner.yml",
+			"source=UPPER.JSON", "flagSetId=alpha", "flagSetId=beta", "flagSetId=alpha,source=sub/inner.yml"} {
+			var h map[string]string
+			if sel != "" {
+				h = map[string]string{"Flagd-Selector": sel}
+			}
+			b.bulk("sources/bulk", ctx, h)
+		}
+	}
+	for _, sel := range []string{"source=./dot.json", "source=sub/../up.yaml", "source=./sub/./deep.json", "source=Mixed.Yaml", "source=sub/inner.yml", "./dot.json"} {
+		b.add(Request{Cat: "sources/sync-selector", Port: PortSync, Method: "FetchAllFlags", Selector: sel})
 	}
 }
