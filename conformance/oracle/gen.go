@@ -11,7 +11,7 @@ import (
 const DefaultSeed = 11
 
 // DefaultScenarios is the number of scenarios in the recorded corpus.
-const DefaultScenarios = 80
+const DefaultScenarios = 82
 
 // families are the kinds of scenario, cycled through by index.
 var families = []string{"logic", "custom", "logic", "docs", "logic", "sets", "custom", "yaml", "http", "refs", "logic"}
@@ -44,6 +44,10 @@ func Generate(seed uint64, i int) *Scenario {
 		b.multi(i)
 	case "sources":
 		b.sources(i)
+	case "bodies":
+		b.bodies(i)
+		b.s.Requests = append(b.s.Requests, b.commonLight()...)
+		return b.s
 	case "logic":
 		b.logic(i)
 	case "custom":

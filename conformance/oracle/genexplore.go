@@ -12,7 +12,7 @@ import (
 const explorePrefix = 68
 
 // exploreFamilies are the kinds of the scenarios from explorePrefix on.
-var exploreFamilies = []string{"realistic", "numbers", "shapes", "multi", "sources"}
+var exploreFamilies = []string{"realistic", "numbers", "shapes", "multi", "sources", "bodies"}
 
 func familyOf(i int) string {
 	if i >= explorePrefix {
@@ -468,4 +468,47 @@ func (b *builder) sources(i int) {
 	for _, sel := range []string{"source=./dot.json", "source=sub/../up.yaml", "source=./sub/./deep.json", "source=Mixed.Yaml", "source=sub/inner.yml", "./dot.json"} {
 		b.add(Request{Cat: "sources/sync-selector", Port: PortSync, Method: "FetchAllFlags", Selector: sel})
 	}
+}
+
+// bodies: JSON text in requests that decoders treat differently:
+// escapes, lone surrogates, huge and odd numbers, deep var paths.
+func (b *builder) bodies(i int) {
+	v := func(p any) obj { return obj{{"var", p}} }
+	flags := obj{
+		{"path", flag("ENABLED", obj{{"x", "x"}, {"y", "y"}}, "x", obj{{"cat", []any{v("a.b.c.d.e.f.g.h")}}})},
+		{"idx", flag("ENABLED", obj{{"x", "x"}}, "x", obj{{"cat", []any{v("arr.1"), "|", v("arr.-1"), "|", v("arr.10"), "|", v("arr.01"), "|", v("arr.1.0")}}})},
+		{"num", flag("ENABLED", obj{{"x", "x"}}, "x", obj{{"cat", []any{v("n"), "|", obj{{"+", []any{v("n"), 0}}}}}})},
+		{"str", flag("ENABLED", obj{{"x", "x"}}, "x", obj{{"cat", []any{v("s"), "|", v("k\u00e9y"), "|", v("")}}})},
+		{"tk", flag("ENABLED", obj{{"x", "x"}}, "x", obj{{"cat", []any{v("targetingKey"), "|", v("$flagd.flagKey")}}})},
+		{"emptyvar", flag("ENABLED", obj{{"x", "x"}}, "x", obj{{"cat", []any{v([]any{}), "|", v(nil), "|", v(1), "|", v([]any{"zz", obj{{"d", 1}}})}}})},
+	}
+	b.addFile("bodies.json", obj{{"flags", flags}})
+	ctxs := []string{
+		`{"a":{"b":{"c":{"d":{"e":{"f":{"g":{"h":"deep"}}}}}}}}`,
+		`{"a.b.c.d.e.f.g.h":"flat"}`,
+		`{"arr":[1,2,3]}`, `{"arr":["a",["b","c"]]}`, `{"arr":{"1":"one","-1":"m"}}`,
+		`{"n":1e400}`, `{"n":-1e400}`, `{"n":1e-400}`, `{"n":123456789012345678901234567890}`, `{"n":-0.0}`, `{"n":1E+2}`, `{"n":0.1e1}`,
+		`{"s":"\ud800"}`, `{"s":"\udc00x"}`, `{"s":"\u0000"}`, `{"s":"\u00e9\u0301"}`, `{"s":"\/slash"}`, `{"s":"<>&\u2028"}`,
+		`{"k\u00e9y":"escaped-key"}`, `{"kéy":"raw-key"}`, `{"":"empty-key"}`,
+		`{"targetingKey":"\ud83d\ude00"}`, `{"targetingKey":"a\u0000b"}`, `{"targetingKey":"` + strings.Repeat("x", 5000) + `"}`,
+	}
+	keys := []string{"path", "idx", "num", "str", "tk", "emptyvar"}
+	for ci, c := range ctxs {
+		for ki, k := range keys {
+			if (ci+ki)%2 == 1 && ki != 4 {
+				continue
+			}
+			svc := evalServices[(ci+ki)%len(evalServices)]
+			b.add(Request{Cat: "bodies/" + k, Port: PortEval, Method: "POST", Path: "/" + svc + "/ResolveString", Header: jsonHeader(nil), Body: `{"flagKey":"` + k + `","context":` + c + `}`})
+			b.add(Request{Cat: "bodies/" + k + "/ofrep", Port: PortOFREP, Method: "POST", Path: "/ofrep/v1/evaluate/flags/" + k, Header: jsonHeader(nil), Body: `{"context":` + c + `}`})
+		}
+		if ci%4 == 0 {
+			b.add(Request{Cat: "bodies/resolve-all", Port: PortEval, Method: "POST", Path: "/flagd.evaluation.v1.Service/ResolveAll", Header: jsonHeader(nil), Body: `{"context":` + c + `}`})
+		}
+	}
+	for _, body := range []string{`{"flagKey":"\u0070ath"}`, `{"flagKey":"path\u0000"}`, `{"flagKey":"\ud800"}`, `{"flagKey":"path","flagKey":"num"}`,
+		`{"flagKey":"path","context":{"n":1,"n":2}}`, `{"flagKey":"num","context":{"n":1e400}}`, `{"flagKey":null}`, `{"flagKey":1}`, `{"flagKey":"path","context":{}}garbage`} {
+		b.add(Request{Cat: "bodies/request", Port: PortEval, Method: "POST", Path: "/flagd.evaluation.v2.Service/ResolveString", Header: jsonHeader(nil), Body: body})
+	}
+	_ = i
 }
