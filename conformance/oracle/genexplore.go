@@ -265,6 +265,16 @@ func (b *builder) shapes(i int) {
 		b.add(Request{Cat: "shapes/ofrep-bulk-header", Port: PortOFREP, Method: "POST", Path: "/ofrep/v1/evaluate/flags", Header: hh, Body: `{"context":{"targetingKey":"u"}}`})
 		b.add(Request{Cat: "shapes/ofrep-header", Port: PortOFREP, Method: "POST", Path: "/ofrep/v1/evaluate/flags/s", Header: hh, Body: `{"context":{"x":true}}`})
 	}
+	// the sync port over HTTP/1.1: Connect, gRPC-Web, plain requests
+	for _, r := range []Request{
+		{Method: "POST", Path: "/flagd.sync.v1.FlagSyncService/FetchAllFlags", Header: jsonHeader(nil), Body: "{}"},
+		{Method: "POST", Path: "/flagd.sync.v1.FlagSyncService/GetMetadata", Header: map[string]string{"Content-Type": "application/grpc-web+json"}, Body: ""},
+		{Method: "GET", Path: "/", Body: ""},
+		{Method: "POST", Path: "/flagd.sync.v1.FlagSyncService/SyncFlags", Header: map[string]string{"Content-Type": "application/connect+json"}, Body: ""},
+	} {
+		r.Cat, r.Port = "shapes/sync-http", PortSyncHTTP
+		b.add(r)
+	}
 	b.contexts = []any{obj{{"targetingKey", "u"}, {"x", 1}, {"k", "a"}}}
 	for _, k := range keys {
 		b.flags = append(b.flags, flagInfo{k, map[string]string{"b": "bool", "s": "string", "i": "int", "d": "float", "o": "object"}[k], "shapes/" + k})
