@@ -29,7 +29,7 @@ import (
 // TestRequestBodyTimeout: a client that sends headers and part of a body
 // has its request ended once the body timeout passes, on the OFREP,
 // evaluation and sync ports, over HTTP/1.1 (answered, then the connection
-// closed) and HTTP/2 (answered DeadlineExceeded, by connect-go or by
+// closed; not the sync port, which serves gRPC alone) and HTTP/2 (answered DeadlineExceeded, by connect-go or by
 // grpc-go for a native gRPC client); while event and sync streams opened
 // before them, over both servers and both HTTP versions, stay open past
 // the timeout and get the next change.
@@ -57,13 +57,14 @@ func TestRequestBodyTimeout(t *testing.T) {
 		}
 		return "", events.Err()
 	}))
-	syncClient := syncv1connect.NewFlagSyncServiceClient(d.client, "http://"+d.addrs.Sync)
+	// the sync port serves gRPC alone, as flagd's does (grpcOnly)
+	syncClient := syncv1connect.NewFlagSyncServiceClient(h2cClient(t), "http://"+d.addrs.Sync, connect.WithGRPC())
 	syncs, err := syncClient.SyncFlags(ctx, connect.NewRequest(&syncv1.SyncFlagsRequest{}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer syncs.Close()
-	streams = append(streams, receive("sync stream, Connect over HTTP/1.1", func() (string, error) {
+	streams = append(streams, receive("sync stream, gRPC over HTTP/2 (connect-go client)", func() (string, error) {
 		if syncs.Receive() {
 			return syncs.Msg().GetFlagConfiguration(), nil
 		}
@@ -95,7 +96,6 @@ func TestRequestBodyTimeout(t *testing.T) {
 		{"OFREP", d.addrs.OFREP, "/ofrep/v1/evaluate/flags", "application/json", partialJSON, "HTTP/1.1 408"},
 		{"evaluation, Connect unary", d.addrs.Evaluation, evaluationv1connect.ServiceResolveAllProcedure, "application/json", partialJSON, "deadline_exceeded"},
 		{"evaluation, Connect stream", d.addrs.Evaluation, evaluationv1connect.ServiceEventStreamProcedure, "application/connect+json", envelope(100, partialJSON), "deadline_exceeded"},
-		{"sync, Connect unary", d.addrs.Sync, syncv1connect.FlagSyncServiceFetchAllFlagsProcedure, "application/json", partialJSON, "deadline_exceeded"},
 	} {
 		wg.Go(func() {
 			stalledHTTP1(t, "HTTP/1.1 "+tc.name, nil, tc.addr, tc.path, tc.contentType, tc.partial, tc.answer)

@@ -477,7 +477,7 @@ func TestSyncAndOFREPPorts(t *testing.T) {
 	}
 
 	// flagd.sync.v1 FetchAllFlags, over the Connect protocol.
-	client := syncv1connect.NewFlagSyncServiceClient(d.client, "http://"+d.addrs.Sync)
+	client := syncv1connect.NewFlagSyncServiceClient(h2cClient(t), "http://"+d.addrs.Sync, connect.WithGRPC())
 	all, err := client.FetchAllFlags(context.Background(), connect.NewRequest(&syncv1.FetchAllFlagsRequest{}))
 	if err != nil {
 		t.Fatal(err)

@@ -39,6 +39,11 @@ type endpoint struct {
 	grpcSrv *grpc.Server
 }
 
+// syncServices are the services and methods of the sync port: flagd
+// serves them with grpc-go alone, so the port answers nothing else
+// (grpcOnly).
+var syncServices = map[string][]string{"flagd.sync.v1.FlagSyncService": {"SyncFlags", "FetchAllFlags", "GetMetadata"}}
+
 // openEndpoints builds the services and opens the four ports, each with
 // its policy.
 func (d *Daemon) openEndpoints() error {
@@ -64,7 +69,7 @@ func (d *Daemon) openEndpoints() error {
 	d.endpoints = []*endpoint{
 		{name: "evaluation", port: cfg.Port, socket: cfg.SocketPath, policy: public, handler: svc.evaluation, h2c: true, tls: true, newGRPC: svc.newEvaluationGRPC},
 		{name: "management", port: cfg.ManagementPort, policy: management, handler: managementHandler(d.store, d.health, d.metrics.Handler()), h2c: true},
-		{name: "sync", port: cfg.SyncPort, socket: cfg.SyncSocketPath, policy: syncPolicy, handler: svc.sync, h2c: true, tls: true},
+		{name: "sync", port: cfg.SyncPort, socket: cfg.SyncSocketPath, policy: syncPolicy, handler: grpcOnly(syncServices, svc.sync), h2c: true, tls: true},
 		{name: "ofrep", port: cfg.OFREPPort, policy: public, handler: svc.ofrep, tls: true},
 	}
 	for i, e := range d.endpoints {

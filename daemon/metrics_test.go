@@ -72,7 +72,7 @@ func TestMetrics(t *testing.T) {
 func TestMetricsOfEveryPort(t *testing.T) {
 	d := startDaemon(t, daemon.Config{})
 	d.waitReady(t)
-	client := syncv1connect.NewFlagSyncServiceClient(d.client, "http://"+d.addrs.Sync)
+	client := syncv1connect.NewFlagSyncServiceClient(h2cClient(t), "http://"+d.addrs.Sync, connect.WithGRPC())
 	if _, err := client.FetchAllFlags(context.Background(), connect.NewRequest(&syncv1.FetchAllFlagsRequest{})); err != nil {
 		t.Fatal(err)
 	}

@@ -95,7 +95,7 @@ func TestContextOptions(t *testing.T) {
 	}
 
 	// Sync: sync_context and GetMetadata carry the static context.
-	sc := syncv1connect.NewFlagSyncServiceClient(d.client, "http://"+d.addrs.Sync)
+	sc := syncv1connect.NewFlagSyncServiceClient(h2cClient(t), "http://"+d.addrs.Sync, connect.WithGRPC())
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	stream, err := sc.SyncFlags(ctx, connect.NewRequest(&syncv1.SyncFlagsRequest{}))
@@ -117,7 +117,7 @@ func TestContextOptions(t *testing.T) {
 func TestDisableSyncMetadataAndStreamDeadline(t *testing.T) {
 	d := startDaemon(t, daemon.Config{DisableSyncMetadata: true, StreamDeadline: 100 * time.Millisecond})
 	d.waitReady(t)
-	sc := syncv1connect.NewFlagSyncServiceClient(d.client, "http://"+d.addrs.Sync)
+	sc := syncv1connect.NewFlagSyncServiceClient(h2cClient(t), "http://"+d.addrs.Sync, connect.WithGRPC())
 	_, err := sc.GetMetadata(context.Background(), connect.NewRequest(&syncv1.GetMetadataRequest{}))
 	if connect.CodeOf(err) != connect.CodeUnimplemented {
 		t.Fatalf("GetMetadata: %v, want Unimplemented", err)

@@ -129,7 +129,7 @@ func (c *Client) do(ctx context.Context, r Request) Answer {
 	case PortEvalGRPC:
 		return c.doEvalGRPC(ctx, r)
 	}
-	port := map[string]int{PortEval: c.ports.Eval, PortOFREP: c.ports.OFREP, PortMgmt: c.ports.Management}[r.Port]
+	port := map[string]int{PortEval: c.ports.Eval, PortOFREP: c.ports.OFREP, PortMgmt: c.ports.Management, PortSyncHTTP: c.ports.Sync}[r.Port]
 	u, err := requestURL(port, r.Path)
 	if err != nil {
 		return Answer{Error: err.Error()}

@@ -11,14 +11,14 @@ import (
 const DefaultSeed = 11
 
 // DefaultScenarios is the number of scenarios in the recorded corpus.
-const DefaultScenarios = 68
+const DefaultScenarios = 82
 
 // families are the kinds of scenario, cycled through by index.
 var families = []string{"logic", "custom", "logic", "docs", "logic", "sets", "custom", "yaml", "http", "refs", "logic"}
 
 // ScenarioName is the name of scenario i of a corpus.
 func ScenarioName(i int) string {
-	return fmt.Sprintf("%03d-%s", i, families[i%len(families)])
+	return fmt.Sprintf("%03d-%s", i, familyOf(i))
 }
 
 // Generate builds scenario i of the corpus of seed; the same arguments
@@ -26,7 +26,28 @@ func ScenarioName(i int) string {
 func Generate(seed uint64, i int) *Scenario {
 	r := rand.New(rand.NewPCG(seed, uint64(i)))
 	b := &builder{g: &exprGen{r: r}, s: &Scenario{Name: ScenarioName(i), Seed: seed}}
-	switch families[i%len(families)] {
+	switch familyOf(i) {
+	case "realistic":
+		b.realistic(i)
+		if i%2 == 0 {
+			b.bigDoc(i)
+		}
+		b.s.Requests = append(b.s.Requests, b.commonLight()...)
+		return b.s
+	case "numbers":
+		b.numbers(i)
+		b.s.Requests = append(b.s.Requests, b.commonLight()...)
+		return b.s
+	case "shapes":
+		b.shapes(i)
+	case "multi":
+		b.multi(i)
+	case "sources":
+		b.sources(i)
+	case "bodies":
+		b.bodies(i)
+		b.s.Requests = append(b.s.Requests, b.commonLight()...)
+		return b.s
 	case "logic":
 		b.logic(i)
 	case "custom":

@@ -24,6 +24,9 @@ const (
 	PortOFREP = "ofrep"
 	PortSync  = "sync"
 	PortMgmt  = "management"
+	// PortSyncHTTP is the sync port asked with plain HTTP/1.1 (flagd's is
+	// a gRPC server alone).
+	PortSyncHTTP = "sync-http"
 )
 
 // A File is a flag document of a scenario, at a path relative to the
