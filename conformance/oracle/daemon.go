@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/vexilhq/vexil/internal/testenv"
 )
 
 // Ports are a daemon's four ports on 127.0.0.1.
@@ -46,7 +48,7 @@ func StartDaemon(ctx context.Context, bin, dir string, uris []string, readyWait 
 }
 
 func startOnce(ctx context.Context, bin, dir string, uris []string, readyWait time.Duration) (*Daemon, error) {
-	ports, err := freePorts(4)
+	ports, err := testenv.FreePorts(4)
 	if err != nil {
 		return nil, err
 	}
@@ -126,25 +128,6 @@ func (d *Daemon) Output() string { return d.out.String() }
 func (d *Daemon) Stop() {
 	_ = d.cmd.Process.Kill()
 	<-d.done
-}
-
-func freePorts(n int) ([]int, error) {
-	var ls []net.Listener
-	defer func() {
-		for _, l := range ls {
-			l.Close()
-		}
-	}()
-	var ports []int
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
 }
 
 // tailBuffer keeps the last max bytes written to it.

@@ -25,7 +25,6 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -46,6 +45,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/vexilhq/vexil/examples"
+	"github.com/vexilhq/vexil/internal/testenv"
 )
 
 // Versions of the binaries, as the build script names its cache directory.
@@ -152,7 +152,7 @@ func Start(binDir string) (cp *ControlPlane, err error) {
 		return nil, err
 	}
 
-	ports, err := freePorts(3)
+	ports, err := testenv.FreePorts(3)
 	if err != nil {
 		return nil, err
 	}
@@ -419,26 +419,6 @@ func (cp *ControlPlane) logTail(name string) string {
 		b = b[len(b)-4000:]
 	}
 	return fmt.Sprintf("--- %s log (tail) ---\n%s", name, b)
-}
-
-// freePorts returns n distinct free loopback ports.
-func freePorts(n int) ([]int, error) {
-	var ports []int
-	var ls []net.Listener
-	defer func() {
-		for _, l := range ls {
-			_ = l.Close()
-		}
-	}()
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
 }
 
 // Shared is one control plane for a test package, started by the first Get
