@@ -680,6 +680,7 @@ func decodeSource(raw json.RawMessage) (daemon.SourceSpec, []string, error) {
 		timeout            int
 		seed               string
 		incrementalUpdates bool
+		bearerToken        string
 		oauth              map[string]json.RawMessage
 	)
 	var obj map[string]json.RawMessage
@@ -701,6 +702,7 @@ func decodeSource(raw json.RawMessage) (daemon.SourceSpec, []string, error) {
 		{"maxMsgSize", "a whole number of bytes", &spec.MaxMsgSize},
 		{"incrementalUpdates", "true or false", &incrementalUpdates},
 		{"oauth", "an object", &oauth},
+		{"bearerToken", "a string", &bearerToken},
 	})
 	switch {
 	case err != nil:
@@ -721,6 +723,15 @@ func decodeSource(raw json.RawMessage) (daemon.SourceSpec, []string, error) {
 	var warnings []string
 	if seed != "" {
 		warnings = append(warnings, "intervalSeed is ignored (Vexil does not offset the polling schedule)")
+	}
+	// bearerToken is flagd's deprecated (and since removed) way to write
+	// authHeader "Bearer TOKEN"; it is taken so, unless authHeader is set.
+	switch {
+	case bearerToken != "" && spec.AuthHeader != "":
+		warnings = append(warnings, `bearerToken is deprecated and ignored: authHeader is set`)
+	case bearerToken != "":
+		spec.AuthHeader = "Bearer " + bearerToken
+		warnings = append(warnings, `bearerToken is deprecated: write "authHeader": "Bearer TOKEN" instead`)
 	}
 	if oauth != nil {
 		var warn string

@@ -149,6 +149,21 @@ func TestStartConfig(t *testing.T) {
 				"--sources: entry 0: oauth.reloadDelayS is ignored (tokens are renewed when they expire)",
 			},
 		},
+		{
+			name: "sources, deprecated bearerToken",
+			args: []string{"-s", `[{"uri":"https://a.example/f.json","provider":"http","bearerToken":"t1"},
+				{"uri":"https://b.example/f.json","provider":"http","bearerToken":"t2","authHeader":"Basic dTpw"}]`},
+			want: func(c *daemon.Config) {
+				c.Sources = []daemon.SourceSpec{
+					{URI: "https://a.example/f.json", Provider: "http", AuthHeader: "Bearer t1"},
+					{URI: "https://b.example/f.json", Provider: "http", AuthHeader: "Basic dTpw"},
+				}
+			},
+			warnings: []string{
+				`--sources: entry 0: bearerToken is deprecated: write "authHeader": "Bearer TOKEN" instead`,
+				"--sources: entry 1: bearerToken is deprecated and ignored: authHeader is set",
+			},
+		},
 		{name: "empty sources", args: []string{"-s", " []"}, want: func(*daemon.Config) {}},
 		{
 			name: "environment",
@@ -349,7 +364,7 @@ func TestStartConfigErrors(t *testing.T) {
 		{"sources without uri", []string{"-s", `[{"provider":"file"}]`}, nil, `--sources: entry 0: "uri" is required (every entry has "uri" and "provider")`},
 		{"sources without provider", []string{"--config", cfgDir + "sources-no-provider.yaml"}, nil, `--sources (sources in testdata/config/sources-no-provider.yaml): entry 0: "provider" is required (every entry has "uri" and "provider")`},
 		{"sources unknown field", []string{"-s", `[{"uri":"a","provider":"file"},{"uri":"b","provider":"file","pollInterval":5}]`}, nil, `--sources: entry 1: unknown field "pollInterval" (the fields are ` +
-			"uri, provider, selector, providerID, authHeader, headers, interval, intervalSeed, tls, certPath, timeoutS, maxMsgSize, incrementalUpdates, oauth)"},
+			"uri, provider, selector, providerID, authHeader, headers, interval, intervalSeed, tls, certPath, timeoutS, maxMsgSize, incrementalUpdates, oauth, bearerToken)"},
 		{"sources negative interval", []string{"-s", `[{"uri":"a","provider":"http","interval":-1}]`}, nil, "--sources: entry 0: interval must be a whole number of seconds, 0 or more, not -1"},
 		{"sources string tls", []string{"-s", `[{"uri":"a","provider":"grpc","tls":"yes"}]`}, nil, `--sources: entry 0: tls must be true or false, not "yes"`},
 		{"sources headers not strings", []string{"-s", `[{"uri":"a","provider":"http","headers":{"X-N":1}}]`}, nil, `--sources: entry 0: headers must be an object of strings, not {"X-N":1}`},

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"io"
 	"log/slog"
 	"os/signal"
@@ -111,7 +112,12 @@ SIGINT or SIGTERM shuts the daemon down gracefully.`,
 			err = daemon.Run(ctx, cfg, func(a daemon.Addrs) {
 				log.Info("listening", "evaluation", a.Evaluation, "management", a.Management, "sync", a.Sync, "ofrep", a.OFREP)
 			})
-			if err != nil {
+			var bad *daemon.SourceError
+			switch {
+			case errors.As(err, &bad):
+				// A source the options describe wrongly: a usage error.
+				return &exitError{code: 2, err: err}
+			case err != nil:
 				return &exitError{code: 1, err: err}
 			}
 			return nil
