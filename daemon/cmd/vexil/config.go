@@ -48,6 +48,7 @@ const (
 	optManagementPort      = "management-port"
 	optSyncPort            = "sync-port"
 	optOFREPPort           = "ofrep-port"
+	optOFREPSSE            = "ofrep-sse-enabled"
 	optBindAddress         = "bind-address"
 	optURI                 = "uri"
 	optSources             = "sources"
@@ -95,6 +96,7 @@ func startOptions() []option {
 		{optManagementPort, "m", daemon.DefaultManagementPort, "port for /healthz, /readyz, grpc.health.v1 and /metrics"},
 		{optSyncPort, "g", daemon.DefaultSyncPort, "port for the flag sync service (flagd.sync.v1, for in-process providers)"},
 		{optOFREPPort, "r", daemon.DefaultOFREPPort, "port for OFREP (/ofrep/v1/evaluate/flags)"},
+		{optOFREPSSE, "", false, "serve OFREP change events over server-sent events (GET /ofrep/v1/event-stream on the OFREP port), listed in bulk responses' eventStreams"},
 		{optBindAddress, "", "", "address to listen on (default: all interfaces)"},
 		{optURI, "f", []string{}, "flag source URI, such as file:flags.json (repeatable or comma-separated; later sources win)"},
 		{optSources, "s", "", `flag sources as a JSON array of objects with "uri" and "provider" and flagd's source options; they come after the --uri sources`},
@@ -278,6 +280,7 @@ func resolveStart(fs *pflag.FlagSet, getenv func(string) (string, bool)) (startS
 		{optMaxRequestBody, &d.MaxRequestBodyBytes}, {optMaxRequestHeader, &s.maxRequestHeader},
 		{optStreamDeadline, &d.StreamDeadline}, {optDisableSyncMetadata, &d.DisableSyncMetadata},
 		{optDisableNativeGRPC, &d.DisableNativeGRPC}, {optKeepAliveMinTime, &s.keepAliveMinTime},
+		{optOFREPSSE, &d.OFREPEventStreams},
 		{optKeepAliveNoStream, &keepAliveNoStream}, // checked, and nothing to do
 		{optMetricsExporter, &s.metricsExporter},
 	})

@@ -353,7 +353,7 @@ func TestStartConfigErrors(t *testing.T) {
 		{"config file invalid JSON", []string{"--config", cfgDir + "invalid.json"}, nil, "--config testdata/config/invalid.json: not valid JSON: invalid character '}' looking for beginning of object key string"},
 		{"config file unknown keys", []string{"--config", cfgDir + "unknown-keys.yaml"}, nil, `--config testdata/config/unknown-keys.yaml: unknown keys "prot", "uris" (the keys are the long option names: ` +
 			"bind-address, context-from-header, context-value, cors-origin, debug, disable-native-grpc, disable-sync-metadata, fractional-cbor, keep-alive-min-time, keep-alive-permit-without-stream, " +
-			"log-format, management-port, max-request-body, max-request-header, metrics-exporter, ofrep-port, otel-ca-path, otel-cert-path, otel-collector-uri, " +
+			"log-format, management-port, max-request-body, max-request-header, metrics-exporter, ofrep-port, ofrep-sse-enabled, otel-ca-path, otel-cert-path, otel-collector-uri, " +
 			"otel-key-path, otel-reload-interval, port, server-cert-path, server-key-path, socket-path, sources, stream-deadline, strict, sync-port, sync-socket-path, uri)"},
 		// --sources.
 		{"sources not JSON", []string{"-s", "file:a.json"}, nil, `--sources: not a JSON array of source objects, such as [{"uri":"flags.json","provider":"file"}]: invalid character 'i' in literal false (expecting 'a')`},
