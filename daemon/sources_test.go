@@ -53,6 +53,9 @@ func TestTwoDaemons(t *testing.T) {
 	e.waitValue(t, false)
 	writeAtomic(t, path, flagsDoc(true))
 	e.waitValue(t, true)
+	// The same as --uri gives it, with no provider.
+	f := startDaemon(t, daemon.Config{Sources: []daemon.SourceSpec{{URI: "envoy://" + a.addrs.Sync + "/flagd.sync"}}})
+	f.waitValue(t, true)
 }
 
 // TestFileProviders: flagd's file providers, by --uri and by --sources
