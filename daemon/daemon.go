@@ -10,7 +10,8 @@
 //     Config.DisableNativeGRPC and daemon/internal/grpcsplit);
 //   - management: /healthz, /readyz and grpc.health.v1 (and /metrics);
 //   - sync: flagd.sync.v1 for in-process providers (or a unix socket);
-//   - OFREP: /ofrep/v1/evaluate/flags.
+//   - OFREP: /ofrep/v1/evaluate/flags, and with Config.OFREPEventStreams
+//     its change events over server-sent events, /ofrep/v1/event-stream.
 //
 // With Config.TLSCertPath and TLSKeyPath the evaluation, sync and OFREP
 // ports serve TLS, and a rotated certificate is served without a restart.

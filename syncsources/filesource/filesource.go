@@ -33,6 +33,11 @@
 // process may read files in but not list), the source falls back to reading
 // the file once a second until watching works again.
 //
+// With Config.PollInterval (flagd's "fileinfo" provider) the source does
+// not watch: it stats the file at that interval and reads it when it is
+// another file, or its size or modification time changed (or changed too
+// recently to tell, see runPolling).
+//
 // Limitation: a change above the watched directories that does not touch
 // them (renaming a grandparent directory away) is seen only at the next event
 // or re-check.
