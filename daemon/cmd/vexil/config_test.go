@@ -177,7 +177,7 @@ func TestStartConfig(t *testing.T) {
 				"FLAGD_BIND_ADDRESS": "::1", "FLAGD_SERVER_CERT_PATH": "c.pem", "FLAGD_SERVER_KEY_PATH": "k.pem",
 				"FLAGD_SOCKET_PATH": "/e.sock", "FLAGD_SYNC_SOCKET_PATH": "/s.sock", "FLAGD_KEEP_ALIVE_MIN_TIME": "5s",
 				"FLAGD_KEEP_ALIVE_PERMIT_WITHOUT_STREAM": "false", "FLAGD_METRICS_EXPORTER": "prometheus",
-				"FLAGD_OTEL_COLLECTOR_URI": "", "OTHER_PORT": "1", "PORT": "2",
+				"FLAGD_OTEL_COLLECTOR_URI": "", "OTHER_PORT": "1", "PORT": "2", "FLAGD_OFREP_SSE_ENABLED": "true",
 			},
 			want: func(c *daemon.Config) {
 				c.Port, c.ManagementPort = 9013, 9014
@@ -188,6 +188,7 @@ func TestStartConfig(t *testing.T) {
 				c.MaxRequestBodyBytes, c.MaxRequestHeaderBytes = 0, 100
 				c.StreamDeadline = 30 * time.Second
 				c.DisableSyncMetadata, c.Strict = true, true
+				c.OFREPEventStreams = true
 				c.BindAddress = "::1"
 				c.TLSCertPath, c.TLSKeyPath = "c.pem", "k.pem"
 				c.SocketPath, c.SyncSocketPath = "/e.sock", "/s.sock"
