@@ -10,7 +10,8 @@
 //     Config.DisableNativeGRPC and daemon/internal/grpcsplit);
 //   - management: /healthz, /readyz and grpc.health.v1 (and /metrics);
 //   - sync: flagd.sync.v1 for in-process providers (or a unix socket);
-//   - OFREP: /ofrep/v1/evaluate/flags.
+//   - OFREP: /ofrep/v1/evaluate/flags, and with Config.OFREPEventStreams
+//     its change events over server-sent events, /ofrep/v1/event-stream.
 //
 // With Config.TLSCertPath and TLSKeyPath the evaluation, sync and OFREP
 // ports serve TLS, and a rotated certificate is served without a restart.
@@ -120,6 +121,12 @@ type Config struct {
 	// bulk answers, 304 to a matching If-None-Match), which flagd does not
 	// implement; off, the OFREP port answers as flagd's.
 	OFREPETags bool
+	// OFREPEventStreams serves OFREP's change events over server-sent
+	// events (GET /ofrep/v1/event-stream on the OFREP port) and lists that
+	// stream in bulk responses' eventStreams, as the OFREP spec's event
+	// streams describe (flagd's --ofrep-sse-enabled, newer than the flagd
+	// Vexil follows); off, bulk responses are flagd's.
+	OFREPEventStreams bool
 	// CORSOrigins are the origins allowed to call the evaluation and OFREP
 	// ports from a browser; "*" allows any, and so does none, as in flagd
 	// (flagd's --cors-origin).

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -350,8 +351,11 @@ func TestUnknownScheme(t *testing.T) {
 			BindAddress: "127.0.0.1",
 			Logger:      slog.New(slog.DiscardHandler),
 		}, func(daemon.Addrs) { called = true })
-		if err == nil || !strings.Contains(err.Error(), "supported: file") {
+		var bad *daemon.SourceError
+		if err == nil || !strings.Contains(err.Error(), "supported: ") || !strings.Contains(err.Error(), "file, fileinfo, fsnotify, grpc") {
 			t.Errorf("%+v: Run returned %v, want an error listing the supported schemes", spec, err)
+		} else if !errors.As(err, &bad) || bad.URI != spec.URI {
+			t.Errorf("%+v: Run returned %#v, want a *daemon.SourceError", spec, err)
 		}
 		if called {
 			t.Errorf("%+v: ready was called", spec)
@@ -363,7 +367,8 @@ func TestUnknownScheme(t *testing.T) {
 		BindAddress: "127.0.0.1",
 		Logger:      slog.New(slog.DiscardHandler),
 	}, nil)
-	if err == nil || !strings.Contains(err.Error(), "core.openfeature.dev/NAMESPACE/NAME") {
+	var bad *daemon.SourceError
+	if err == nil || !strings.Contains(err.Error(), "core.openfeature.dev/NAMESPACE/NAME") || !errors.As(err, &bad) {
 		t.Errorf("a kubernetes source with a path: %v", err)
 	}
 }

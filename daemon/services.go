@@ -58,12 +58,17 @@ func (d *Daemon) newServices(evalOpts, syncOpts []connect.HandlerOption) service
 	// The OFREP handler serves its port alone, with no ServeMux in front:
 	// it answers 404 for any other path, and cleans paths as flagd's
 	// router does (a ServeMux would clean the escaped path, with 307).
-	ofrepHandler := ofrep.New(ofrep.Config{Resolver: resolver, ETags: cfg.OFREPETags}).Handler()
+	ofrepSvc := ofrep.New(ofrep.Config{
+		Resolver:       resolver,
+		ETags:          cfg.OFREPETags,
+		EventStreams:   cfg.OFREPEventStreams,
+		StreamDeadline: cfg.StreamDeadline,
+	})
 	s := services{
 		evaluation: eval.Handler(),
 		sync:       sync.Handler(),
-		ofrep:      ofrepHandler,
-		shutdowns:  []func(context.Context) error{eval.Shutdown, sync.Shutdown},
+		ofrep:      ofrepSvc.Handler(),
+		shutdowns:  []func(context.Context) error{eval.Shutdown, sync.Shutdown, ofrepSvc.Shutdown},
 	}
 	if !cfg.DisableNativeGRPC {
 		s.newEvaluationGRPC = eval.NewGRPCServer

@@ -101,11 +101,20 @@ type sourceKind struct {
 // sourceKinds is the registry of source kinds, by provider name (the URI
 // scheme). It is never modified.
 var sourceKinds = map[string]sourceKind{
-	"file":  {"file", openFile},
-	"http":  {"http", openHTTP},
-	"https": {"http", openHTTP},
-	"grpc":  {"grpc", openGRPC},
-	"grpcs": {"grpc", openGRPC},
+	"file": {"file", openFile},
+	// flagd's two file back-ends, by provider name: "fsnotify" watches
+	// (as "file" does here, which falls back to re-reading when watching
+	// fails), "fileinfo" polls the file's modification time every second.
+	"fsnotify": {"file", openFile},
+	"fileinfo": {"file", openFileInfo},
+	"http":     {"http", openHTTP},
+	"https":    {"http", openHTTP},
+	"grpc":     {"grpc", openGRPC},
+	"grpcs":    {"grpc", openGRPC},
+	// flagd's custom gRPC resolver targets: envoy://PROXY:PORT/SERVICE
+	// and grpc-go's dns:///HOST:PORT.
+	"envoy": {"grpc", openGRPC},
+	"dns":   {"grpc", openGRPC},
 	// FeatureFlag custom resources: core.openfeature.dev/NAMESPACE/NAME,
 	// or with this provider NAMESPACE/NAME, as flagd takes them.
 	"kubernetes": {"kubernetes", openKube},
@@ -135,15 +144,32 @@ func (k sourceKind) openSpec(spec SourceSpec, strict bool, log *slog.Logger) (sy
 }
 
 func openFile(spec SourceSpec, log *slog.Logger) (syncsources.Source, error) {
-	cfg := filesource.Config{Path: spec.URI, Name: spec.URI} // an explicit provider with a plain path
-	if len(spec.URI) >= 5 && strings.EqualFold(spec.URI[:5], "file:") {
-		var err error
-		if cfg, err = filesource.FromURI(spec.URI); err != nil {
-			return nil, err
-		}
+	cfg, err := fileConfig(spec)
+	if err != nil {
+		return nil, err
 	}
 	cfg.Logger = log
 	return filesource.New(cfg)
+}
+
+// openFileInfo opens a file source that polls (flagd's "fileinfo").
+func openFileInfo(spec SourceSpec, log *slog.Logger) (syncsources.Source, error) {
+	cfg, err := fileConfig(spec)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Logger = log
+	cfg.PollInterval = filesource.DefaultPollInterval
+	return filesource.New(cfg)
+}
+
+// fileConfig reads a file source's URI: file:PATH, or with a provider a
+// plain path.
+func fileConfig(spec SourceSpec) (filesource.Config, error) {
+	if len(spec.URI) >= 5 && strings.EqualFold(spec.URI[:5], "file:") {
+		return filesource.FromURI(spec.URI)
+	}
+	return filesource.Config{Path: spec.URI, Name: spec.URI}, nil
 }
 
 func openHTTP(spec SourceSpec, _ *slog.Logger) (syncsources.Source, error) {
@@ -204,6 +230,19 @@ func providerOf(spec SourceSpec) (string, bool) {
 	return scheme, ok && scheme != ""
 }
 
+// SourceError is a source spec that cannot be opened: an unknown scheme
+// or provider, a malformed URI, an option that does not fit. It is a
+// mistake in the configuration (the command line exits 2 on it), where a
+// source that fails while running is an outage.
+type SourceError struct {
+	URI string
+	Err error
+}
+
+func (e *SourceError) Error() string { return e.Err.Error() }
+
+func (e *SourceError) Unwrap() error { return e.Err }
+
 // namedSource is a source and the name the daemon knows it by.
 type namedSource struct {
 	name string
@@ -230,16 +269,16 @@ func openSources(specs []SourceSpec, strict bool, log *slog.Logger) ([]namedSour
 	for _, spec := range specs {
 		provider, ok := providerOf(spec)
 		if !ok {
-			return nil, fmt.Errorf("daemon: source %q has no URI scheme (supported: %s; a file is written file:PATH, a FeatureFlag %sNAMESPACE/NAME)",
-				spec.URI, supported, kubesource.URIPrefix)
+			return nil, &SourceError{spec.URI, fmt.Errorf("daemon: source %q has no URI scheme (supported: %s; a file is written file:PATH, a FeatureFlag %sNAMESPACE/NAME)",
+				spec.URI, supported, kubesource.URIPrefix)}
 		}
 		kind, ok := sourceKinds[strings.ToLower(provider)]
 		if !ok {
-			return nil, fmt.Errorf("daemon: source %q: unsupported scheme or provider %q (supported: %s)", spec.URI, provider, supported)
+			return nil, &SourceError{spec.URI, fmt.Errorf("daemon: source %q: unsupported scheme or provider %q (supported: %s)", spec.URI, provider, supported)}
 		}
 		src, warnings, err := kind.openSpec(spec, strict, log.With("source", spec.URI))
 		if err != nil {
-			return nil, fmt.Errorf("daemon: source %q: %w", spec.URI, err)
+			return nil, &SourceError{spec.URI, fmt.Errorf("daemon: source %q: %w", spec.URI, err)}
 		}
 		for _, w := range warnings {
 			log.Warn(w, "source", spec.URI)

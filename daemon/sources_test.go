@@ -46,6 +46,42 @@ func TestTwoDaemons(t *testing.T) {
 	// flagd's --sources form: provider grpc and a plain host:port.
 	c := startDaemon(t, daemon.Config{Sources: []daemon.SourceSpec{{URI: a.addrs.Sync, Provider: "grpc"}}})
 	c.waitValue(t, false)
+
+	// flagd's envoy resolver target: the proxy's host:port (here A
+	// itself, which ignores the :authority naming the service).
+	e := startDaemon(t, daemon.Config{Sources: []daemon.SourceSpec{{URI: "envoy://" + a.addrs.Sync + "/flagd.sync", Provider: "grpc"}}})
+	e.waitValue(t, false)
+	writeAtomic(t, path, flagsDoc(true))
+	e.waitValue(t, true)
+	// The same as --uri gives it, with no provider.
+	f := startDaemon(t, daemon.Config{Sources: []daemon.SourceSpec{{URI: "envoy://" + a.addrs.Sync + "/flagd.sync"}}})
+	f.waitValue(t, true)
+}
+
+// TestFileProviders: flagd's file providers, by --uri and by --sources
+// provider; each serves the file and then an edit of it (fileinfo by
+// polling its modification time).
+func TestFileProviders(t *testing.T) {
+	for _, tt := range []struct {
+		name     string
+		provider string
+		uri      func(path string) string
+	}{
+		{"file URI", "", func(p string) string { return "file:" + p }},
+		{"file", "file", func(p string) string { return p }},
+		{"fsnotify", "fsnotify", func(p string) string { return p }},
+		{"fileinfo", "fileinfo", func(p string) string { return p }},
+		{"fileinfo file URI", "fileinfo", func(p string) string { return "file:" + p }},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "flags.json")
+			writeAtomic(t, path, flagsDoc(true))
+			d := startDaemon(t, daemon.Config{Sources: []daemon.SourceSpec{{URI: tt.uri(path), Provider: tt.provider}}})
+			d.waitValue(t, true)
+			writeAtomic(t, path, flagsDoc(false))
+			d.waitValue(t, false)
+		})
+	}
 }
 
 // TestHTTPSource: a daemon polls an HTTP source; a change is served after

@@ -33,6 +33,11 @@
 // process may read files in but not list), the source falls back to reading
 // the file once a second until watching works again.
 //
+// With Config.PollInterval (flagd's "fileinfo" provider) the source does
+// not watch: it stats the file at that interval and reads it when it is
+// another file, or its size or modification time changed (or changed too
+// recently to tell, see runPolling).
+//
 // Limitation: a change above the watched directories that does not touch
 // them (renaming a grandparent directory away) is seen only at the next event
 // or re-check.
@@ -94,7 +99,17 @@ type Config struct {
 	// Logger receives warnings about watching (a watch refused, events
 	// lost); nil discards them. Outages are reported in updates, not here.
 	Logger *slog.Logger
+	// PollInterval, when positive, polls the file instead of watching it
+	// (flagd's "fileinfo" provider): every PollInterval the file is
+	// stat'ed, and read when its modification time or size changed, or
+	// while it cannot be read. For file systems without change
+	// notifications (some network and FUSE mounts). Zero watches.
+	PollInterval time.Duration
 }
+
+// DefaultPollInterval is the polling interval of flagd's fileinfo
+// provider, one second.
+const DefaultPollInterval = time.Second
 
 // FromURI makes a Config from a `file:` URI as flagd accepts it:
 // "file:/abs/flags.json", "file:relative/flags.json" (from the working
@@ -136,6 +151,7 @@ type Source struct {
 	format   evaluator.Format
 	debounce time.Duration
 	log      *slog.Logger
+	poll     time.Duration // > 0: poll instead of watching
 
 	// newWatcher makes the watcher; tests replace it to force polling.
 	newWatcher func() (*fsnotify.Watcher, error)
@@ -162,6 +178,7 @@ func New(cfg Config) (*Source, error) {
 		format:     cfg.Format,
 		debounce:   cfg.Debounce,
 		log:        cfg.Logger,
+		poll:       cfg.PollInterval,
 		newWatcher: fsnotify.NewWatcher,
 	}
 	if s.name == "" {
@@ -202,6 +219,9 @@ func (s *Source) Run(ctx context.Context, updates chan<- syncsources.Update) err
 		updates: updates,
 		backoff: poll.Backoff{Min: minRetry, Max: maxRetry},
 		seeds:   [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()},
+	}
+	if s.poll > 0 {
+		return r.runPolling(ctx)
 	}
 	defer r.closeWatcher()
 
@@ -249,6 +269,43 @@ func (s *Source) Run(ctx context.Context, updates chan<- syncsources.Update) err
 			if !r.check(ctx) {
 				return ctx.Err()
 			}
+		}
+	}
+}
+
+// runPolling is Run without a watcher: the file is stat'ed every poll
+// interval and read when it changed since the last read: another file
+// (an atomic save, a ConfigMap swap), another size or modification time.
+// File times are coarse (a clock tick, up to seconds on some file
+// systems), so an edit right after a read can keep both; as git does with
+// "racily clean" files, a file modified less than racyWindow before the
+// last read began is read again at every poll until it is older (the
+// content hash keeps unchanged bytes from being sent twice).
+func (r *run) runPolling(ctx context.Context) error {
+	const racyWindow = 2 * time.Second
+	ticker := time.NewTicker(r.poll)
+	defer ticker.Stop()
+	var (
+		last     fs.FileInfo // what the last good read saw; nil: read
+		lastRead time.Time   // when it began
+	)
+	for {
+		fi, err := os.Stat(r.path)
+		if err != nil || last == nil || !os.SameFile(fi, last) || fi.Size() != last.Size() ||
+			!fi.ModTime().Equal(last.ModTime()) || !fi.ModTime().Before(lastRead.Add(-racyWindow)) {
+			begin := time.Now()
+			if !r.read(ctx) {
+				return ctx.Err()
+			}
+			last, lastRead = nil, begin
+			if err == nil && !r.outage {
+				last = fi
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-ticker.C:
 		}
 	}
 }
@@ -324,6 +381,12 @@ func (r *run) check(ctx context.Context) bool {
 		r.retryTimer.Stop()
 	}
 
+	return r.read(ctx)
+}
+
+// read reads the file and sends what changed. It returns false if ctx
+// ended while sending.
+func (r *run) read(ctx context.Context) bool {
 	data, err := os.ReadFile(r.path)
 	if err != nil {
 		key := poll.OutageKey(err)

@@ -174,18 +174,25 @@ func TestContract(t *testing.T) {
 		debounce time.Duration
 		layout   func(t *testing.T, doc []byte) (path string, b sourcetest.Backend)
 		noWatch  bool // watching fails: the source re-reads periodically
+		poll     time.Duration
 	}{
-		{"plain", 0, plain, false},
-		{"plain-no-debounce", -1, plain, false},
-		{"plain-no-watcher", 0, plain, true},
+		{"plain", 0, plain, false, 0},
+		{"plain-no-debounce", -1, plain, false, 0},
+		{"plain-no-watcher", 0, plain, true, 0},
 		{"configmap", 0, func(t *testing.T, doc []byte) (string, sourcetest.Backend) {
 			c := newConfigMap(t, doc)
 			return c.path(), c
-		}, false},
+		}, false, 0},
 		{"configmap-no-watcher", 0, func(t *testing.T, doc []byte) (string, sourcetest.Backend) {
 			c := newConfigMap(t, doc)
 			return c.path(), c
-		}, true},
+		}, true, 0},
+		// flagd's fileinfo provider: polled by modification time.
+		{"plain-fileinfo", 0, plain, false, 10 * time.Millisecond},
+		{"configmap-fileinfo", 0, func(t *testing.T, doc []byte) (string, sourcetest.Backend) {
+			c := newConfigMap(t, doc)
+			return c.path(), c
+		}, false, 10 * time.Millisecond},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			sourcetest.Run(t, sourcetest.Harness{
@@ -197,6 +204,7 @@ func TestContract(t *testing.T) {
 						t.Fatal(err)
 					}
 					cfg.Debounce = tc.debounce
+					cfg.PollInterval = tc.poll
 					src := newSource(t, cfg)
 					if tc.noWatch {
 						filesource.SetNewWatcher(src, func() (*fsnotify.Watcher, error) {

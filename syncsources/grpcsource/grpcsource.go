@@ -127,7 +127,10 @@ type Config struct {
 
 // FromURI makes a Config from a `grpc://host:port` or `grpcs://host:port`
 // URI (grpcs meaning TLS). The Config's Name is what follows the "://",
-// as flagd names a gRPC source (and matches "source=" selectors).
+// as flagd names a gRPC source (and matches "source=" selectors). It also
+// takes flagd's custom resolver targets, named whole as flagd names them:
+// `envoy://proxy-host:proxy-port/service` (see envoyConfig) and grpc-go's
+// `dns:///host:port`.
 func FromURI(uri string) (Config, error) {
 	u, err := url.Parse(uri)
 	if err != nil {
@@ -139,8 +142,18 @@ func FromURI(uri string) (Config, error) {
 	case "grpc":
 	case "grpcs":
 		cfg.TLS = true
+	case "envoy":
+		return envoyConfig(uri, u)
+	case "dns":
+		// grpc-go's own resolver: dns:///host:port or
+		// dns://dns-server/host:port. The target is the URI, named whole,
+		// as flagd names it.
+		if u.Host == "" && u.Path == "" {
+			return Config{}, fmt.Errorf("grpcsource: %q: write dns:///host:port", uri)
+		}
+		return Config{Target: uri, Name: uri}, nil
 	default:
-		return Config{}, fmt.Errorf("grpcsource: %q is not a grpc:// or grpcs:// URI", uri)
+		return Config{}, fmt.Errorf("grpcsource: %q is not a grpc://, grpcs://, envoy:// or dns:// URI", uri)
 	}
 	if u.Opaque != "" || u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
 		return Config{}, fmt.Errorf("grpcsource: %q: write grpc://host:port, with nothing after the port", uri)
@@ -151,6 +164,24 @@ func FromURI(uri string) (Config, error) {
 	}
 	cfg.Target = u.Host
 	return cfg, nil
+}
+
+// envoyConfig reads envoy://PROXY-HOST:PROXY-PORT/SERVICE as flagd's envoy
+// resolver does: connect to the proxy (Target) and name SERVICE as the
+// :authority of every request, by which the proxy routes. The source is
+// named by the whole URI, as flagd names it.
+func envoyConfig(uri string, u *url.URL) (Config, error) {
+	host, port := u.Hostname(), u.Port()
+	service := strings.TrimPrefix(u.Path, "/")
+	switch {
+	case host == "" || port == "":
+		return Config{}, fmt.Errorf("grpcsource: %q: write envoy://proxy-host:proxy-port/service (no host:port)", uri)
+	case service == "" || strings.Contains(service, "/"):
+		return Config{}, fmt.Errorf("grpcsource: %q: write envoy://proxy-host:proxy-port/service (the path is one service name)", uri)
+	case u.User != nil || u.RawQuery != "" || u.Fragment != "":
+		return Config{}, fmt.Errorf("grpcsource: %q: write envoy://proxy-host:proxy-port/service, with nothing after the service", uri)
+	}
+	return Config{Target: net.JoinHostPort(host, port), Authority: service, Name: uri}, nil
 }
 
 // Source is a flag source reading a SyncFlags stream. Its Run may be called

@@ -567,6 +567,55 @@ func TestFromURI(t *testing.T) {
 	}
 }
 
+func TestFromURIResolvers(t *testing.T) {
+	for _, tt := range []struct {
+		uri       string
+		target    string
+		authority string
+	}{
+		{"envoy://localhost:9211/test.service", "localhost:9211", "test.service"},
+		{"envoy://[::1]:9211/flags", "[::1]:9211", "flags"},
+		{"dns:///flags.internal:8015", "dns:///flags.internal:8015", ""},
+		{"envoy://localhost:9211", "", ""},
+		{"envoy://localhost:9211/", "", ""},
+		{"envoy://localhost/test.service", "", ""},
+		{"envoy://localhost:9211/a/b", "", ""},
+		{"envoy://localhost:9211/svc?x=1", "", ""},
+		{"xds:///flags", "", ""},
+	} {
+		cfg, err := grpcsource.FromURI(tt.uri)
+		if tt.target == "" {
+			if err == nil {
+				t.Errorf("FromURI(%q) accepted: %+v", tt.uri, cfg)
+			}
+			continue
+		}
+		if err != nil || cfg.Target != tt.target || cfg.Authority != tt.authority || cfg.Name != tt.uri || cfg.TLS {
+			t.Errorf("FromURI(%q) = %+v, %v", tt.uri, cfg, err)
+		}
+	}
+}
+
+// TestEnvoyTarget connects through an envoy:// URI as flagd's envoy
+// resolver does: to the proxy's host:port, naming the service as the
+// :authority by which the proxy routes.
+func TestEnvoyTarget(t *testing.T) {
+	noLeaks(t)
+	f := newFakeSync(t, "127.0.0.1:0", nil, doc(0))
+	cfg, err := grpcsource.FromURI("envoy://" + f.addr + "/test.service")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := start(t, mustNew(t, cfg))
+	if u := r.update(); u.Err != nil || string(u.Data) != doc(0) {
+		t.Fatalf("update %+v, want doc 0", u)
+	}
+	r.stop()
+	if got := f.recorded()[0].md.Get(":authority"); len(got) != 1 || got[0] != "test.service" {
+		t.Errorf(":authority %q, want test.service", got)
+	}
+}
+
 func FuzzFromURI(f *testing.F) {
 	f.Add("grpc://localhost:8015")
 	f.Add("grpcs://[::1]:443/")
@@ -576,7 +625,13 @@ func FuzzFromURI(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if _, name, _ := strings.Cut(uri, "://"); cfg.Name != name || cfg.Target == "" {
+		if cfg.Target == "" {
+			t.Fatalf("FromURI(%q) = %+v", uri, cfg)
+		}
+		if cfg.Name == uri {
+			return // a resolver target (envoy://, dns://), named whole
+		}
+		if _, name, _ := strings.Cut(uri, "://"); cfg.Name != name {
 			t.Fatalf("FromURI(%q) = %+v", uri, cfg)
 		}
 		if _, _, err := net.SplitHostPort(cfg.Target); err != nil {

@@ -48,6 +48,7 @@ const (
 	optManagementPort      = "management-port"
 	optSyncPort            = "sync-port"
 	optOFREPPort           = "ofrep-port"
+	optOFREPSSE            = "ofrep-sse-enabled"
 	optBindAddress         = "bind-address"
 	optURI                 = "uri"
 	optSources             = "sources"
@@ -95,6 +96,7 @@ func startOptions() []option {
 		{optManagementPort, "m", daemon.DefaultManagementPort, "port for /healthz, /readyz, grpc.health.v1 and /metrics"},
 		{optSyncPort, "g", daemon.DefaultSyncPort, "port for the flag sync service (flagd.sync.v1, for in-process providers)"},
 		{optOFREPPort, "r", daemon.DefaultOFREPPort, "port for OFREP (/ofrep/v1/evaluate/flags)"},
+		{optOFREPSSE, "", false, "serve OFREP change events over server-sent events (GET /ofrep/v1/event-stream on the OFREP port), listed in bulk responses' eventStreams"},
 		{optBindAddress, "", "", "address to listen on (default: all interfaces)"},
 		{optURI, "f", []string{}, "flag source URI, such as file:flags.json (repeatable or comma-separated; later sources win)"},
 		{optSources, "s", "", `flag sources as a JSON array of objects with "uri" and "provider" and flagd's source options; they come after the --uri sources`},
@@ -278,6 +280,7 @@ func resolveStart(fs *pflag.FlagSet, getenv func(string) (string, bool)) (startS
 		{optMaxRequestBody, &d.MaxRequestBodyBytes}, {optMaxRequestHeader, &s.maxRequestHeader},
 		{optStreamDeadline, &d.StreamDeadline}, {optDisableSyncMetadata, &d.DisableSyncMetadata},
 		{optDisableNativeGRPC, &d.DisableNativeGRPC}, {optKeepAliveMinTime, &s.keepAliveMinTime},
+		{optOFREPSSE, &d.OFREPEventStreams},
 		{optKeepAliveNoStream, &keepAliveNoStream}, // checked, and nothing to do
 		{optMetricsExporter, &s.metricsExporter},
 	})
@@ -680,6 +683,7 @@ func decodeSource(raw json.RawMessage) (daemon.SourceSpec, []string, error) {
 		timeout            int
 		seed               string
 		incrementalUpdates bool
+		bearerToken        string
 		oauth              map[string]json.RawMessage
 	)
 	var obj map[string]json.RawMessage
@@ -701,6 +705,7 @@ func decodeSource(raw json.RawMessage) (daemon.SourceSpec, []string, error) {
 		{"maxMsgSize", "a whole number of bytes", &spec.MaxMsgSize},
 		{"incrementalUpdates", "true or false", &incrementalUpdates},
 		{"oauth", "an object", &oauth},
+		{"bearerToken", "a string", &bearerToken},
 	})
 	switch {
 	case err != nil:
@@ -721,6 +726,15 @@ func decodeSource(raw json.RawMessage) (daemon.SourceSpec, []string, error) {
 	var warnings []string
 	if seed != "" {
 		warnings = append(warnings, "intervalSeed is ignored (Vexil does not offset the polling schedule)")
+	}
+	// bearerToken is flagd's deprecated (and since removed) way to write
+	// authHeader "Bearer TOKEN"; it is taken so, unless authHeader is set.
+	switch {
+	case bearerToken != "" && spec.AuthHeader != "":
+		warnings = append(warnings, `bearerToken is deprecated and ignored: authHeader is set`)
+	case bearerToken != "":
+		spec.AuthHeader = "Bearer " + bearerToken
+		warnings = append(warnings, `bearerToken is deprecated: write "authHeader": "Bearer TOKEN" instead`)
 	}
 	if oauth != nil {
 		var warn string

@@ -149,6 +149,21 @@ func TestStartConfig(t *testing.T) {
 				"--sources: entry 0: oauth.reloadDelayS is ignored (tokens are renewed when they expire)",
 			},
 		},
+		{
+			name: "sources, deprecated bearerToken",
+			args: []string{"-s", `[{"uri":"https://a.example/f.json","provider":"http","bearerToken":"t1"},
+				{"uri":"https://b.example/f.json","provider":"http","bearerToken":"t2","authHeader":"Basic dTpw"}]`},
+			want: func(c *daemon.Config) {
+				c.Sources = []daemon.SourceSpec{
+					{URI: "https://a.example/f.json", Provider: "http", AuthHeader: "Bearer t1"},
+					{URI: "https://b.example/f.json", Provider: "http", AuthHeader: "Basic dTpw"},
+				}
+			},
+			warnings: []string{
+				`--sources: entry 0: bearerToken is deprecated: write "authHeader": "Bearer TOKEN" instead`,
+				"--sources: entry 1: bearerToken is deprecated and ignored: authHeader is set",
+			},
+		},
 		{name: "empty sources", args: []string{"-s", " []"}, want: func(*daemon.Config) {}},
 		{
 			name: "environment",
@@ -162,7 +177,7 @@ func TestStartConfig(t *testing.T) {
 				"FLAGD_BIND_ADDRESS": "::1", "FLAGD_SERVER_CERT_PATH": "c.pem", "FLAGD_SERVER_KEY_PATH": "k.pem",
 				"FLAGD_SOCKET_PATH": "/e.sock", "FLAGD_SYNC_SOCKET_PATH": "/s.sock", "FLAGD_KEEP_ALIVE_MIN_TIME": "5s",
 				"FLAGD_KEEP_ALIVE_PERMIT_WITHOUT_STREAM": "false", "FLAGD_METRICS_EXPORTER": "prometheus",
-				"FLAGD_OTEL_COLLECTOR_URI": "", "OTHER_PORT": "1", "PORT": "2",
+				"FLAGD_OTEL_COLLECTOR_URI": "", "OTHER_PORT": "1", "PORT": "2", "FLAGD_OFREP_SSE_ENABLED": "true",
 			},
 			want: func(c *daemon.Config) {
 				c.Port, c.ManagementPort = 9013, 9014
@@ -173,6 +188,7 @@ func TestStartConfig(t *testing.T) {
 				c.MaxRequestBodyBytes, c.MaxRequestHeaderBytes = 0, 100
 				c.StreamDeadline = 30 * time.Second
 				c.DisableSyncMetadata, c.Strict = true, true
+				c.OFREPEventStreams = true
 				c.BindAddress = "::1"
 				c.TLSCertPath, c.TLSKeyPath = "c.pem", "k.pem"
 				c.SocketPath, c.SyncSocketPath = "/e.sock", "/s.sock"
@@ -338,7 +354,7 @@ func TestStartConfigErrors(t *testing.T) {
 		{"config file invalid JSON", []string{"--config", cfgDir + "invalid.json"}, nil, "--config testdata/config/invalid.json: not valid JSON: invalid character '}' looking for beginning of object key string"},
 		{"config file unknown keys", []string{"--config", cfgDir + "unknown-keys.yaml"}, nil, `--config testdata/config/unknown-keys.yaml: unknown keys "prot", "uris" (the keys are the long option names: ` +
 			"bind-address, context-from-header, context-value, cors-origin, debug, disable-native-grpc, disable-sync-metadata, fractional-cbor, keep-alive-min-time, keep-alive-permit-without-stream, " +
-			"log-format, management-port, max-request-body, max-request-header, metrics-exporter, ofrep-port, otel-ca-path, otel-cert-path, otel-collector-uri, " +
+			"log-format, management-port, max-request-body, max-request-header, metrics-exporter, ofrep-port, ofrep-sse-enabled, otel-ca-path, otel-cert-path, otel-collector-uri, " +
 			"otel-key-path, otel-reload-interval, port, server-cert-path, server-key-path, socket-path, sources, stream-deadline, strict, sync-port, sync-socket-path, uri)"},
 		// --sources.
 		{"sources not JSON", []string{"-s", "file:a.json"}, nil, `--sources: not a JSON array of source objects, such as [{"uri":"flags.json","provider":"file"}]: invalid character 'i' in literal false (expecting 'a')`},
@@ -349,7 +365,7 @@ func TestStartConfigErrors(t *testing.T) {
 		{"sources without uri", []string{"-s", `[{"provider":"file"}]`}, nil, `--sources: entry 0: "uri" is required (every entry has "uri" and "provider")`},
 		{"sources without provider", []string{"--config", cfgDir + "sources-no-provider.yaml"}, nil, `--sources (sources in testdata/config/sources-no-provider.yaml): entry 0: "provider" is required (every entry has "uri" and "provider")`},
 		{"sources unknown field", []string{"-s", `[{"uri":"a","provider":"file"},{"uri":"b","provider":"file","pollInterval":5}]`}, nil, `--sources: entry 1: unknown field "pollInterval" (the fields are ` +
-			"uri, provider, selector, providerID, authHeader, headers, interval, intervalSeed, tls, certPath, timeoutS, maxMsgSize, incrementalUpdates, oauth)"},
+			"uri, provider, selector, providerID, authHeader, headers, interval, intervalSeed, tls, certPath, timeoutS, maxMsgSize, incrementalUpdates, oauth, bearerToken)"},
 		{"sources negative interval", []string{"-s", `[{"uri":"a","provider":"http","interval":-1}]`}, nil, "--sources: entry 0: interval must be a whole number of seconds, 0 or more, not -1"},
 		{"sources string tls", []string{"-s", `[{"uri":"a","provider":"grpc","tls":"yes"}]`}, nil, `--sources: entry 0: tls must be true or false, not "yes"`},
 		{"sources headers not strings", []string{"-s", `[{"uri":"a","provider":"http","headers":{"X-N":1}}]`}, nil, `--sources: entry 0: headers must be an object of strings, not {"X-N":1}`},

@@ -7,6 +7,7 @@
 //	vexil validate FILE...   check flag documents (strict by default)
 //	vexil eval --flags FILE  evaluate flags as the daemon would answer
 //	vexil start [--uri URI]  run the flag daemon
+//	vexil version            print the version (also vexil --version)
 //
 // Exit codes: 0 on success, 1 when the command ran and found a problem (an
 // invalid document, an evaluation error), 2 when it was called wrongly.
@@ -69,12 +70,15 @@ func newRootCmd(getenv func(string) (string, bool)) *cobra.Command {
 			"flag-definition format and answers flagd's providers.",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       currentVersion(),
 	}
+	root.SetVersionTemplate("{{.Version}}\n")
 	root.CompletionOptions.DisableDefaultCmd = true
 	root.AddCommand(
 		newValidateCmd(),
 		newEvalCmd(),
 		newStartCmd(getenv),
+		newVersionCmd(),
 	)
 	return root
 }

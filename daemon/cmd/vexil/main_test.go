@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"testing"
 )
@@ -76,8 +77,12 @@ var cliCases = []struct {
 	{name: "start-sources-unknown-field", args: []string{"start", "-s", `[{"uri":"flags.json","provider":"file","pollInterval":5}]`}},
 	{name: "start-config-unknown-key", args: []string{"start", "--config", "testdata/config/unknown-keys.yaml"}},
 	{name: "start-sources-unsupported-provider", args: []string{"start", "--bind-address", "127.0.0.1", "-p", "0", "-m", "0", "-g", "0", "-r", "0", "-s", `[{"uri":"flags.json","provider":"ftp"}]`}},
+	{name: "start-envoy-no-service", args: []string{"start", "--bind-address", "127.0.0.1", "-p", "0", "-m", "0", "-g", "0", "-r", "0", "--uri", "envoy://localhost:9211"}},
 	// The command tree.
 	{name: "unknown-command", args: []string{"frobnicate"}},
+	{name: "version", args: []string{"version"}},
+	{name: "version-flag", args: []string{"--version"}},
+	{name: "version-args", args: []string{"version", "now"}},
 	{name: "unknown-option", args: []string{"eval", "--frob"}},
 }
 
@@ -136,6 +141,32 @@ func TestGoldenFilesUsed(t *testing.T) {
 	for _, f := range files {
 		if name := strings.TrimSuffix(filepath.Base(f), ".golden"); !names[name] {
 			t.Errorf("%s belongs to no test case", f)
+		}
+	}
+}
+
+func TestBuildVersion(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		info *debug.BuildInfo
+		ok   bool
+		want string
+	}{
+		{"no build info", nil, false, "vexil: dev (HEAD), built at: unknown"},
+		{"devel, no VCS", &debug.BuildInfo{Main: debug.Module{Version: "(devel)"}}, true, "vexil: dev (HEAD), built at: unknown"},
+		{"release", &debug.BuildInfo{
+			Main: debug.Module{Version: "v1.4.0"},
+			Settings: []debug.BuildSetting{
+				{Key: "vcs.revision", Value: "0123abcd"}, {Key: "vcs.time", Value: "2026-12-01T10:00:00Z"}, {Key: "vcs.modified", Value: "false"},
+			},
+		}, true, "vexil: v1.4.0 (0123abcd), built at: 2026-12-01T10:00:00Z"},
+		{"local changes", &debug.BuildInfo{
+			Main:     debug.Module{Version: "v1.4.1-0.20261201100000-0123abcd+dirty"},
+			Settings: []debug.BuildSetting{{Key: "vcs.revision", Value: "0123abcd"}, {Key: "vcs.modified", Value: "true"}},
+		}, true, "vexil: v1.4.1-0.20261201100000-0123abcd+dirty (0123abcd-dirty), built at: unknown"},
+	} {
+		if got := buildVersion(tt.info, tt.ok); got != tt.want {
+			t.Errorf("%s: %q, want %q", tt.name, got, tt.want)
 		}
 	}
 }

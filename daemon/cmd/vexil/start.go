@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"io"
 	"log/slog"
 	"os/signal"
@@ -29,7 +30,9 @@ changes, and serves:
                      (or on the unix socket --socket-path);
   --sync-port        flagd.sync.v1, for in-process providers (or on the unix
                      socket --sync-socket-path);
-  --ofrep-port       OFREP, /ofrep/v1/evaluate/flags;
+  --ofrep-port       OFREP, /ofrep/v1/evaluate/flags (with
+                     --ofrep-sse-enabled also its change events over
+                     server-sent events, /ofrep/v1/event-stream);
   --management-port  /healthz, /readyz, grpc.health.v1 and Prometheus
                      metrics at /metrics.
 Port 0 picks a free port. With --server-cert-path and --server-key-path the
@@ -39,12 +42,21 @@ example, examples/flags/demo.flags.json.
 
 Sources: --uri takes file:PATH (file:relative/path, file:/abs/path,
 file:///abs/path; watched), http:// and https:// URLs (polled every 5 s,
-with ETags), and grpc://HOST:PORT or grpcs://HOST:PORT (a flagd.sync.v1
-server: another Vexil, or flagd). --sources takes a JSON array of objects with flagd's
-fields: "uri" and "provider" (required), "selector", "providerID",
-"authHeader", "headers" (an object), "interval" (seconds), "tls",
-"certPath", "timeoutS" (seconds), "maxMsgSize" and "oauth" ("clientID",
-"clientSecret", "tokenUrl"). An unknown field is an error.
+with ETags), grpc://HOST:PORT or grpcs://HOST:PORT (a flagd.sync.v1
+server: another Vexil, or flagd), envoy://PROXY:PORT/SERVICE (through an
+Envoy proxy that routes by SERVICE) or dns:///HOST:PORT, and
+core.openfeature.dev/NAMESPACE/NAME (a FeatureFlag custom resource, read
+from the cluster of $KUBECONFIG, ~/.kube/config or the pod's service
+account; watched).
+
+--sources takes a JSON array of objects with flagd's fields: "uri" and
+"provider" (required: file, fsnotify, fileinfo, http, grpc or kubernetes;
+fileinfo polls the file's modification time every second instead of
+watching it), "selector", "providerID", "authHeader", "headers" (an
+object), "interval" (seconds), "tls", "certPath", "timeoutS" (seconds),
+"maxMsgSize" and "oauth" ("clientID", "clientSecret", "tokenUrl"); the
+deprecated "bearerToken" is taken as "authHeader": "Bearer TOKEN", with a
+warning. An unknown field is an error.
 
 Where options come from, the first found wins:
   1. the flag on the command line;
@@ -72,7 +84,8 @@ errors; scrape /metrics on the management port instead (an OpenTelemetry
 Collector can, with its prometheus receiver).
 
 An option that is invalid or contradicts another (two services on one
-port, a certificate without its key) stops start with exit code 2.
+port, a certificate without its key, a source of an unknown scheme or
+provider) stops start with exit code 2.
 SIGINT or SIGTERM shuts the daemon down gracefully.`,
 		Example: `  vexil start --uri file:flags.json
   vexil start -f file:/etc/vexil/base.json -f file:/etc/vexil/override.yaml -p 9013
@@ -111,7 +124,12 @@ SIGINT or SIGTERM shuts the daemon down gracefully.`,
 			err = daemon.Run(ctx, cfg, func(a daemon.Addrs) {
 				log.Info("listening", "evaluation", a.Evaluation, "management", a.Management, "sync", a.Sync, "ofrep", a.OFREP)
 			})
-			if err != nil {
+			var bad *daemon.SourceError
+			switch {
+			case errors.As(err, &bad):
+				// A source the options describe wrongly: a usage error.
+				return &exitError{code: 2, err: err}
+			case err != nil:
 				return &exitError{code: 1, err: err}
 			}
 			return nil

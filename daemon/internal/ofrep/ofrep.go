@@ -41,6 +41,10 @@
 // If-None-Match matches it is answered 304 with no body. flagd implements
 // neither: without the option, bulk responses are flagd's (no ETag, and
 // 200 whatever If-None-Match says).
+//
+// With Config.EventStreams, GET /ofrep/v1/event-stream streams change
+// events as server-sent events, and bulk responses list that stream in
+// "eventStreams" (events.go).
 package ofrep
 
 import (
@@ -56,8 +60,10 @@ import (
 	"path"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/vexilhq/vexil/daemon/internal/resolve"
+	"github.com/vexilhq/vexil/daemon/internal/streams"
 	"github.com/vexilhq/vexil/daemon/internal/wire"
 	"github.com/vexilhq/vexil/evaluator"
 )
@@ -90,6 +96,16 @@ type Config struct {
 	// of success answers that give what encoding/json gives, and leave
 	// everything else to it.
 	DisableFastPath bool
+	// EventStreams serves OFREP's change events over server-sent events
+	// at EventStreamPath, and lists that stream in bulk responses (see
+	// events.go). flagd has none; off, bulk responses are flagd's.
+	EventStreams bool
+	// StreamDeadline, when positive, ends each event stream this long
+	// after it opened (flagd's --stream-deadline).
+	StreamDeadline time.Duration
+	// KeepAlive is how long an event stream may stay idle before a
+	// comment is sent on it; 0 means KeepAliveInterval.
+	KeepAlive time.Duration
 }
 
 // Service serves OFREP. It is safe for concurrent use.
@@ -98,6 +114,11 @@ type Service struct {
 	maxBody  int64
 	etags    bool
 	fast     bool
+
+	events    bool
+	deadline  time.Duration
+	keepAlive time.Duration
+	streams   *streams.Tracker
 }
 
 // New returns a service over cfg.Resolver. It panics if cfg.Resolver is
@@ -106,12 +127,21 @@ func New(cfg Config) *Service {
 	if cfg.Resolver == nil {
 		panic("ofrep: Config.Resolver is nil")
 	}
-	return &Service{
+	s := &Service{
 		resolver: cfg.Resolver,
 		maxBody:  cfg.MaxBodyBytes,
 		etags:    cfg.ETags,
 		fast:     !cfg.DisableFastPath,
+
+		events:    cfg.EventStreams,
+		deadline:  cfg.StreamDeadline,
+		keepAlive: cfg.KeepAlive,
+		streams:   streams.New(),
 	}
+	if s.keepAlive <= 0 {
+		s.keepAlive = KeepAliveInterval
+	}
+	return s
 }
 
 // Handler returns the handler of both endpoints. It answers 404 for any
@@ -130,6 +160,10 @@ func (s *Service) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		u.Path = clean
 		w.Header().Set("Location", u.String())
 		w.WriteHeader(http.StatusMovedPermanently)
+		return
+	}
+	if s.events && p == EventStreamPath {
+		s.serveEvents(w, r)
 		return
 	}
 	var key string
@@ -191,6 +225,8 @@ type (
 	bulkResponse struct {
 		Flags    []any              `json:"flags"`
 		Metadata evaluator.Metadata `json:"metadata"`
+		// EventStreams is listed with Config.EventStreams only.
+		EventStreams []eventStream `json:"eventStreams,omitempty"`
 	}
 	bulkError struct {
 		ErrorCode    string             `json:"errorCode"`
@@ -438,6 +474,9 @@ func (s *Service) bulk(w http.ResponseWriter, r *http.Request) {
 	defer resolve.ReleaseContextMap(sc.Context)
 	flags := sc.Flags()
 	resp := bulkResponse{Flags: make([]any, 0, len(flags)), Metadata: sc.Metadata()}
+	if s.events {
+		resp.EventStreams = advertised
+	}
 	for _, f := range flags {
 		// flagd's ResolveAllValues evaluates each flag as the type of its
 		// default variant's value, and as any type when that is not a
