@@ -39,7 +39,7 @@ type (
 		} `yaml:"securityContext"`
 		InitContainers []container `yaml:"initContainers"`
 		Containers     []container `yaml:"containers"`
-		Volumes    []volume    `yaml:"volumes"`
+		Volumes        []volume    `yaml:"volumes"`
 	}
 	volume struct {
 		Name      string `yaml:"name"`
