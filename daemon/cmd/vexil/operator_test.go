@@ -6,10 +6,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -57,6 +59,10 @@ type operatorSpec struct {
 	ManagementPort, Port, OFREPPort int
 	Sources                         []map[string]any // as types.SourceConfig marshals
 	EnvVars                         map[string]string
+	// Optional fields, each turned into flags.
+	DebugLogging                          bool
+	ContextValues, HeaderToContextMapping map[string]string
+	CORS                                  []string
 }
 
 // operatorArgs is the sidecar's argument list for spec (buildFlagdArgs with
@@ -67,11 +73,25 @@ func operatorArgs(t *testing.T, spec operatorSpec) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return []string{
+	args := []string{
 		"start", "--management-port", strconv.Itoa(spec.ManagementPort), "--port", strconv.Itoa(spec.Port),
 		"--sources", string(sources),
-		"--ofrep-port", strconv.Itoa(spec.OFREPPort),
 	}
+	if spec.DebugLogging {
+		args = append(args, "--debug")
+	}
+	for _, m := range []struct {
+		flag string
+		kv   map[string]string
+	}{{"--context-value", spec.ContextValues}, {"--context-from-header", spec.HeaderToContextMapping}} {
+		for _, k := range slices.Sorted(maps.Keys(m.kv)) {
+			args = append(args, m.flag, k+"="+m.kv[k])
+		}
+	}
+	for _, origin := range spec.CORS {
+		args = append(args, "--cors-origin", origin)
+	}
+	return append(args, "--ofrep-port", strconv.Itoa(spec.OFREPPort))
 }
 
 // operatorEnv is the sidecar's environment for spec (ToEnvVars).
@@ -197,7 +217,25 @@ func TestOperatorFileSource(t *testing.T) {
 	if err := os.WriteFile(file, []byte(operatorFlagSpec), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	runSidecar(t, newOperatorSpec(t, map[string]any{"uri": file, "provider": "file"}), "new-welcome", true)
+	tests := []struct {
+		name   string
+		modify func(*operatorSpec)
+	}{
+		{"defaults", func(*operatorSpec) {}},
+		{"every optional field", func(s *operatorSpec) {
+			s.DebugLogging = true
+			s.ContextValues = map[string]string{"env": "prod", "region": "eu"}
+			s.HeaderToContextMapping = map[string]string{"X-User-Tier": "tier"}
+			s.CORS = []string{"https://app.example.com"}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			spec := newOperatorSpec(t, map[string]any{"uri": file, "provider": "file"})
+			tt.modify(&spec)
+			runSidecar(t, spec, "new-welcome", true)
+		})
+	}
 }
 
 // TestOperatorKubernetesSource: the sidecar the operator injects for a
