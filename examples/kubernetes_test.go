@@ -26,6 +26,9 @@ type (
 		Data     map[string]string     `yaml:"data"`
 		Spec     struct {
 			Template struct {
+				Metadata struct {
+					Annotations map[string]string `yaml:"annotations"`
+				} `yaml:"metadata"`
 				Spec podSpec `yaml:"spec"`
 			} `yaml:"template"`
 		} `yaml:"spec"`
@@ -34,8 +37,9 @@ type (
 		SecurityContext struct {
 			RunAsNonRoot *bool `yaml:"runAsNonRoot"`
 		} `yaml:"securityContext"`
-		Containers []container `yaml:"containers"`
-		Volumes    []volume    `yaml:"volumes"`
+		InitContainers []container `yaml:"initContainers"`
+		Containers     []container `yaml:"containers"`
+		Volumes        []volume    `yaml:"volumes"`
 	}
 	volume struct {
 		Name      string `yaml:"name"`
@@ -54,6 +58,9 @@ type (
 	container struct {
 		Name            string          `yaml:"name"`
 		Image           string          `yaml:"image"`
+		RestartPolicy   string          `yaml:"restartPolicy"`
+		Env             []envVar        `yaml:"env"`
+		StartupProbe    *probe          `yaml:"startupProbe"`
 		Command         []string        `yaml:"command"`
 		Args            []string        `yaml:"args"`
 		Ports           []containerPort `yaml:"ports"`
@@ -71,6 +78,14 @@ type (
 			MountPath string `yaml:"mountPath"`
 			SubPath   string `yaml:"subPath"`
 		} `yaml:"volumeMounts"`
+	}
+	envVar struct {
+		Name      string `yaml:"name"`
+		ValueFrom *struct {
+			ResourceFieldRef *struct {
+				Resource string `yaml:"resource"`
+			} `yaml:"resourceFieldRef"`
+		} `yaml:"valueFrom"`
 	}
 	probe struct {
 		HTTPGet *struct {
@@ -107,6 +122,10 @@ func checkSidecar(manifest []byte) []error {
 		return []error{fmt.Errorf("want one ConfigMap and one Deployment, have %d and %d", len(configMaps), len(deployments))}
 	}
 	cm, pod := configMaps[0], deployments[0].Spec.Template.Spec
+	annotations := deployments[0].Spec.Template.Metadata.Annotations
+	if annotations["prometheus.io/scrape"] != "true" || annotations["prometheus.io/port"] != "8014" || annotations["prometheus.io/path"] != "/metrics" {
+		fail("the pod's Prometheus scrape annotations %v are not scrape true, port 8014, path /metrics", annotations)
+	}
 
 	// Every flag file in the ConfigMap is strictly valid.
 	parser, err := evaluator.NewParser(evaluator.Options{Strict: true})
@@ -132,12 +151,27 @@ func checkSidecar(manifest []byte) []error {
 		fail("the pod does not set runAsNonRoot: true")
 	}
 
-	// The vexil container.
-	i := slices.IndexFunc(pod.Containers, func(c container) bool { return strings.Contains(c.Image, "vexil") })
-	if i < 0 {
-		return append(errs, errors.New("no vexil container"))
+	// The vexil container: a native sidecar, so that the app starts once
+	// vexil is ready.
+	if slices.ContainsFunc(pod.Containers, func(c container) bool { return strings.Contains(c.Image, "vexil") }) {
+		fail("vexil is a regular container: make it a native sidecar (an init container with restartPolicy: Always)")
 	}
-	c := pod.Containers[i]
+	i := slices.IndexFunc(pod.InitContainers, func(c container) bool { return strings.Contains(c.Image, "vexil") })
+	if i < 0 {
+		return append(errs, errors.New("no vexil init container"))
+	}
+	c := pod.InitContainers[i]
+	if c.RestartPolicy != "Always" {
+		fail("the vexil init container's restartPolicy is %q, not Always (a native sidecar)", c.RestartPolicy)
+	}
+	if strings.HasSuffix(c.Image, ":latest") || !strings.Contains(c.Image[strings.LastIndex(c.Image, "/")+1:], ":") && !strings.Contains(c.Image, "@sha256:") {
+		fail("the vexil image %s is not pinned to a version or digest", c.Image)
+	}
+	if !slices.ContainsFunc(c.Env, func(e envVar) bool {
+		return e.Name == "GOMEMLIMIT" && e.ValueFrom != nil && e.ValueFrom.ResourceFieldRef != nil && e.ValueFrom.ResourceFieldRef.Resource == "limits.memory"
+	}) {
+		fail("vexil has no GOMEMLIMIT from its limits.memory (downward API)")
+	}
 	if len(c.Args) == 0 || c.Args[0] != "start" {
 		fail("vexil args %q do not start with start", c.Args)
 	}
@@ -215,6 +249,7 @@ func checkSidecar(manifest []byte) []error {
 		name, path string
 		probe      *probe
 	}{
+		{"startupProbe", "/readyz", c.StartupProbe},
 		{"livenessProbe", "/healthz", c.LivenessProbe},
 		{"readinessProbe", "/readyz", c.ReadinessProbe},
 	} {
@@ -240,6 +275,9 @@ func checkSidecar(manifest []byte) []error {
 		}
 	}
 
+	if bytes.Contains(manifest, []byte("namespace:")) {
+		fail("the manifest hard-codes a namespace: kubectl apply -n NAMESPACE chooses it")
+	}
 	if ro := c.SecurityContext.ReadOnlyRootFilesystem; ro == nil || !*ro {
 		fail("vexil's root filesystem is not read-only")
 	}
@@ -277,6 +315,12 @@ func TestKubernetesSidecarChecks(t *testing.T) {
 		{"readiness path", "path: /readyz", "path: /healthz"},
 		{"readiness port", "path: /readyz\n              port: 8014", "path: /readyz\n              port: 8013"},
 		{"wrong ConfigMap", "name: vexil-flags\n", "name: other-flags\n"},
+		{"not a native sidecar", "restartPolicy: Always", "restartPolicy: OnFailure"},
+		{"unpinned image", "vexil:v0.1.0", "vexil:latest"},
+		{"no GOMEMLIMIT", "name: GOMEMLIMIT", "name: MEMLIMIT"},
+		{"no scrape annotation", `prometheus.io/scrape: "true"`, `prometheus.io/scrape: "false"`},
+		{"startup probe path", "path: /readyz\n              port: 8014\n            periodSeconds: 1", "path: /ready\n              port: 8014\n            periodSeconds: 1"},
+		{"hard-coded namespace", "  name: vexil-sidecar-demo\n  labels", "  name: vexil-sidecar-demo\n  namespace: default\n  labels"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if !bytes.Contains(manifest, []byte(tc.old)) {

@@ -27,7 +27,9 @@ func TestMain(m *testing.M) {
 	if os.Getenv(runMainEnv) == "1" {
 		os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	cluster.Close()
+	os.Exit(code)
 }
 
 // startProcess starts `vexil args...` as a process and returns it with
