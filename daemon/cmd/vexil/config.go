@@ -269,7 +269,7 @@ func resolveStart(fs *pflag.FlagSet, getenv func(string) (string, bool)) (startS
 	for _, u := range uris {
 		d.Sources = append(d.Sources, daemon.SourceSpec{URI: u})
 	}
-	specs, warnings := r.sources()
+	specs, warnings, unknownEntries := r.sources()
 	d.Sources = append(d.Sources, specs...)
 	s.warnings = append(s.warnings, warnings...)
 	r.getAll([]optionValue{
@@ -291,6 +291,9 @@ func resolveStart(fs *pflag.FlagSet, getenv func(string) (string, bool)) (startS
 		}
 	}
 	r.get(optOtelReloadInterval, &s.otelReloadInterval)
+	if d.Strict && len(unknownEntries) > 0 {
+		r.fail(optSources, "%s (refused under --strict; flagd ignores it)", unknownEntries[0])
+	}
 	if len(ctxValues) > 0 {
 		d.StaticContext = make(map[string]any, len(ctxValues))
 		for k, v := range ctxValues {
@@ -601,46 +604,50 @@ func toStringMap(data any) (any, error) {
 // sources reads --sources: a JSON array (from the flag, FLAGD_SOURCES or a
 // string in the config file) or a list of objects in the config file.
 // Field names match as flagd's do, whatever their case. It returns the
-// warnings for the fields that are accepted and ignored.
-func (r *resolver) sources() ([]daemon.SourceSpec, []string) {
+// warnings for the fields that are accepted and ignored, and apart what it
+// says of unknown fields: flagd ignores them, Vexil warns (and, under
+// --strict, refuses them).
+func (r *resolver) sources() (specs []daemon.SourceSpec, warnings, unknown []string) {
 	var data []byte
 	switch v := r.v.Get(optSources).(type) {
 	case nil:
-		return nil, nil
+		return nil, nil, nil
 	case string:
 		if strings.TrimSpace(v) == "" {
-			return nil, nil
+			return nil, nil, nil
 		}
 		data = []byte(v)
 	case []any:
 		var err error
 		if data, err = json.Marshal(v); err != nil {
 			r.fail(optSources, "want a list of source objects: %v", err)
-			return nil, nil
+			return nil, nil, nil
 		}
 	default:
 		r.fail(optSources, "want a JSON array of source objects, not %v", v)
-		return nil, nil
+		return nil, nil, nil
 	}
 	var entries []json.RawMessage
 	if err := json.Unmarshal(data, &entries); err != nil {
 		r.fail(optSources, `not a JSON array of source objects, such as [{"uri":"flags.json","provider":"file"}]: %v`, err)
-		return nil, nil
+		return nil, nil, nil
 	}
-	var specs []daemon.SourceSpec
-	var warnings []string
 	for i, raw := range entries {
-		spec, warns, err := decodeSource(raw)
+		spec, warns, unknowns, err := decodeSource(raw)
 		if err != nil {
 			r.fail(optSources, "entry %d: %v", i, err)
-			return nil, nil
+			return nil, nil, nil
 		}
 		for _, w := range warns {
 			warnings = append(warnings, fmt.Sprintf("%s: entry %d: %s", describe(r.origin, optSources), i, w))
 		}
+		for _, u := range unknowns {
+			unknown = append(unknown, fmt.Sprintf("entry %d: %s", i, u))
+			warnings = append(warnings, fmt.Sprintf("%s: entry %d: %s, ignored as flagd ignores it (refused under --strict)", describe(r.origin, optSources), i, u))
+		}
 		specs = append(specs, spec)
 	}
-	return specs, warnings
+	return specs, warnings, unknown
 }
 
 // entryField is a field of a --sources entry (flagd's SourceConfig) or of
@@ -653,32 +660,53 @@ type entryField struct {
 }
 
 // decodeFields decodes a JSON object's fields, whose names match whatever
-// their case; parent names the object in messages ("" for an entry).
-func decodeFields(obj map[string]json.RawMessage, parent string, fields []entryField) error {
-	prefix, unknownPrefix := "", ""
+// their case; parent names the object in messages ("" for an entry). It
+// returns the names that are none of fields, sorted: flagd's decoder
+// ignores them, and so does Vexil, with a warning (refused under --strict).
+func decodeFields(obj map[string]json.RawMessage, parent string, fields []entryField) (unknown []string, err error) {
+	prefix := ""
 	if parent != "" {
-		prefix, unknownPrefix = parent+".", parent+": "
+		prefix = parent + "."
 	}
 	for _, k := range slices.Sorted(maps.Keys(obj)) {
 		i := slices.IndexFunc(fields, func(f entryField) bool { return strings.EqualFold(f.name, k) })
 		if i < 0 {
-			names := make([]string, len(fields))
-			for j, f := range fields {
-				names[j] = f.name
-			}
-			return fmt.Errorf("%sunknown field %q (the fields are %s)", unknownPrefix, k, strings.Join(names, ", "))
+			unknown = append(unknown, k)
+			continue
 		}
 		if err := json.Unmarshal(obj[k], fields[i].dst); err != nil {
-			return fmt.Errorf("%s%s must be %s, not %s", prefix, fields[i].name, fields[i].want, obj[k])
+			return nil, fmt.Errorf("%s%s must be %s, not %s", prefix, fields[i].name, fields[i].want, obj[k])
 		}
 	}
-	return nil
+	return unknown, nil
 }
 
-// decodeSource decodes one --sources entry into a SourceSpec.
-func decodeSource(raw json.RawMessage) (daemon.SourceSpec, []string, error) {
+// unknownFields says which fields of an entry (or of its parent object)
+// are not known, and which are.
+func unknownFields(parent string, unknown []string, fields []entryField) string {
+	names := make([]string, len(fields))
+	for i, f := range fields {
+		names[i] = f.name
+	}
+	quoted := make([]string, len(unknown))
+	for i, u := range unknown {
+		quoted[i] = strconv.Quote(u)
+	}
+	noun := "field"
+	if len(unknown) > 1 {
+		noun = "fields"
+	}
+	if parent != "" {
+		parent += ": "
+	}
+	return fmt.Sprintf("%sunknown %s %s (the fields are %s)", parent, noun, strings.Join(quoted, ", "), strings.Join(names, ", "))
+}
+
+// decodeSource decodes one --sources entry into a SourceSpec. It returns
+// the warnings for the fields that are accepted and ignored, and, apart,
+// what it says of unknown fields (flagd ignores those without a word).
+func decodeSource(raw json.RawMessage) (spec daemon.SourceSpec, warnings, unknown []string, err error) {
 	var (
-		spec               daemon.SourceSpec
 		interval           uint32
 		timeout            int
 		seed               string
@@ -688,9 +716,9 @@ func decodeSource(raw json.RawMessage) (daemon.SourceSpec, []string, error) {
 	)
 	var obj map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &obj); err != nil || obj == nil {
-		return daemon.SourceSpec{}, nil, fmt.Errorf("must be a JSON object, not %s", raw)
+		return daemon.SourceSpec{}, nil, nil, fmt.Errorf("must be a JSON object, not %s", raw)
 	}
-	err := decodeFields(obj, "", []entryField{
+	fields := []entryField{
 		{"uri", "a string", &spec.URI},
 		{"provider", "a string", &spec.Provider},
 		{"selector", "a string", &spec.Selector},
@@ -706,24 +734,27 @@ func decodeSource(raw json.RawMessage) (daemon.SourceSpec, []string, error) {
 		{"incrementalUpdates", "true or false", &incrementalUpdates},
 		{"oauth", "an object", &oauth},
 		{"bearerToken", "a string", &bearerToken},
-	})
+	}
+	names, err := decodeFields(obj, "", fields)
 	switch {
 	case err != nil:
-		return daemon.SourceSpec{}, nil, err
+		return daemon.SourceSpec{}, nil, nil, err
 	case spec.URI == "":
-		return daemon.SourceSpec{}, nil, errors.New(`"uri" is required (every entry has "uri" and "provider")`)
+		return daemon.SourceSpec{}, nil, nil, errors.New(`"uri" is required (every entry has "uri" and "provider")`)
 	case spec.Provider == "":
-		return daemon.SourceSpec{}, nil, errors.New(`"provider" is required (every entry has "uri" and "provider")`)
+		return daemon.SourceSpec{}, nil, nil, errors.New(`"provider" is required (every entry has "uri" and "provider")`)
 	case timeout < 0:
-		return daemon.SourceSpec{}, nil, fmt.Errorf("timeoutS must be 0 or more, not %d", timeout)
+		return daemon.SourceSpec{}, nil, nil, fmt.Errorf("timeoutS must be 0 or more, not %d", timeout)
 	case spec.MaxMsgSize < 0:
-		return daemon.SourceSpec{}, nil, fmt.Errorf("maxMsgSize must be 0 or more, not %d", spec.MaxMsgSize)
+		return daemon.SourceSpec{}, nil, nil, fmt.Errorf("maxMsgSize must be 0 or more, not %d", spec.MaxMsgSize)
 	case incrementalUpdates:
-		return daemon.SourceSpec{}, nil, errors.New("incrementalUpdates (experimental in flagd) is not supported: each update replaces the source's flags")
+		return daemon.SourceSpec{}, nil, nil, errors.New("incrementalUpdates (experimental in flagd) is not supported: each update replaces the source's flags")
 	}
 	spec.Interval = time.Duration(interval) * time.Second
 	spec.Timeout = time.Duration(timeout) * time.Second
-	var warnings []string
+	if len(names) > 0 {
+		unknown = append(unknown, unknownFields("", names, fields))
+	}
 	if seed != "" {
 		warnings = append(warnings, "intervalSeed is ignored (Vexil does not offset the polling schedule)")
 	}
@@ -737,41 +768,51 @@ func decodeSource(raw json.RawMessage) (daemon.SourceSpec, []string, error) {
 		warnings = append(warnings, `bearerToken is deprecated: write "authHeader": "Bearer TOKEN" instead`)
 	}
 	if oauth != nil {
-		var warn string
-		if spec.OAuth, warn, err = decodeOAuth(oauth); err != nil {
-			return daemon.SourceSpec{}, nil, err
+		var warn, oauthUnknown string
+		if spec.OAuth, warn, oauthUnknown, err = decodeOAuth(oauth); err != nil {
+			return daemon.SourceSpec{}, nil, nil, err
 		}
 		if warn != "" {
 			warnings = append(warnings, warn)
 		}
+		if oauthUnknown != "" {
+			unknown = append(unknown, oauthUnknown)
+		}
 	}
-	return spec, warnings, nil
+	return spec, warnings, unknown, nil
 }
 
-func decodeOAuth(obj map[string]json.RawMessage) (*daemon.OAuthSpec, string, error) {
+// decodeOAuth decodes an entry's "oauth" object. It returns a warning for
+// a field that is accepted and ignored, and what it says of unknown fields.
+func decodeOAuth(obj map[string]json.RawMessage) (_ *daemon.OAuthSpec, warning, unknown string, err error) {
 	var (
 		o           daemon.OAuthSpec
 		folder      string
 		reloadDelay int
 	)
-	err := decodeFields(obj, "oauth", []entryField{
+	fields := []entryField{
 		{"clientID", "a string", &o.ClientID},
 		{"clientSecret", "a string", &o.ClientSecret},
 		{"tokenUrl", "a string", &o.TokenURL},
 		{"folder", "a string", &folder},
 		{"reloadDelayS", "a whole number of seconds", &reloadDelay},
-	})
+	}
+	names, err := decodeFields(obj, "oauth", fields)
 	switch {
 	case err != nil:
-		return nil, "", err
+		return nil, "", "", err
 	case folder != "":
-		return nil, "", errors.New("oauth.folder is not supported: give clientID, clientSecret and tokenUrl in the entry")
+		return nil, "", "", errors.New("oauth.folder is not supported: give clientID, clientSecret and tokenUrl in the entry")
 	case o.ClientID == "" || o.ClientSecret == "" || o.TokenURL == "":
-		return nil, "", errors.New("oauth needs clientID, clientSecret and tokenUrl")
-	case reloadDelay != 0:
-		return &o, "oauth.reloadDelayS is ignored (tokens are renewed when they expire)", nil
+		return nil, "", "", errors.New("oauth needs clientID, clientSecret and tokenUrl")
 	}
-	return &o, "", nil
+	if len(names) > 0 {
+		unknown = unknownFields("oauth", names, fields)
+	}
+	if reloadDelay != 0 {
+		warning = "oauth.reloadDelayS is ignored (tokens are renewed when they expire)"
+	}
+	return &o, warning, unknown, nil
 }
 
 // validateStart checks the resolved options against each other and their

@@ -164,6 +164,20 @@ func TestStartConfig(t *testing.T) {
 				"--sources: entry 1: bearerToken is deprecated and ignored: authHeader is set",
 			},
 		},
+		{
+			// flagd ignores fields it does not know without a word.
+			name: "sources, unknown fields warn",
+			args: []string{"-s", `[{"uri":"a.json","provider":"file","pollInterval":5,"Zone":"x"},
+				{"uri":"https://b.example/f.json","provider":"http","oauth":{"clientID":"id","clientSecret":"s","tokenUrl":"https://t.example","scope":"x"}}]`},
+			want: func(c *daemon.Config) {
+				c.Sources = []daemon.SourceSpec{{URI: "a.json", Provider: "file"}, {URI: "https://b.example/f.json", Provider: "http",
+					OAuth: &daemon.OAuthSpec{ClientID: "id", ClientSecret: "s", TokenURL: "https://t.example"}}}
+			},
+			warnings: []string{
+				`--sources: entry 0: unknown fields "Zone", "pollInterval" (the fields are ` + sourceFields + `), ignored as flagd ignores it (refused under --strict)`,
+				`--sources: entry 1: oauth: unknown field "scope" (the fields are clientID, clientSecret, tokenUrl, folder, reloadDelayS), ignored as flagd ignores it (refused under --strict)`,
+			},
+		},
 		{name: "empty sources", args: []string{"-s", " []"}, want: func(*daemon.Config) {}},
 		{
 			name: "environment",
@@ -364,8 +378,8 @@ func TestStartConfigErrors(t *testing.T) {
 		{"sources entry null", []string{"-s", `[null]`}, nil, `--sources: entry 0: must be a JSON object, not null`},
 		{"sources without uri", []string{"-s", `[{"provider":"file"}]`}, nil, `--sources: entry 0: "uri" is required (every entry has "uri" and "provider")`},
 		{"sources without provider", []string{"--config", cfgDir + "sources-no-provider.yaml"}, nil, `--sources (sources in testdata/config/sources-no-provider.yaml): entry 0: "provider" is required (every entry has "uri" and "provider")`},
-		{"sources unknown field", []string{"-s", `[{"uri":"a","provider":"file"},{"uri":"b","provider":"file","pollInterval":5}]`}, nil, `--sources: entry 1: unknown field "pollInterval" (the fields are ` +
-			"uri, provider, selector, providerID, authHeader, headers, interval, intervalSeed, tls, certPath, timeoutS, maxMsgSize, incrementalUpdates, oauth, bearerToken)"},
+		{"sources unknown field, strict", []string{"--strict", "-s", `[{"uri":"a","provider":"file"},{"uri":"b","provider":"file","pollInterval":5}]`}, nil, `--sources: entry 1: unknown field "pollInterval" (the fields are ` +
+			sourceFields + ") (refused under --strict; flagd ignores it)"},
 		{"sources negative interval", []string{"-s", `[{"uri":"a","provider":"http","interval":-1}]`}, nil, "--sources: entry 0: interval must be a whole number of seconds, 0 or more, not -1"},
 		{"sources string tls", []string{"-s", `[{"uri":"a","provider":"grpc","tls":"yes"}]`}, nil, `--sources: entry 0: tls must be true or false, not "yes"`},
 		{"sources headers not strings", []string{"-s", `[{"uri":"a","provider":"http","headers":{"X-N":1}}]`}, nil, `--sources: entry 0: headers must be an object of strings, not {"X-N":1}`},
@@ -374,7 +388,7 @@ func TestStartConfigErrors(t *testing.T) {
 		{"sources incremental updates", []string{"-s", `[{"uri":"a","provider":"grpc","incrementalUpdates":true}]`}, nil, "--sources: entry 0: incrementalUpdates (experimental in flagd) is not supported: each update replaces the source's flags"},
 		{"sources oauth folder", []string{"-s", `[{"uri":"a","provider":"http","oauth":{"folder":"/secrets"}}]`}, nil, "--sources: entry 0: oauth.folder is not supported: give clientID, clientSecret and tokenUrl in the entry"},
 		{"sources oauth incomplete", []string{"-s", `[{"uri":"a","provider":"http","oauth":{"clientID":"id"}}]`}, nil, "--sources: entry 0: oauth needs clientID, clientSecret and tokenUrl"},
-		{"sources oauth unknown field", []string{"-s", `[{"uri":"a","provider":"http","oauth":{"scope":"x"}}]`}, nil, `--sources: entry 0: oauth: unknown field "scope" (the fields are clientID, clientSecret, tokenUrl, folder, reloadDelayS)`},
+		{"sources oauth unknown field, strict", []string{"--strict", "-s", `[{"uri":"a","provider":"http","oauth":{"clientID":"id","clientSecret":"s","tokenUrl":"t","scope":"x"}}]`}, nil, `--sources: entry 0: oauth: unknown field "scope" (the fields are clientID, clientSecret, tokenUrl, folder, reloadDelayS) (refused under --strict; flagd ignores it)`},
 		{"sources oauth wrong type", []string{"-s", `[{"uri":"a","provider":"http","oauth":{"reloadDelayS":"1m"}}]`}, nil, `--sources: entry 0: oauth.reloadDelayS must be a whole number of seconds, not "1m"`},
 		{"sources oauth not an object", []string{"-s", `[{"uri":"a","provider":"http","oauth":true}]`}, nil, "--sources: entry 0: oauth must be an object, not true"},
 	}
@@ -397,3 +411,6 @@ func TestStartConfigErrors(t *testing.T) {
 		})
 	}
 }
+
+// sourceFields lists the fields of a --sources entry, as messages do.
+const sourceFields = "uri, provider, selector, providerID, authHeader, headers, interval, intervalSeed, tls, certPath, timeoutS, maxMsgSize, incrementalUpdates, oauth, bearerToken"
