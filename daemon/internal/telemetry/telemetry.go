@@ -374,6 +374,12 @@ func (t *Telemetry) Evaluated(ctx context.Context, e resolve.Evaluation) {
 		t.reasons.Add(ctx, 1, o.reason)
 	}
 	if t.tracer != nil {
+		// A span that would find the queue full is dropped before it is
+		// built: under overload, evaluations pay an atomic load for it.
+		if t.queue.full() {
+			t.queue.dropped.Add(1)
+			return
+		}
 		name := "resolveAnyValue"
 		if int(e.Kind) < len(spanNames) {
 			name = spanNames[e.Kind]
@@ -454,6 +460,9 @@ func newBoundedProcessor(exp sdktrace.SpanExporter, limit int) *boundedProcessor
 		sdktrace.WithMaxQueueSize(limit+sdktrace.DefaultMaxExportBatchSize))
 	return p
 }
+
+// full says whether MaxQueuedSpans are waiting.
+func (p *boundedProcessor) full() bool { return p.inflight.Load() >= p.limit }
 
 func (p *boundedProcessor) OnEnd(s sdktrace.ReadOnlySpan) {
 	if p.inflight.Add(1) > p.limit {
