@@ -24,9 +24,9 @@
 // The exporters never block an evaluation: a span goes into a bounded
 // queue (Config.MaxQueuedSpans) that a batch span processor drains; a span
 // that finds the queue full is dropped and counted ([Telemetry.DroppedSpans],
-// the vexil.otel.spans.dropped counter). Metrics are sums the SDK
-// aggregates in memory; an evaluation adds to a counter bound to an
-// attribute set cached per combination.
+// the vexil.otel.spans.dropped counter). Metrics are observed counters: an
+// evaluation adds one to an atomic counter of its combination of
+// attributes, which the SDK reads at each export.
 //
 // The collector URI is http://HOST:PORT (plaintext), https://HOST:PORT
 // (TLS), or HOST:PORT (plaintext, unless a certificate or CA is given).
@@ -124,8 +124,7 @@ type Telemetry struct {
 	mp  *sdkmetric.MeterProvider
 	tp  *sdktrace.TracerProvider
 
-	impressions metric.Int64Counter
-	reasons     metric.Int64Counter
+	metrics     bool
 	tracer      trace.Tracer
 	combos      sync.Map // combo → *comboOptions
 	comboCount  atomic.Int64
@@ -211,22 +210,41 @@ func New(ctx context.Context, cfg Config) (*Telemetry, error) {
 	}
 
 	if meter != nil {
-		if t.impressions, err = meter.Int64Counter(ImpressionName, metric.WithUnit("{impression}"),
-			metric.WithDescription("The number of evaluations for a given flag")); err != nil {
+		// The counters are observed: an evaluation adds to an atomic
+		// counter of its combination, and the SDK reads them all at each
+		// export, so evaluations never pay for the SDK's aggregation.
+		impressions, err := meter.Int64ObservableCounter(ImpressionName, metric.WithUnit("{impression}"),
+			metric.WithDescription("The number of evaluations for a given flag"))
+		if err != nil {
 			return nil, err
 		}
-		if t.reasons, err = meter.Int64Counter(ReasonName, metric.WithUnit("{reason}"),
-			metric.WithDescription("The number of evaluations for a given reason")); err != nil {
+		reasons, err := meter.Int64ObservableCounter(ReasonName, metric.WithUnit("{reason}"),
+			metric.WithDescription("The number of evaluations for a given reason"))
+		if err != nil {
 			return nil, err
 		}
-		if _, err = meter.Int64ObservableCounter(DroppedName, metric.WithUnit("{span}"),
-			metric.WithDescription("Evaluation spans dropped because the export queue was full"),
-			metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
-				o.Observe(t.DroppedSpans())
-				return nil
-			})); err != nil {
+		dropped, err := meter.Int64ObservableCounter(DroppedName, metric.WithUnit("{span}"),
+			metric.WithDescription("Evaluation spans dropped because the export queue was full"))
+		if err != nil {
 			return nil, err
 		}
+		if _, err = meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+			t.combos.Range(func(_, v any) bool {
+				c := v.(*comboCounts)
+				if c.impressionAttrs != nil {
+					o.ObserveInt64(impressions, c.n.Load(), metric.WithAttributeSet(*c.impressionAttrs))
+				}
+				o.ObserveInt64(reasons, c.n.Load(), metric.WithAttributeSet(c.reasonAttrs))
+				return true
+			})
+			if t.queue != nil {
+				o.ObserveInt64(dropped, t.DroppedSpans())
+			}
+			return nil
+		}, impressions, reasons, dropped); err != nil {
+			return nil, err
+		}
+		t.metrics = true
 	}
 	return t, nil
 }
@@ -316,32 +334,39 @@ type combo struct {
 	key, variant, reason, code string
 }
 
-// comboOptions are a combination's measurement options, built once.
-type comboOptions struct {
-	impression, reason metric.AddOption
+// comboCounts counts the evaluations of one combination.
+type comboCounts struct {
+	n               atomic.Int64
+	impressionAttrs *attribute.Set // nil for a failed evaluation
+	reasonAttrs     attribute.Set
 }
 
-func (t *Telemetry) options(c combo) *comboOptions {
-	if o, ok := t.combos.Load(c); ok {
-		return o.(*comboOptions)
+// counts returns c's counter, adding it when it is new. Beyond
+// maxCachedCombos combinations, a resolved evaluation is counted with an
+// empty key and variant (the SDK, too, caps an instrument's attribute sets).
+func (t *Telemetry) counts(c combo) *comboCounts {
+	if v, ok := t.combos.Load(c); ok {
+		return v.(*comboCounts)
 	}
-	o := &comboOptions{}
-	if c.code != "" {
-		o.reason = metric.WithAttributeSet(attribute.NewSet(attrProvider.String(ProviderName),
-			attrReason.String(c.reason), attrException.String(c.code)))
-	} else {
-		o.impression = metric.WithAttributeSet(attribute.NewSet(attrKey.String(c.key),
-			attrVariant.String(c.variant), attrReason.String(c.reason), attrProvider.String(ProviderName)))
-		o.reason = metric.WithAttributeSet(attribute.NewSet(attrProvider.String(ProviderName),
-			attrReason.String(c.reason), attrKey.String(c.key)))
-	}
-	if t.comboCount.Load() < maxCachedCombos {
-		if prev, loaded := t.combos.LoadOrStore(c, o); loaded {
-			return prev.(*comboOptions)
+	if c.code == "" && t.comboCount.Load() >= maxCachedCombos {
+		c.key, c.variant = "", ""
+		if v, ok := t.combos.Load(c); ok {
+			return v.(*comboCounts)
 		}
+	}
+	n := &comboCounts{}
+	if c.code != "" {
+		n.reasonAttrs = attribute.NewSet(attrProvider.String(ProviderName), attrReason.String(c.reason), attrException.String(c.code))
+	} else {
+		set := attribute.NewSet(attrKey.String(c.key), attrVariant.String(c.variant), attrReason.String(c.reason), attrProvider.String(ProviderName))
+		n.impressionAttrs = &set
+		n.reasonAttrs = attribute.NewSet(attrProvider.String(ProviderName), attrReason.String(c.reason), attrKey.String(c.key))
+	}
+	v, loaded := t.combos.LoadOrStore(c, n)
+	if !loaded {
 		t.comboCount.Add(1)
 	}
-	return o
+	return v.(*comboCounts)
 }
 
 // spanNames are flagd's evaluation span names, by kind.
@@ -357,7 +382,7 @@ var spanNames = [...]string{
 // Evaluated records one evaluation (resolve.Observer).
 func (t *Telemetry) Evaluated(ctx context.Context, e resolve.Evaluation) {
 	r := &e.Result
-	if t.impressions != nil {
+	if t.metrics {
 		c := combo{reason: string(r.Reason)}
 		if r.Err != nil {
 			c.reason, c.code = string(evaluator.ReasonError), r.Err.Code.String()
@@ -367,11 +392,7 @@ func (t *Telemetry) Evaluated(ctx context.Context, e resolve.Evaluation) {
 				c.variant = ""
 			}
 		}
-		o := t.options(c)
-		if o.impression != nil {
-			t.impressions.Add(ctx, 1, o.impression)
-		}
-		t.reasons.Add(ctx, 1, o.reason)
+		t.counts(c).n.Add(1)
 	}
 	if t.tracer != nil {
 		// A span that would find the queue full is dropped before it is
