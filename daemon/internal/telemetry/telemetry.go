@@ -124,10 +124,10 @@ type Telemetry struct {
 	mp  *sdkmetric.MeterProvider
 	tp  *sdktrace.TracerProvider
 
-	metrics     bool
-	tracer      trace.Tracer
-	combos      sync.Map // combo → *comboOptions
-	comboCount  atomic.Int64
+	metrics    bool
+	tracer     trace.Tracer
+	combos     sync.Map // combo → *comboOptions
+	comboCount atomic.Int64
 
 	queue   *boundedProcessor
 	tlsConf *reloadingTLS
