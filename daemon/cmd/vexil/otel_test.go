@@ -3,9 +3,16 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/sha256"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"fmt"
 	"io"
+	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -20,6 +27,7 @@ import (
 
 	"connectrpc.com/connect"
 
+	"github.com/vexilhq/vexil/internal/testcerts"
 	evaluationv1 "github.com/vexilhq/vexil/schemas/gen/flagd/evaluation/v1"
 	"github.com/vexilhq/vexil/schemas/gen/flagd/evaluation/v1/evaluationv1connect"
 	syncv1 "github.com/vexilhq/vexil/schemas/gen/flagd/sync/v1"
@@ -85,7 +93,7 @@ type collector struct {
 
 // startCollector runs the collector with an OTLP/gRPC receiver on a free
 // port and the debug exporter (detailed) for metrics and traces.
-func startCollector(t *testing.T) *collector {
+func startCollector(t *testing.T, grpcTLS string) *collector {
 	t.Helper()
 	bin := otelcolBinary(t)
 	c := &collector{endpoint: fmt.Sprintf("127.0.0.1:%d", freePort(t)), changed: make(chan struct{}, 1), exited: make(chan struct{})}
@@ -94,7 +102,7 @@ func startCollector(t *testing.T) *collector {
   otlp:
     protocols:
       grpc:
-        endpoint: `+c.endpoint+`
+        endpoint: `+c.endpoint+grpcTLS+`
 exporters:
   debug:
     verbosity: detailed
@@ -188,7 +196,7 @@ func (c *collector) await(t *testing.T, what string, want ...string) {
 // spans to a real OpenTelemetry Collector, which writes them out (debug
 // exporter). They are flushed when vexil stops.
 func TestOpenTelemetryCollector(t *testing.T) {
-	col := startCollector(t)
+	col := startCollector(t, "")
 	flags := filepath.Join(t.TempDir(), "flags.json")
 	if err := os.WriteFile(flags, []byte(`{"flags":{"my-flag":{"state":"ENABLED","variants":{"on":true,"off":false},"defaultVariant":"on"}}}`), 0o644); err != nil {
 		t.Fatal(err)
@@ -252,4 +260,81 @@ func TestOpenTelemetryCollector(t *testing.T) {
 		// The resource.
 		"-> service.name: Str(flagd)",
 	)
+}
+
+// clientPair makes a self-signed client certificate (ExtKeyUsageClientAuth)
+// and writes it and its key to dir.
+func clientPair(t *testing.T, dir string) (certPath, keyPath string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "vexil-client"},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(24 * time.Hour),
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certPath, keyPath = filepath.Join(dir, "client.pem"), filepath.Join(dir, "client-key.pem")
+	if err := os.WriteFile(certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyPath, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return certPath, keyPath
+}
+
+// TestOpenTelemetryCollectorMTLS: with --otel-ca-path, --otel-cert-path
+// and --otel-key-path, vexil reaches a collector that serves TLS and
+// requires a client certificate signed by the CA it was given.
+func TestOpenTelemetryCollectorMTLS(t *testing.T) {
+	dir := t.TempDir()
+	serverCert, serverKey := testcerts.New(t, "collector").Write(t, dir)
+	clientCert, clientKey := clientPair(t, dir)
+	col := startCollector(t, `
+        tls:
+          cert_file: `+serverCert+`
+          key_file: `+serverKey+`
+          client_ca_file: `+clientCert)
+	flags := filepath.Join(dir, "flags.json")
+	if err := os.WriteFile(flags, []byte(`{"flags":{"my-flag":{"state":"ENABLED","variants":{"on":true},"defaultVariant":"on"}}}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd, addrs, lines := startProcess(t, "start", "-f", "file:"+flags, "--bind-address", "127.0.0.1",
+		"-p", "0", "-m", "0", "-g", "0", "-r", "0", "-z", "json",
+		"--metrics-exporter", "otel", "--otel-collector-uri", "https://"+col.endpoint,
+		"--otel-ca-path", serverCert, "--otel-cert-path", clientCert, "--otel-key-path", clientKey, "--otel-reload-interval", "1m")
+	go func() {
+		for range lines {
+		}
+	}()
+	tr := &http.Transport{}
+	defer tr.CloseIdleConnections()
+	client := evaluationv1connect.NewServiceClient(&http.Client{Transport: tr}, "http://"+addrs["evaluation"])
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := client.ResolveBoolean(ctx, connect.NewRequest(&evaluationv1.ResolveBooleanRequest{FlagKey: "my-flag"})); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("vexil: %v", err)
+	}
+	col.await(t, "the span and metrics over mTLS", "Name           : resolveBoolean", "Name: feature_flag.flagd.impression")
 }
