@@ -17,9 +17,11 @@
 //     (resolveBoolean, resolveString, resolveInt, resolveFloat,
 //     resolveObject; resolveAnyValue for OFREP's untyped evaluations), on
 //     the tracer "flagd.evaluation.v1", with flagd's feature_flag.key,
-//     feature_flag.result.variant and feature_flag.provider_name, a child
-//     of the request's span when the request carried one; exported with
-//     otlptracegrpc.
+//     feature_flag.result.variant and feature_flag.provider_name (a child
+//     of the span in the request's context, if any: the evaluation port
+//     does not read traceparent yet); exported with otlptracegrpc; and a
+//     server span per sync call ([Telemetry.SyncInterceptor]), which does
+//     read traceparent.
 //
 // The exporters never block an evaluation: a span goes into a bounded
 // queue (Config.MaxQueuedSpans) that a batch span processor drains; a span
