@@ -55,8 +55,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/vexilhq/vexil/daemon/internal/metrics"
 	"github.com/vexilhq/vexil/daemon/internal/store"
+	"github.com/vexilhq/vexil/daemon/internal/telemetry"
 	"github.com/vexilhq/vexil/daemon/internal/tlsreload"
 	"github.com/vexilhq/vexil/evaluator"
 	"github.com/vexilhq/vexil/examples"
@@ -175,7 +178,35 @@ type Config struct {
 	// request, so set this behind a proxy that does not identify itself and
 	// sends gRPC and other requests over one HTTP/2 connection.
 	DisableNativeGRPC bool
+	// OpenTelemetry exports flagd's metrics and the evaluation and sync
+	// spans to an OpenTelemetry Collector over OTLP/gRPC (flagd's
+	// --metrics-exporter otel and --otel-* options). Prometheus metrics
+	// stay on /metrics either way.
+	OpenTelemetry OpenTelemetryConfig
 }
+
+// OpenTelemetryConfig says what goes to an OpenTelemetry Collector (see
+// daemon/internal/telemetry).
+type OpenTelemetryConfig struct {
+	// Metrics pushes flagd's metrics over OTLP/gRPC (--metrics-exporter
+	// otel), to CollectorURI or, without it, where the OTEL_EXPORTER_OTLP_*
+	// environment variables say (localhost:4317 by default).
+	Metrics bool
+	// CollectorURI is the collector's OTLP/gRPC endpoint: HOST:PORT,
+	// http://HOST:PORT or https://HOST:PORT. With it, evaluation and sync
+	// spans are exported too, as flagd does.
+	CollectorURI string
+	// CertPath and KeyPath are a client certificate and key for mTLS,
+	// CAPath the CA of the collector's certificate; all PEM.
+	CertPath, KeyPath, CAPath string
+	// ReloadInterval is how often the TLS files are read again; 0 means an
+	// hour.
+	ReloadInterval time.Duration
+	// Version is the service.version the resource carries.
+	Version string
+}
+
+func (c OpenTelemetryConfig) enabled() bool { return c.Metrics || c.CollectorURI != "" }
 
 // Addrs are the addresses the daemon listens on, as host:port.
 type Addrs struct {
@@ -192,7 +223,8 @@ type Daemon struct {
 	sources   []namedSource
 	store     *store.Store
 	metrics   *metrics.Metrics
-	certs     *tlsreload.Reloader // nil without TLS
+	telemetry *telemetry.Telemetry // nil without OpenTelemetry
+	certs     *tlsreload.Reloader  // nil without TLS
 	health    *health
 	shutdowns []func(context.Context) error // the services' streams
 	endpoints []*endpoint
@@ -254,6 +286,22 @@ func newDaemon(cfg Config, log *slog.Logger, sources []namedSource) (*Daemon, er
 			return nil, fmt.Errorf("daemon: %w", err)
 		}
 	}
+	if o := cfg.OpenTelemetry; o.enabled() {
+		d.telemetry, err = telemetry.New(context.Background(), telemetry.Config{
+			CollectorURI: o.CollectorURI, Metrics: o.Metrics,
+			CertPath: o.CertPath, KeyPath: o.KeyPath, CAPath: o.CAPath,
+			ReloadInterval: o.ReloadInterval, ServiceVersion: o.Version,
+			OnError: func(err error) { log.Error("OpenTelemetry", "err", err) },
+		})
+		if err != nil {
+			return nil, fmt.Errorf("daemon: OpenTelemetry: %w", err)
+		}
+		t := d.telemetry
+		d.metrics.Registry().MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "vexil_otel_spans_dropped_total",
+			Help: "Spans dropped because the OpenTelemetry export queue was full.",
+		}, func() float64 { return float64(t.DroppedSpans()) }))
+	}
 	d.health = newHealth()
 	if err := d.openEndpoints(); err != nil {
 		return nil, err
@@ -290,6 +338,15 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.runSources(srcCtx, &wg)
 	if d.certs != nil {
 		wg.Go(func() { _ = d.certs.Run(srcCtx) })
+	}
+	if d.telemetry != nil {
+		// Stopped with the sources, after the servers: the last
+		// evaluations' metrics and spans are flushed.
+		wg.Go(func() {
+			if err := d.telemetry.Run(srcCtx); err != nil {
+				d.log.Warn("OpenTelemetry: not everything was exported at shutdown", "err", err)
+			}
+		})
 	}
 
 	serveErr := make(chan error, len(d.endpoints))

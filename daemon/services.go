@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"net/http"
+	"slices"
 
 	"connectrpc.com/connect"
 	"google.golang.org/grpc"
@@ -34,6 +35,10 @@ func (d *Daemon) newServices(evalOpts, syncOpts []connect.HandlerOption) service
 	var observers []resolve.Observer
 	if d.metrics != nil { // a nil *metrics.Metrics is a non-nil Observer
 		observers = append(observers, d.metrics)
+	}
+	if d.telemetry != nil {
+		observers = append(observers, d.telemetry)
+		syncOpts = append(slices.Clip(syncOpts), connect.WithInterceptors(d.telemetry.SyncInterceptor()))
 	}
 	resolver := resolve.New(resolve.Config{
 		Store:              d.store,

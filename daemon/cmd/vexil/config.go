@@ -85,10 +85,6 @@ const (
 	defaultOtelReload      = time.Hour
 )
 
-// noOtel is what the OpenTelemetry options say when given.
-const noOtel = "Vexil does not export to OpenTelemetry: it serves Prometheus metrics at /metrics " +
-	"on the management port (an OpenTelemetry Collector can scrape them with its prometheus receiver)"
-
 // startOptions are vexil start's options, in the order of its help.
 func startOptions() []option {
 	return []option{
@@ -118,12 +114,12 @@ func startOptions() []option {
 		{optDisableNativeGRPC, "", false, "serve gRPC clients' connections to the evaluation port with connect-go like the others, not with grpc-go (for proxies that mix gRPC and other requests on one HTTP/2 connection)"},
 		{optKeepAliveMinTime, "", defaultKeepAliveMin, "accepted for flagd compatibility; Vexil's sync server accepts client keepalive pings at any rate"},
 		{optKeepAliveNoStream, "", true, "accepted for flagd compatibility; Vexil's sync server accepts keepalive pings also without an open stream"},
-		{optMetricsExporter, "t", "", "metrics exporter: prometheus (the default and only one: /metrics on the management port); otel is not supported"},
-		{optOtelCollectorURI, "o", "", "not supported (flagd's OpenTelemetry collector); Vexil serves Prometheus metrics instead"},
-		{optOtelCertPath, "D", "", "not supported (flagd's OpenTelemetry collector TLS certificate)"},
-		{optOtelKeyPath, "K", "", "not supported (flagd's OpenTelemetry collector TLS key)"},
-		{optOtelCAPath, "A", "", "not supported (flagd's OpenTelemetry collector CA certificate)"},
-		{optOtelReloadInterval, "I", defaultOtelReload, "not supported (flagd's OpenTelemetry certificate reload interval)"},
+		{optMetricsExporter, "t", "", "metrics exporter: prometheus (the default: /metrics on the management port) or otel (also push flagd's metrics over OTLP/gRPC to --otel-collector-uri)"},
+		{optOtelCollectorURI, "o", "", "OpenTelemetry Collector's OTLP/gRPC endpoint (HOST:PORT, http:// or https://); given, evaluation and sync spans are exported to it"},
+		{optOtelCertPath, "D", "", "client certificate (PEM) for mTLS to the collector; needs --otel-key-path"},
+		{optOtelKeyPath, "K", "", "client key (PEM) for --otel-cert-path"},
+		{optOtelCAPath, "A", "", "CA certificate (PEM) that the collector's certificate is verified against"},
+		{optOtelReloadInterval, "I", defaultOtelReload, "how often the --otel-cert-path, --otel-key-path and --otel-ca-path files are read again"},
 	}
 }
 
@@ -869,20 +865,25 @@ func validateStart(s *startSettings) error {
 	if s.logFormat != "console" && s.logFormat != "json" {
 		return fmt.Errorf("%s must be console or json, not %q", desc(optLogFormat), s.logFormat)
 	}
+	o := &d.OpenTelemetry
 	switch strings.ToLower(s.metricsExporter) {
 	case "", "prometheus":
 	case "otel":
-		return fmt.Errorf("%s otel is not supported. %s; remove the option", desc(optMetricsExporter), noOtel)
+		o.Metrics = true
 	default:
-		return fmt.Errorf("%s must be prometheus, not %q", desc(optMetricsExporter), s.metricsExporter)
+		return fmt.Errorf("%s must be prometheus or otel, not %q", desc(optMetricsExporter), s.metricsExporter)
 	}
-	for _, key := range []string{optOtelCollectorURI, optOtelCertPath, optOtelKeyPath, optOtelCAPath} {
-		if _, ok := s.otel[key]; ok {
-			return fmt.Errorf("%s is not supported. %s; remove the option", desc(key), noOtel)
+	o.CollectorURI, o.CertPath, o.KeyPath, o.CAPath = s.otel[optOtelCollectorURI], s.otel[optOtelCertPath], s.otel[optOtelKeyPath], s.otel[optOtelCAPath]
+	if (o.CertPath == "") != (o.KeyPath == "") {
+		given, missing := optOtelCertPath, optOtelKeyPath
+		if o.CertPath == "" {
+			given, missing = missing, given
 		}
+		return fmt.Errorf("%s needs --%s: mTLS takes a certificate and its key", desc(given), missing)
 	}
-	if s.otelReloadInterval != defaultOtelReload {
-		return fmt.Errorf("%s is not supported. %s; remove the option", desc(optOtelReloadInterval), noOtel)
+	if s.otelReloadInterval <= 0 {
+		return fmt.Errorf("%s: %v is not positive", desc(optOtelReloadInterval), s.otelReloadInterval)
 	}
+	o.ReloadInterval = s.otelReloadInterval
 	return nil
 }

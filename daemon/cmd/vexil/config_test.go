@@ -39,6 +39,7 @@ func defaultConfig() daemon.Config {
 		OFREPPort:             8016,
 		MaxRequestBodyBytes:   1_000_000,
 		MaxRequestHeaderBytes: 1_000_000,
+		OpenTelemetry:         daemon.OpenTelemetryConfig{ReloadInterval: time.Hour},
 	}
 }
 
@@ -76,7 +77,8 @@ func TestStartConfig(t *testing.T) {
 				"--log-format", "json", "--debug", "--strict",
 				"--max-request-body", "0", "--max-request-header", "2048", "--stream-deadline", "1m",
 				"--disable-sync-metadata", "--keep-alive-min-time", "1s", "--keep-alive-permit-without-stream=false",
-				"--metrics-exporter", "prometheus", "--otel-reload-interval", "1h", "--disable-native-grpc",
+				"--metrics-exporter", "otel", "--otel-collector-uri", "https://collector:4317", "--otel-cert-path", "oc.pem",
+				"--otel-key-path", "ok.pem", "--otel-ca-path", "ca.pem", "--otel-reload-interval", "5m", "--disable-native-grpc",
 			},
 			want: func(c *daemon.Config) {
 				c.Port, c.ManagementPort, c.SyncPort, c.OFREPPort = 1, 2, 3, 4
@@ -92,6 +94,8 @@ func TestStartConfig(t *testing.T) {
 				c.StreamDeadline = time.Minute
 				c.DisableSyncMetadata = true
 				c.DisableNativeGRPC = true
+				c.OpenTelemetry = daemon.OpenTelemetryConfig{Metrics: true, CollectorURI: "https://collector:4317",
+					CertPath: "oc.pem", KeyPath: "ok.pem", CAPath: "ca.pem", ReloadInterval: 5 * time.Minute}
 			},
 			logFormat: "json",
 			debug:     true,
@@ -319,8 +323,6 @@ func TestStartConfig(t *testing.T) {
 // TestStartConfigErrors: every way start's options are refused, with its
 // message. All are usage errors (exit code 2).
 func TestStartConfigErrors(t *testing.T) {
-	const otel = "Vexil does not export to OpenTelemetry: it serves Prometheus metrics at /metrics on the management port " +
-		"(an OpenTelemetry Collector can scrape them with its prometheus receiver); remove the option"
 	cases := []struct {
 		name string
 		args []string
@@ -350,13 +352,10 @@ func TestStartConfigErrors(t *testing.T) {
 		// Log format, metrics, OpenTelemetry.
 		{"log format", []string{"-z", "xml"}, nil, `--log-format must be console or json, not "xml"`},
 		{"log format from env", nil, map[string]string{"FLAGD_LOG_FORMAT": "text"}, `--log-format (FLAGD_LOG_FORMAT) must be console or json, not "text"`},
-		{"metrics exporter otel", []string{"-t", "otel"}, nil, "--metrics-exporter otel is not supported. " + otel},
-		{"metrics exporter unknown", []string{"-t", "statsd"}, nil, `--metrics-exporter must be prometheus, not "statsd"`},
-		{"otel collector", []string{"-o", "collector:4317"}, nil, "--otel-collector-uri is not supported. " + otel},
-		{"otel certificate from env", nil, map[string]string{"FLAGD_OTEL_CERT_PATH": "c.pem"}, "--otel-cert-path (FLAGD_OTEL_CERT_PATH) is not supported. " + otel},
-		{"otel key", []string{"-K", "k.pem"}, nil, "--otel-key-path is not supported. " + otel},
-		{"otel CA", []string{"-A", "ca.pem"}, nil, "--otel-ca-path is not supported. " + otel},
-		{"otel reload interval", []string{"-I", "2h"}, nil, "--otel-reload-interval is not supported. " + otel},
+		{"metrics exporter unknown", []string{"-t", "statsd"}, nil, `--metrics-exporter must be prometheus or otel, not "statsd"`},
+		{"otel certificate without key", nil, map[string]string{"FLAGD_OTEL_CERT_PATH": "c.pem"}, "--otel-cert-path (FLAGD_OTEL_CERT_PATH) needs --otel-key-path: mTLS takes a certificate and its key"},
+		{"otel key without certificate", []string{"-K", "k.pem"}, nil, "--otel-key-path needs --otel-cert-path: mTLS takes a certificate and its key"},
+		{"otel reload interval zero", []string{"-I", "0s"}, nil, "--otel-reload-interval: 0s is not positive"},
 		// Maps.
 		{"context value not KEY=VALUE", nil, map[string]string{"FLAGD_CONTEXT_VALUE": "a=1,novalue"}, `--context-value (FLAGD_CONTEXT_VALUE): "novalue" is not KEY=VALUE`},
 		{"context value bad JSON", nil, map[string]string{"FLAGD_CONTEXT_VALUE": `{"a":`}, "--context-value (FLAGD_CONTEXT_VALUE): not a JSON object of strings: unexpected end of JSON input"},

@@ -73,7 +73,7 @@ var cliCases = []struct {
 	{name: "start-unknown-flag", args: []string{"start", "--frob"}},
 	{name: "start-port-range", args: []string{"start", "-p", "65536"}},
 	{name: "start-same-port", args: []string{"start", "-m", "8013"}},
-	{name: "start-otel", args: []string{"start", "-t", "otel", "-o", "collector:4317"}},
+	{name: "start-otel", args: []string{"start", "-t", "otel", "-o", "collector:4317", "--otel-cert-path", "c.pem"}},
 	{name: "start-sources-unknown-field", args: []string{"start", "--strict", "-s", `[{"uri":"flags.json","provider":"file","pollInterval":5}]`}},
 	{name: "start-config-unknown-key", args: []string{"start", "--config", "testdata/config/unknown-keys.yaml"}},
 	{name: "start-sources-unsupported-provider", args: []string{"start", "--bind-address", "127.0.0.1", "-p", "0", "-m", "0", "-g", "0", "-r", "0", "-s", `[{"uri":"flags.json","provider":"ftp"}]`}},

@@ -8,6 +8,7 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+	"go.opentelemetry.io/otel"
 	"k8s.io/klog/v2"
 
 	"github.com/vexilhq/vexil/daemon"
@@ -75,13 +76,23 @@ Where options come from, the first found wins:
      An unknown key is an error;
   4. the default.
 
+OpenTelemetry, as flagd: --metrics-exporter otel pushes flagd's metrics
+(feature_flag.flagd.impression, feature_flag.flagd.result.reason) over
+OTLP/gRPC to --otel-collector-uri; with --otel-collector-uri, spans of each
+evaluation (resolveBoolean, resolveString...) and sync call are exported to
+it, whatever the metrics exporter. /metrics keeps serving Prometheus. mTLS to
+the collector: --otel-cert-path, --otel-key-path, --otel-ca-path, read again
+every --otel-reload-interval. The OTEL_EXPORTER_OTLP_* (headers, timeout,
+compression), OTEL_METRIC_EXPORT_INTERVAL, OTEL_BSP_*,
+OTEL_RESOURCE_ATTRIBUTES and OTEL_SERVICE_NAME environment variables apply.
+Exporting never slows an evaluation: spans wait in a bounded queue, and
+those that find it full are dropped and counted
+(vexil_otel_spans_dropped_total).
+
 flagd's other options are accepted where Vexil behaves the same:
 --keep-alive-min-time and --keep-alive-permit-without-stream change nothing
 (the sync server accepts client keepalive pings at any rate, also without an
-open stream), --metrics-exporter takes prometheus only. Vexil does not export
-to OpenTelemetry: --metrics-exporter otel and the --otel-* options are
-errors; scrape /metrics on the management port instead (an OpenTelemetry
-Collector can, with its prometheus receiver).
+open stream).
 
 An option that is invalid or contradicts another (two services on one
 port, a certificate without its key, a source of an unknown scheme or
@@ -114,6 +125,11 @@ SIGINT or SIGTERM shuts the daemon down gracefully.`,
 			}
 			cfg := s.daemon
 			cfg.Logger = log
+			// The OpenTelemetry SDK reports export errors to its global
+			// handler: log them at debug level, as flagd does.
+			otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) {
+				log.Debug("OpenTelemetry error", "component", "otel", "err", err)
+			}))
 			tuneGC()
 			cfg.AfterUpdate = afterUpdate
 			if len(cfg.Sources) == 0 {
