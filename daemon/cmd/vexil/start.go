@@ -39,12 +39,17 @@ example, examples/flags/demo.flags.json.
 
 Sources: --uri takes file:PATH (file:relative/path, file:/abs/path,
 file:///abs/path; watched), http:// and https:// URLs (polled every 5 s,
-with ETags), and grpc://HOST:PORT or grpcs://HOST:PORT (a flagd.sync.v1
-server: another Vexil, or flagd). --sources takes a JSON array of objects with flagd's
-fields: "uri" and "provider" (required), "selector", "providerID",
-"authHeader", "headers" (an object), "interval" (seconds), "tls",
-"certPath", "timeoutS" (seconds), "maxMsgSize" and "oauth" ("clientID",
-"clientSecret", "tokenUrl"). An unknown field is an error.
+with ETags), grpc://HOST:PORT or grpcs://HOST:PORT (a flagd.sync.v1
+server: another Vexil, or flagd), and objects in buckets, gs://BUCKET/PATH,
+s3://BUCKET/PATH and azblob://CONTAINER/PATH (polled every 5 s, by ETag;
+the query holds the store's options, such as
+s3://b/flags.json?region=eu-west-1&endpoint=URL&use_path_style=true;
+credentials from the cloud's usual environment). --sources takes a JSON
+array of objects with flagd's fields: "uri" and "provider" (required;
+"file", "http", "grpc", "kubernetes", "gcs", "s3", "azblob"), "selector",
+"providerID", "authHeader", "headers" (an object), "interval" (seconds),
+"tls", "certPath", "timeoutS" (seconds), "maxMsgSize" and "oauth"
+("clientID", "clientSecret", "tokenUrl"). An unknown field is an error.
 
 Where options come from, the first found wins:
   1. the flag on the command line;
