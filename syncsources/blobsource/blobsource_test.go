@@ -383,7 +383,9 @@ func TestAzblob(t *testing.T) {
 // in. Without it the test skips (fails under CI=true).
 func azuriteBlob(t *testing.T) string {
 	if p := os.Getenv("VEXIL_AZURITE_BLOB"); p != "" {
-		return p
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
 	}
 	if p, err := exec.LookPath("azurite-blob"); err == nil {
 		return p
