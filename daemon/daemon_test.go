@@ -340,9 +340,9 @@ func TestHTTP2Cleartext(t *testing.T) {
 
 func TestUnknownScheme(t *testing.T) {
 	for _, spec := range []daemon.SourceSpec{
-		{URI: "s3://bucket/flags.json"},
+		{URI: "gopher://bucket/flags.json"},
 		{URI: "flags.json"},
-		{URI: "/etc/flags.json", Provider: "gcs"},
+		{URI: "/etc/flags.json", Provider: "ftp"},
 	} {
 		called := false
 		err := daemon.Run(context.Background(), daemon.Config{
@@ -350,7 +350,7 @@ func TestUnknownScheme(t *testing.T) {
 			BindAddress: "127.0.0.1",
 			Logger:      slog.New(slog.DiscardHandler),
 		}, func(daemon.Addrs) { called = true })
-		if err == nil || !strings.Contains(err.Error(), "supported: file") {
+		if err == nil || !strings.Contains(err.Error(), "supported: azblob, file") {
 			t.Errorf("%+v: Run returned %v, want an error listing the supported schemes", spec, err)
 		}
 		if called {
