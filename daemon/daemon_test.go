@@ -341,9 +341,9 @@ func TestHTTP2Cleartext(t *testing.T) {
 
 func TestUnknownScheme(t *testing.T) {
 	for _, spec := range []daemon.SourceSpec{
-		{URI: "s3://bucket/flags.json"},
+		{URI: "gopher://bucket/flags.json"},
 		{URI: "flags.json"},
-		{URI: "/etc/flags.json", Provider: "gcs"},
+		{URI: "/etc/flags.json", Provider: "ftp"},
 	} {
 		called := false
 		err := daemon.Run(context.Background(), daemon.Config{
@@ -352,7 +352,7 @@ func TestUnknownScheme(t *testing.T) {
 			Logger:      slog.New(slog.DiscardHandler),
 		}, func(daemon.Addrs) { called = true })
 		var bad *daemon.SourceError
-		if err == nil || !strings.Contains(err.Error(), "supported: ") || !strings.Contains(err.Error(), "file, fileinfo, fsnotify, grpc") {
+		if err == nil || !strings.Contains(err.Error(), "supported: ") || !strings.Contains(err.Error(), "supported: azblob, dns, envoy, file, fileinfo, fsnotify, gcs, grpc") {
 			t.Errorf("%+v: Run returned %v, want an error listing the supported schemes", spec, err)
 		} else if !errors.As(err, &bad) || bad.URI != spec.URI {
 			t.Errorf("%+v: Run returned %#v, want a *daemon.SourceError", spec, err)

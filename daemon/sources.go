@@ -14,6 +14,7 @@ import (
 	"github.com/vexilhq/vexil/evaluator"
 	"github.com/vexilhq/vexil/examples"
 	"github.com/vexilhq/vexil/syncsources"
+	"github.com/vexilhq/vexil/syncsources/blobsource"
 	"github.com/vexilhq/vexil/syncsources/filesource"
 	"github.com/vexilhq/vexil/syncsources/grpcsource"
 	"github.com/vexilhq/vexil/syncsources/httpsource"
@@ -42,7 +43,8 @@ type SourceSpec struct {
 	AuthHeader string
 	// Headers are extra request headers (HTTP) or metadata (gRPC).
 	Headers map[string]string
-	// Interval is an HTTP source's polling interval; 0 means its default.
+	// Interval is an HTTP or blob source's polling interval; 0 means its
+	// default.
 	Interval time.Duration
 	// TLS connects to a gRPC source with TLS (also implied by grpcs://).
 	TLS bool
@@ -82,7 +84,7 @@ var sourceOptions = []struct {
 	{"authHeader", []string{"http"}, func(s SourceSpec) bool { return s.AuthHeader != "" }},
 	{"certPath", []string{"http", "grpc"}, func(s SourceSpec) bool { return s.CertPath != "" }},
 	{"headers", []string{"http", "grpc"}, func(s SourceSpec) bool { return len(s.Headers) > 0 }},
-	{"interval", []string{"http"}, func(s SourceSpec) bool { return s.Interval != 0 }},
+	{"interval", []string{"http", "gcs", "s3", "azblob"}, func(s SourceSpec) bool { return s.Interval != 0 }},
 	{"maxMsgSize", []string{"grpc"}, func(s SourceSpec) bool { return s.MaxMsgSize != 0 }},
 	{"oauth", []string{"http"}, func(s SourceSpec) bool { return s.OAuth != nil }},
 	{"providerID", []string{"grpc"}, func(s SourceSpec) bool { return s.ProviderID != "" }},
@@ -115,6 +117,12 @@ var sourceKinds = map[string]sourceKind{
 	// and grpc-go's dns:///HOST:PORT.
 	"envoy": {"grpc", openGRPC},
 	"dns":   {"grpc", openGRPC},
+	// Objects in buckets, by flagd's provider names and the URI schemes:
+	// gs://BUCKET/PATH, s3://BUCKET/PATH, azblob://CONTAINER/PATH.
+	"gcs":    {"gcs", openBlob("gcs")},
+	"gs":     {"gcs", openBlob("gcs")},
+	"s3":     {"s3", openBlob("s3")},
+	"azblob": {"azblob", openBlob("azblob")},
 	// FeatureFlag custom resources: core.openfeature.dev/NAMESPACE/NAME,
 	// or with this provider NAMESPACE/NAME, as flagd takes them.
 	"kubernetes": {"kubernetes", openKube},
@@ -205,6 +213,23 @@ func openGRPC(spec SourceSpec, _ *slog.Logger) (syncsources.Source, error) {
 	cfg.CAFile, cfg.Selector, cfg.ProviderID = spec.CertPath, spec.Selector, spec.ProviderID
 	cfg.Headers, cfg.MaxMsgSize = spec.Headers, spec.MaxMsgSize
 	return grpcsource.New(cfg)
+}
+
+// openBlob opens a bucket object of one kind ("gcs", "s3", "azblob"),
+// whose URI must have that kind's scheme, as flagd's provider needs.
+func openBlob(kind string) func(SourceSpec, *slog.Logger) (syncsources.Source, error) {
+	return func(spec SourceSpec, _ *slog.Logger) (syncsources.Source, error) {
+		if k := blobsource.Kind(spec.URI); k != kind {
+			scheme := map[string]string{"gcs": "gs", "s3": "s3", "azblob": "azblob"}[kind]
+			return nil, fmt.Errorf("%s sources are written %s://BUCKET/PATH", kind, scheme)
+		}
+		cfg, err := blobsource.FromURI(spec.URI)
+		if err != nil {
+			return nil, err
+		}
+		cfg.Interval = spec.Interval
+		return blobsource.New(cfg)
+	}
 }
 
 func openKube(spec SourceSpec, log *slog.Logger) (syncsources.Source, error) {

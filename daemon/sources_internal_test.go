@@ -81,7 +81,7 @@ func TestInapplicableSourceOptions(t *testing.T) {
 		{SourceSpec{URI: "file:flags.json", OAuth: &OAuthSpec{ClientID: "id"}},
 			`option "oauth" does not apply to file sources (only to http)`, false},
 		{SourceSpec{URI: "grpc://localhost:8015", Interval: time.Second},
-			`option "interval" does not apply to grpc sources (only to http)`, false},
+			`option "interval" does not apply to grpc sources (only to http, gcs, s3, azblob)`, false},
 		{SourceSpec{URI: "ns/name", Provider: "kubernetes", Headers: map[string]string{"a": "b"}},
 			`option "headers" does not apply to kubernetes sources (only to http, grpc)`, false},
 		{SourceSpec{URI: "flags.json", Provider: "file", CertPath: "ca.pem"},
@@ -89,6 +89,9 @@ func TestInapplicableSourceOptions(t *testing.T) {
 		{SourceSpec{URI: "https://example.com/flags.json", TLS: true, Interval: time.Second},
 			`does not apply to http sources (only to grpc); ignored, as flagd ignores it`, true},
 		{SourceSpec{URI: "localhost:8015", Provider: "grpc", TLS: true, Selector: "app=a", ProviderID: "me", MaxMsgSize: 1 << 20}, "", false},
+		{SourceSpec{URI: "s3://bucket/flags.json", Provider: "s3", AuthHeader: "Bearer x"},
+			`option "authHeader" does not apply to s3 sources (only to http)`, false},
+		{SourceSpec{URI: "gs://bucket/flags.json", Provider: "gcs", Interval: time.Minute}, "", false},
 	} {
 		for _, strict := range []bool{false, true} {
 			provider, _ := providerOf(tc.spec)
@@ -139,5 +142,40 @@ func TestFileSourceNames(t *testing.T) {
 	want := []string{"a.json", "./sub/b.json", "sub/../c.json", "///abs/d.json", "e.json", "127.0.0.1:9", "localhost:9"}
 	if !slices.Equal(names, want) {
 		t.Errorf("names %q, want %q", names, want)
+	}
+}
+
+// TestBlobSources: gs://, s3:// and azblob:// URIs (or flagd's providers
+// gcs, s3 and azblob) open blob sources named by their URI as written, as
+// flagd names them; a provider whose scheme the URI does not have, and a
+// query option the store's opener does not know, are errors.
+func TestBlobSources(t *testing.T) {
+	t.Setenv("AZURE_STORAGE_ACCOUNT", "account")
+	log := slog.New(slog.DiscardHandler)
+	for _, tc := range []struct {
+		spec SourceSpec
+		err  string
+	}{
+		{spec: SourceSpec{URI: "gs://bucket/flags.json"}},
+		{spec: SourceSpec{URI: "gs://bucket/dir/flags.yaml", Provider: "gcs", Interval: time.Second}},
+		{spec: SourceSpec{URI: "s3://bucket/flags.json?region=eu-west-1&use_path_style=true"}},
+		{spec: SourceSpec{URI: "s3://bucket/flags.json", Provider: "s3"}},
+		{spec: SourceSpec{URI: "azblob://container/flags.json", Provider: "azblob"}},
+		{spec: SourceSpec{URI: "s3://bucket/flags.json", Provider: "gcs"}, err: "gcs sources are written gs://BUCKET/PATH"},
+		{spec: SourceSpec{URI: "bucket/flags.json", Provider: "s3"}, err: "s3 sources are written s3://BUCKET/PATH"},
+		{spec: SourceSpec{URI: "s3://bucket/flags.json?regoin=eu"}, err: `unknown option "regoin" for s3://`},
+		{spec: SourceSpec{URI: "gs://bucket/"}, err: "has no object path"},
+	} {
+		srcs, err := openSources([]SourceSpec{tc.spec}, true, log)
+		switch {
+		case tc.err != "":
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%+v: error %v, want %q", tc.spec, err, tc.err)
+			}
+		case err != nil:
+			t.Errorf("%+v: %v", tc.spec, err)
+		case srcs[0].name != tc.spec.URI:
+			t.Errorf("%+v: named %q, want the URI", tc.spec, srcs[0].name)
+		}
 	}
 }

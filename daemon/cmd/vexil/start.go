@@ -45,19 +45,24 @@ Sources: --uri takes file:PATH (file:relative/path, file:/abs/path,
 file:///abs/path; watched), http:// and https:// URLs (polled every 5 s,
 with ETags), grpc://HOST:PORT or grpcs://HOST:PORT (a flagd.sync.v1
 server: another Vexil, or flagd), envoy://PROXY:PORT/SERVICE (through an
-Envoy proxy that routes by SERVICE) or dns:///HOST:PORT, and
+Envoy proxy that routes by SERVICE) or dns:///HOST:PORT,
 core.openfeature.dev/NAMESPACE/NAME (a FeatureFlag custom resource, read
 from the cluster of $KUBECONFIG, ~/.kube/config or the pod's service
-account; watched).
+account; watched), and objects in buckets, gs://BUCKET/PATH,
+s3://BUCKET/PATH and azblob://CONTAINER/PATH (polled every 5 s, by ETag;
+the query holds the store's options, such as
+s3://b/flags.json?region=eu-west-1&endpoint=URL&use_path_style=true;
+credentials from the cloud's usual environment).
 
 --sources takes a JSON array of objects with flagd's fields: "uri" and
-"provider" (required: file, fsnotify, fileinfo, http, grpc or kubernetes;
-fileinfo polls the file's modification time every second instead of
-watching it), "selector", "providerID", "authHeader", "headers" (an
-object), "interval" (seconds), "tls", "certPath", "timeoutS" (seconds),
-"maxMsgSize" and "oauth" ("clientID", "clientSecret", "tokenUrl"); the
-deprecated "bearerToken" is taken as "authHeader": "Bearer TOKEN", with a
-warning. An unknown field is an error.
+"provider" (required: file, fsnotify, fileinfo, http, grpc, kubernetes,
+gcs, s3 or azblob; fileinfo polls the file's modification time every
+second instead of watching it), "selector", "providerID", "authHeader",
+"headers" (an object), "interval" (seconds), "tls", "certPath",
+"timeoutS" (seconds), "maxMsgSize" and "oauth" ("clientID",
+"clientSecret", "tokenUrl"); the deprecated "bearerToken" is taken as
+"authHeader": "Bearer TOKEN", with a warning. An unknown field is
+ignored with a warning, as flagd ignores it (refused under --strict).
 
 Where options come from, the first found wins:
   1. the flag on the command line;
