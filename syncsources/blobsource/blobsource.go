@@ -36,7 +36,6 @@ package blobsource
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -294,7 +293,7 @@ func (s *Source) Run(ctx context.Context, updates chan<- syncsources.Update) err
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	r := &run{Source: s, updates: updates}
+	r := &run{Source: s, send: poll.Sender{Source: s.name, Updates: updates}}
 	defer r.closeBucket()
 	p := &poll.Poller{Interval: s.interval, After: s.after, Rand: s.rand}
 	return p.Run(ctx, r.poll)
@@ -303,14 +302,10 @@ func (s *Source) Run(ctx context.Context, updates chan<- syncsources.Update) err
 // run is the state of one Run.
 type run struct {
 	*Source
-	updates chan<- syncsources.Update
-	bucket  *blob.Bucket // nil until opened, and after a failure to open
+	bucket *blob.Bucket // nil until opened, and after a failure to open
 
-	version   string // ETag or modification time of the last snapshot sent; "" after an outage
-	sent      bool   // a snapshot or an outage was sent
-	outage    bool   // the last thing sent was an outage
-	outageKey string // poll.OutageKey of the error of that outage
-	last      [sha256.Size]byte
+	version string // ETag or modification time of the last snapshot sent; "" after an outage
+	send    poll.Sender
 }
 
 func (r *run) closeBucket() {
@@ -336,32 +331,11 @@ func (r *run) poll(ctx context.Context) error {
 			return ctx.Err()
 		}
 		err = fmt.Errorf("%s: %w", r.name, err)
-		key := poll.OutageKey(err)
-		if r.sent && r.outage && key == r.outageKey {
-			return err // this failure was reported already
-		}
-		r.sent, r.outage, r.outageKey, r.version = true, true, key, ""
-		if sendErr := r.send(ctx, syncsources.Update{Source: r.name, Err: err}); sendErr != nil {
-			return sendErr
-		}
-		return err
+		r.version = ""
+		return r.send.Failure(ctx, err)
 	}
-	sum := sha256.Sum256(data)
 	r.version = version
-	if r.sent && !r.outage && sum == r.last {
-		return nil
-	}
-	r.sent, r.outage, r.last = true, false, sum
-	return r.send(ctx, syncsources.Update{Source: r.name, Data: data, Format: format})
-}
-
-func (r *run) send(ctx context.Context, u syncsources.Update) error {
-	select {
-	case r.updates <- u:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return r.send.Data(ctx, data, format)
 }
 
 // fetch reads the object's attributes, and the object when its version

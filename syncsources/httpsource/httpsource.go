@@ -30,7 +30,6 @@ package httpsource
 
 import (
 	"context"
-	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -252,9 +251,9 @@ func (s *Source) Run(ctx context.Context, updates chan<- syncsources.Update) err
 	}
 	defer tr.CloseIdleConnections()
 	r := &run{
-		Source:  s,
-		client:  &http.Client{Transport: tr},
-		updates: updates,
+		Source: s,
+		client: &http.Client{Transport: tr},
+		send:   poll.Sender{Source: s.name, Updates: updates},
 	}
 	p := &poll.Poller{Interval: s.interval, After: s.after, Rand: s.rand}
 	return p.Run(ctx, r.poll)
@@ -263,14 +262,10 @@ func (s *Source) Run(ctx context.Context, updates chan<- syncsources.Update) err
 // run is the state of one Run.
 type run struct {
 	*Source
-	client  *http.Client
-	updates chan<- syncsources.Update
+	client *http.Client
 
-	etag      string // of the last snapshot sent; "" after an outage
-	sent      bool   // a snapshot or an outage was sent
-	outage    bool   // the last thing sent was an outage
-	outageKey string // poll.OutageKey of the error of that outage
-	last      [sha256.Size]byte
+	etag string // of the last snapshot sent; "" after an outage
+	send poll.Sender
 }
 
 // errNotModified is fetch's answer to 304 Not Modified.
@@ -287,32 +282,11 @@ func (r *run) poll(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		key := poll.OutageKey(err)
-		if r.sent && r.outage && key == r.outageKey {
-			return err // this failure was reported already
-		}
-		r.sent, r.outage, r.outageKey, r.etag = true, true, key, ""
-		if sendErr := r.send(ctx, syncsources.Update{Source: r.name, Err: err}); sendErr != nil {
-			return sendErr
-		}
-		return err
+		r.etag = ""
+		return r.send.Failure(ctx, err)
 	}
-	sum := sha256.Sum256(data)
 	r.etag = etag
-	if r.sent && !r.outage && sum == r.last {
-		return nil
-	}
-	r.sent, r.outage, r.last = true, false, sum
-	return r.send(ctx, syncsources.Update{Source: r.name, Data: data, Format: format})
-}
-
-func (r *run) send(ctx context.Context, u syncsources.Update) error {
-	select {
-	case r.updates <- u:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return r.send.Data(ctx, data, format)
 }
 
 // fetch makes one request. It returns errNotModified for a 304.

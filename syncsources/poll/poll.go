@@ -5,7 +5,9 @@
 // failure it retries sooner, backing off exponentially with jitter up to the
 // interval, so that a source that lost its server recovers quickly without
 // many replicas hammering it in step. Fetch reports its own results (it
-// sends the Update, or the outage); the loop only schedules.
+// sends the Update, or the outage); the loop only schedules. [Sender] is
+// how fetch reports them: a document only when its bytes changed, a failure
+// only when it differs from the one reported last ([OutageKey]).
 //
 // The clock and the randomness are fields of [Poller], so tests drive the
 // loop with a fake clock and no sleeps.
