@@ -196,6 +196,7 @@ func TestOpenTelemetryCollector(t *testing.T) {
 		for range lines { // keep the process's stderr flowing
 		}
 	}()
+	awaitReady(t, addrs["management"])
 
 	tr := &http.Transport{}
 	defer tr.CloseIdleConnections()
@@ -310,6 +311,7 @@ func TestOpenTelemetryCollectorMTLS(t *testing.T) {
 		for range lines {
 		}
 	}()
+	awaitReady(t, addrs["management"])
 	tr := &http.Transport{}
 	defer tr.CloseIdleConnections()
 	client := evaluationv1connect.NewServiceClient(&http.Client{Transport: tr}, "http://"+addrs["evaluation"])
@@ -325,4 +327,24 @@ func TestOpenTelemetryCollectorMTLS(t *testing.T) {
 		t.Fatalf("vexil: %v", err)
 	}
 	col.await(t, "the span and metrics over mTLS", "Name           : resolveBoolean", "Name: feature_flag.flagd.impression")
+}
+
+// awaitReady waits until the daemon's /readyz answers 200: its flags are
+// loaded. ("listening" is logged before the first document is read.)
+func awaitReady(t *testing.T, management string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get("http://" + management + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/readyz did not answer 200 within 30 s (last: %v)", err)
+		}
+		time.Sleep(10 * time.Millisecond) // a poll of readiness, which has no event to await
+	}
 }
