@@ -6,6 +6,8 @@
 //
 //	vexil validate FILE...   check flag documents (strict by default)
 //	vexil eval --flags FILE  evaluate flags as the daemon would answer
+//	vexil diff OLD NEW --contexts FILE
+//	                         whom a change to flag files would flip
 //	vexil start [--uri URI]  run the flag daemon
 //	vexil version            print the version (also vexil --version)
 //
@@ -77,6 +79,7 @@ func newRootCmd(getenv func(string) (string, bool)) *cobra.Command {
 	root.AddCommand(
 		newValidateCmd(),
 		newEvalCmd(),
+		newDiffCmd(),
 		newStartCmd(getenv),
 		newVersionCmd(),
 	)

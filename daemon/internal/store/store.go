@@ -258,8 +258,18 @@ func keyIndex(entries map[flagID]*entry) map[string]*entry {
 func (s *Store) commit(source string, idx int, p pending) (Change, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	c := s.successor(s.cur.Load(), source, idx, p)
+	s.cur.Store(c.New)
+	for sub := range s.subs {
+		sub.deliver(c)
+	}
+	return c, p.loadErr
+}
+
+// successor returns the change that applying a prepared update to old
+// makes, with the snapshot that follows old; it publishes nothing.
+func (s *Store) successor(old *Snapshot, source string, idx int, p pending) Change {
 	now := s.lay.now()
-	old := s.cur.Load()
 	prev := old.srcs[idx]
 	next := &sourceData{entries: prev.entries, byKey: prev.byKey, version: prev.version, state: prev.state}
 	st := &next.state
@@ -302,12 +312,7 @@ func (s *Store) commit(source string, idx int, p pending) (Change, error) {
 		byKey, bySet = remerge(srcs, byKey, bySet, ids)
 	}
 	snap := newSnapshot(old.gen+1, s.lay, srcs, byKey, bySet)
-	c := Change{Source: source, Event: p.ev, Old: old, New: snap, Merged: 1, ids: ids}
-	s.cur.Store(snap)
-	for sub := range s.subs {
-		sub.deliver(c)
-	}
-	return c, p.loadErr
+	return Change{Source: source, Event: p.ev, Old: old, New: snap, Merged: 1, ids: ids}
 }
 
 // remerge recomputes the winners of the given flags over all sources,
