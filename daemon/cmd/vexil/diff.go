@@ -216,5 +216,3 @@ func percent(n, total int) string {
 	}
 	return fmt.Sprintf("(%.1f%%)", 100*float64(n)/float64(total))
 }
-
-
