@@ -36,7 +36,8 @@ func (e *ContextError) Unwrap() error { return e.Err }
 const MaxLineBytes = 16 << 20
 
 // LineReader reads contexts as JSON lines: one JSON object per line. Lines
-// that hold only white space are skipped; a line may end with "\r\n".
+// that hold only JSON's white space (space, tab, CR) are skipped; a line
+// may end with "\r\n".
 // Positions are line numbers, from 1.
 type LineReader struct {
 	r    *bufio.Reader
@@ -59,7 +60,7 @@ func (l *LineReader) Next() ([]byte, int, error) {
 		if line == nil {
 			return nil, 0, io.EOF
 		}
-		line = bytes.TrimSpace(line)
+		line = bytes.Trim(line, " \t\r\n") // JSON's white space
 		if len(line) > 0 {
 			return line, l.line, nil
 		}
