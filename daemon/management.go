@@ -66,6 +66,8 @@ func sourceState(s store.SourceState) string {
 //     asks for JSON (Accept: application/json) gets a JSON body describing
 //     each source instead;
 //   - /metrics: Prometheus;
+//   - POST /api/v1/diff: the blast radius of a proposed document for one
+//     source (diffapi.go);
 //
 // whatever the method or query string, and net/http's 404 (or its
 // redirect of an unclean path) for any other path. gRPC (HTTP/2 with an
@@ -75,6 +77,7 @@ func sourceState(s store.SourceState) string {
 func managementHandler(st *store.Store, grpcHealth *health, metricsHandler http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", metricsHandler)
+	mux.Handle("POST /api/v1/diff", diffHandler(st))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.WriteHeader(http.StatusOK)
 	})
