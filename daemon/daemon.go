@@ -8,7 +8,8 @@
 //     connections of native gRPC clients are served by grpc-go, all others
 //     by net/http and connect-go, with the same handlers (see
 //     Config.DisableNativeGRPC and daemon/internal/grpcsplit);
-//   - management: /healthz, /readyz and grpc.health.v1 (and /metrics);
+//   - management: /healthz, /readyz and grpc.health.v1 (and /metrics), and
+//     POST /api/v1/diff, the blast radius of a proposed document;
 //   - sync: flagd.sync.v1 for in-process providers (or a unix socket);
 //   - OFREP: /ofrep/v1/evaluate/flags, and with Config.OFREPEventStreams
 //     its change events over server-sent events, /ofrep/v1/event-stream.
@@ -26,7 +27,8 @@
 //     whichever server answers it (limits, CORS, metrics, and the slot of
 //     authentication);
 //   - endpoint.go: the listeners and their servers;
-//   - management.go: /healthz, /readyz and grpc.health.v1.
+//   - management.go: /healthz, /readyz and grpc.health.v1;
+//   - diffapi.go: POST /api/v1/diff on the management port.
 //
 // Two places to know: every request, on every port, passes through its
 // port's policy (policy.go); every flag evaluation, whatever the protocol,

@@ -292,10 +292,13 @@ type tally struct {
 	ex     map[int][]Example
 	err    error
 	errAt  int // the ordinal of the context of err
+	// ctx is the map contexts are decoded into, reused: evaluation keeps
+	// nothing of a context.
+	ctx map[string]any
 }
 
 func (r *run) newTally() *tally {
-	return &tally{counts: make([]int64, r.cells), kept: make([]uint8, r.cells), ex: map[int][]Example{}}
+	return &tally{counts: make([]int64, r.cells), kept: make([]uint8, r.cells), ex: map[int][]Example{}, ctx: map[string]any{}}
 }
 
 // produce reads the input into chunks for the workers, and returns how
@@ -352,7 +355,7 @@ func (r *run) process(t *tally, c *chunk) {
 	for i, end := range c.ends {
 		text := c.text[start:end]
 		start = end
-		m, err := DecodeContext(text)
+		m, err := decodeContextInto(text, t.ctx)
 		if err != nil {
 			ord := c.first + i
 			if t.err == nil || ord < t.errAt {

@@ -127,10 +127,17 @@ var errNotObject = errors.New("not a JSON object")
 // reader first and hands what that one declines (duplicate keys, invalid
 // UTF-8, deep nesting, errors) to encoding/json.
 func DecodeContext(text []byte) (map[string]any, error) {
+	return decodeContextInto(text, map[string]any{})
+}
+
+// decodeContextInto is DecodeContext reusing m, which it clears, when the
+// fast reader takes the text: it returns m then, else a new map.
+func decodeContextInto(text []byte, m map[string]any) (map[string]any, error) {
+	clear(m)
 	d := strictjson.New(text)
 	d.Space()
 	if d.Consume('{') {
-		if m, ok := d.Object(1); ok && d.Done() {
+		if d.ObjectInto(m, 1) && d.Done() {
 			return m, nil
 		}
 	}
