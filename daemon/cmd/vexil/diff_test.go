@@ -20,6 +20,7 @@ var diffCases = []struct {
 	{name: "text", args: []string{"diff", "testdata/diff/old.json", "testdata/diff/new.json", "--contexts", "testdata/diff/contexts.jsonl"}},
 	{name: "json", args: []string{"diff", "testdata/diff/old.json", "testdata/diff/new.json", "--contexts", "testdata/diff/contexts.jsonl", "--output", "json", "--examples", "1"}},
 	{name: "directories", args: []string{"diff", "testdata/diff/olddir", "testdata/diff/newdir", "-c", "testdata/diff/contexts.jsonl", "--examples", "0"}},
+	{name: "from-nothing", args: []string{"diff", "testdata/diff/nodocs", "testdata/diff/new.json", "-c", "testdata/diff/contexts.jsonl", "--examples", "0"}},
 	{name: "stdin", args: []string{"diff", "testdata/diff/old.json", "testdata/diff/new.json", "-c", "-", "-o", "json"}, stdin: `{"targetingKey":"user-2","country":"it","plan":"pro"}` + "\n"},
 	{name: "same", args: []string{"diff", "testdata/diff/old.json", "testdata/diff/old.json", "-c", "testdata/diff/contexts.jsonl"}},
 	{name: "no-contexts", args: []string{"diff", "testdata/diff/old.json", "testdata/diff/new.json", "-c", "-", "--examples", "0"}},
