@@ -60,8 +60,8 @@ disabled, has no default variant, or the evaluation fails.
 			if contexts == "" {
 				return usageErrorf("diff needs --contexts FILE (JSON lines; - for standard input)")
 			}
-			if examples < 0 {
-				return usageErrorf("--examples must be 0 or more, not %d", examples)
+			if examples < 0 || examples > 100 {
+				return usageErrorf("--examples must be from 0 to 100, not %d", examples)
 			}
 			stderr := cmd.ErrOrStderr()
 			var snaps [2]*store.Snapshot
@@ -112,7 +112,7 @@ disabled, has no default variant, or the evaluation fails.
 	}
 	cmd.Flags().StringVarP(&contexts, "contexts", "c", "", "evaluation contexts, one JSON object a line (- for standard input)")
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
-	cmd.Flags().IntVar(&examples, "examples", blast.DefaultExamples, "example contexts to show per transition")
+	cmd.Flags().IntVar(&examples, "examples", blast.DefaultExamples, "example contexts to show per transition (0 to 100)")
 	return cmd
 }
 

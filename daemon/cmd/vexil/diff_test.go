@@ -33,6 +33,7 @@ var diffCases = []struct {
 	{name: "no-contexts-flag", args: []string{"diff", "testdata/diff/old.json", "testdata/diff/new.json"}},
 	{name: "one-argument", args: []string{"diff", "testdata/diff/old.json", "-c", "testdata/diff/contexts.jsonl"}},
 	{name: "bad-output", args: []string{"diff", "testdata/diff/old.json", "testdata/diff/new.json", "-c", "testdata/diff/contexts.jsonl", "-o", "yaml"}},
+	{name: "bad-examples", args: []string{"diff", "testdata/diff/old.json", "testdata/diff/new.json", "-c", "testdata/diff/contexts.jsonl", "--examples", "101"}},
 	{name: "help", args: []string{"diff", "--help"}},
 }
 

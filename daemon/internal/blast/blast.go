@@ -104,7 +104,8 @@ type Config struct {
 	// runtime.GOMAXPROCS(0).
 	Workers int
 	// Examples is how many contexts to keep per transition, the first ones
-	// in input order; 0 means DefaultExamples, a negative number none.
+	// in input order; 0 means DefaultExamples, a negative number none; at
+	// most 255.
 	Examples int
 	// ChunkSize is how many contexts a worker takes at a time; 0 means 256.
 	ChunkSize int
