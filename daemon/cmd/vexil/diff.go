@@ -39,12 +39,18 @@ lines are skipped); - reads standard input. For every flag whose definition
 differs (added, removed or changed), diff evaluates every context under
 both definitions, on all cores, and prints how many contexts change, the
 transitions between variants with their counts and the first few contexts
-of each transition. (none) stands for no variant: the flag is absent or
-disabled, has no default variant, or the evaluation fails.
+of each transition (context #N is the file's Nth context). A context
+changes when its variant does, or its variant's value. (none) stands for
+no variant: the flag is absent or disabled, has no default variant, or the
+evaluation fails.
 
 --output json prints {"contexts": N, "flags": [{"key", "change",
 "evaluated", "changed", "transitions": [{"from", "to", "count"}],
-"unchanged", "examples"}]}, a variant being its name or null.`,
+"unchanged", "examples"}]}, a variant being its name or null.
+
+The exit code is 1 when a flag document is rejected or cannot be read, or
+the contexts cannot be (a line that is not a JSON object is named by its
+number).`,
 		Example: `  vexil diff flags.json flags.next.json --contexts users.jsonl
   vexil diff deployed/ proposed/ --contexts - --output json < users.jsonl`,
 		Args: func(cmd *cobra.Command, args []string) error {
