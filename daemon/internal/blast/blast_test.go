@@ -252,3 +252,51 @@ func TestDocuments(t *testing.T) {
 		t.Errorf("error %v", err)
 	}
 }
+
+// TestNoVariant: a flag that is absent, disabled, has no variant to answer
+// or errs answers no variant (null); a variant whose value changed is a
+// change from the variant to itself.
+func TestNoVariant(t *testing.T) {
+	flag := func(key, body string) string {
+		return `"` + key + `":{"state":"ENABLED","variants":{"a":1,"b":2},` + body + `}`
+	}
+	old := snapshotOf(t, `{"flags":{`+
+		flag("errs", `"defaultVariant":"a"`)+`,`+
+		flag("no-default", `"defaultVariant":"a"`)+`,`+
+		flag("disabled", `"defaultVariant":"b"`)+`,`+
+		flag("value", `"defaultVariant":"a"`)+`}}`)
+	new := snapshotOf(t, `{"flags":{`+
+		flag("errs", `"defaultVariant":"a","targeting":{"if":[{"var":"x"},"nope","b"]}`)+`,`+
+		flag("no-default", `"defaultVariant":null,"targeting":{"if":[{"var":"x"},"b",null]}`)+`,`+
+		strings.Replace(flag("disabled", `"defaultVariant":"b"`), "ENABLED", "DISABLED", 1)+`,`+
+		`"value":{"state":"ENABLED","variants":{"a":10,"b":2},"defaultVariant":"a"}}}`)
+	in := &blast.Documents{Name: "contexts", Docs: []json.RawMessage{[]byte(`{"x":true}`), []byte(`{}`)}}
+	rep, err := blast.Run(context.Background(), blast.Compare(old, new), in, blast.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := func(v *string) string {
+		if v == nil {
+			return "null"
+		}
+		return *v
+	}
+	got := map[string][]string{}
+	for _, f := range rep.Flags {
+		for _, tr := range f.Transitions {
+			got[f.Key] = append(got[f.Key], fmt.Sprintf("%s->%s:%d:%t", name(tr.From), name(tr.To), tr.Count, tr.ValueChanged))
+		}
+		for _, u := range f.Unchanged {
+			got[f.Key] = append(got[f.Key], fmt.Sprintf("%s:%d", name(u.Variant), u.Count))
+		}
+	}
+	want := map[string][]string{
+		"errs":       {"a->null:1:false", "a->b:1:false"}, // equal counts: no variant first
+		"no-default": {"a->null:1:false", "a->b:1:false"},
+		"disabled":   {"b->null:2:false"},
+		"value":      {"a->a:2:true"},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got %v\nwant %v", got, want)
+	}
+}
