@@ -296,10 +296,12 @@ type tally struct {
 	// ctx is the map contexts are decoded into, reused: evaluation keeps
 	// nothing of a context.
 	ctx map[string]any
+	// names are the contexts' member names, interned.
+	names map[string]string
 }
 
 func (r *run) newTally() *tally {
-	return &tally{counts: make([]int64, r.cells), kept: make([]uint8, r.cells), ex: map[int][]Example{}, ctx: map[string]any{}}
+	return &tally{counts: make([]int64, r.cells), kept: make([]uint8, r.cells), ex: map[int][]Example{}, ctx: map[string]any{}, names: map[string]string{}}
 }
 
 // produce reads the input into chunks for the workers, and returns how
@@ -356,7 +358,7 @@ func (r *run) process(t *tally, c *chunk) {
 	for i, end := range c.ends {
 		text := c.text[start:end]
 		start = end
-		m, err := decodeContextInto(text, t.ctx)
+		m, err := decodeContextInto(text, t.ctx, t.names)
 		if err != nil {
 			ord := c.first + i
 			if t.err == nil || ord < t.errAt {

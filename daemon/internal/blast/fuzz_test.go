@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -50,9 +51,11 @@ func FuzzLineReader(f *testing.F) {
 			want = append(want, m)
 		}
 
+		// As a worker reads: one map reused, member names interned.
 		r := blast.NewLineReader(bytes.NewReader(data))
 		var got []map[string]any
 		gotErrLine := 0
+		reused, names := map[string]any{}, map[string]string{}
 		for {
 			text, pos, err := r.Next()
 			if errors.Is(err, io.EOF) {
@@ -61,12 +64,15 @@ func FuzzLineReader(f *testing.F) {
 			if err != nil {
 				t.Fatalf("reader error: %v", err)
 			}
-			m, err := blast.DecodeContext(text)
+			m, err := blast.DecodeContextInto(text, reused, names)
 			if err != nil {
 				gotErrLine = pos
 				break
 			}
-			got = append(got, m)
+			if alone, err := blast.DecodeContext(text); err != nil || !reflect.DeepEqual(alone, m) {
+				t.Fatalf("DecodeContext: %v, %v; with a reused map: %v", alone, err, m)
+			}
+			got = append(got, maps.Clone(m))
 		}
 		if gotErrLine != wantErrLine || !reflect.DeepEqual(got, want) {
 			t.Fatalf("reader: %v, error at line %d; naive: %v, error at line %d", got, gotErrLine, want, wantErrLine)

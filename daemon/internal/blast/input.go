@@ -127,20 +127,73 @@ var errNotObject = errors.New("not a JSON object")
 // reader first and hands what that one declines (duplicate keys, invalid
 // UTF-8, deep nesting, errors) to encoding/json.
 func DecodeContext(text []byte) (map[string]any, error) {
-	return decodeContextInto(text, map[string]any{})
+	return decodeContextInto(text, map[string]any{}, nil)
 }
 
+// maxInterned bounds the member names a decoder keeps.
+const maxInterned = 4096
+
 // decodeContextInto is DecodeContext reusing m, which it clears, when the
-// fast reader takes the text: it returns m then, else a new map.
-func decodeContextInto(text []byte, m map[string]any) (map[string]any, error) {
+// fast reader takes the text: it returns m then, else a new map. The
+// context's member names are taken from names when it has them (and added
+// to it, up to maxInterned), so that the names every context repeats are
+// not allocated again; names may be nil.
+func decodeContextInto(text []byte, m map[string]any, names map[string]string) (map[string]any, error) {
 	clear(m)
 	d := strictjson.New(text)
 	d.Space()
-	if d.Consume('{') {
-		if d.ObjectInto(m, 1) && d.Done() {
-			return m, nil
+	if d.Consume('{') && objectInto(d, m, names) && d.Done() {
+		return m, nil
+	}
+	return decodeSlow(text)
+}
+
+// objectInto reads the members of an object whose '{' has been consumed
+// into m, as strictjson's ObjectInto does, interning member names.
+func objectInto(d *strictjson.Decoder, m map[string]any, names map[string]string) bool {
+	d.Space()
+	if d.Consume('}') {
+		return true
+	}
+	for {
+		d.Space()
+		raw, ok := d.Name()
+		if !ok {
+			return false
+		}
+		name, ok := names[string(raw)]
+		if !ok {
+			name = string(raw)
+			if names != nil && len(names) < maxInterned {
+				names[name] = name
+			}
+		}
+		if _, dup := m[name]; dup {
+			return false // encoding/json decides: the last wins
+		}
+		d.Space()
+		if !d.Consume(':') {
+			return false
+		}
+		d.Space()
+		v, ok := d.Value(2)
+		if !ok {
+			return false
+		}
+		m[name] = v
+		d.Space()
+		if d.Consume('}') {
+			return true
+		}
+		if !d.Consume(',') {
+			return false
 		}
 	}
+}
+
+// decodeSlow is DecodeContext by encoding/json, for what the fast reader
+// declines.
+func decodeSlow(text []byte) (map[string]any, error) {
 	var v any
 	if err := json.Unmarshal(text, &v); err != nil {
 		var syn *json.SyntaxError
