@@ -20,7 +20,9 @@
 // deleted, as any selector sees them ([Change.For]), for flagd's
 // configuration_change events and sync streams. [Store.Subscribe] delivers
 // changes without ever blocking an update: a subscriber that falls behind
-// gets its pending changes merged into one.
+// gets its pending changes merged into one. [Store.Propose] returns the
+// change an update would make without making it (a dry run, for the
+// daemon's POST /api/v1/diff).
 package store
 
 import (
