@@ -280,9 +280,19 @@ func (f *Flag) evaluate(kind Kind, ctx map[string]any, now func() time.Time) Res
 }
 
 func (f *Flag) evaluateTargeting(r Result, kind Kind, ctx map[string]any, now func() time.Time) Result {
-	norm, err := logic.NormalizeContext(ctx)
+	env, err := f.env(ctx, now)
 	if err != nil {
 		return failed(r, CodeGeneral, "the evaluation context cannot be encoded as JSON: %v", err)
+	}
+	out, err := f.targeting.Eval(env)
+	return f.targetingResult(r, kind, out, err)
+}
+
+// env is what the targeting rule sees.
+func (f *Flag) env(ctx map[string]any, now func() time.Time) (logic.Env, error) {
+	norm, err := logic.NormalizeContext(ctx)
+	if err != nil {
+		return logic.Env{}, err
 	}
 	env := logic.Env{Context: norm, FlagKey: f.key, FlagKeyValue: f.keyValue}
 	if f.targeting.NeedsClock() {
@@ -291,7 +301,12 @@ func (f *Flag) evaluateTargeting(r Result, kind Kind, ctx map[string]any, now fu
 		}
 		env.Timestamp = now().Unix()
 	}
-	out, err := f.targeting.Eval(env)
+	return env, nil
+}
+
+// targetingResult is the answer for what the targeting rule gave (out,
+// or the failure err): Evaluate and Explain share it.
+func (f *Flag) targetingResult(r Result, kind Kind, out any, err error) Result {
 	if err != nil {
 		return failed(r, CodeParseError, "applying the targeting rule: %v", err)
 	}

@@ -35,7 +35,7 @@ func (c *compiler) compileOp(op string, raw any) node {
 	case "and", "or":
 		return c.compileAndOr(op == "and", raw)
 	case "if", "?:":
-		return c.compileIf(raw)
+		return c.compileIf(op, raw)
 	case "filter", "map", "reduce", "all", "none", "some":
 		return c.compileIter(op, raw)
 	case opFractional:
@@ -49,7 +49,7 @@ func (c *compiler) compileOp(op string, raw any) node {
 		if !c.dynamic {
 			c.diags = append(c.diags, Diagnostic{Pointer: string(c.path), Message: "unknown operator \"" + op + "\""})
 		}
-		return failNode{msg: "the operator \"" + op + "\" is not supported"}
+		return failNode{op: op, msg: "the operator \"" + op + "\" is not supported"}
 	}
 	return &opNode{code: code, a: c.args(raw), cfg: c.cfg}
 }
@@ -117,7 +117,11 @@ type andOrNode struct {
 func (c *compiler) compileAndOr(and bool, raw any) node {
 	s, ok := raw.([]any)
 	if !ok {
-		return failNode{msg: "and/or expects an array, got " + typeName(raw)}
+		op := "or"
+		if and {
+			op = "and"
+		}
+		return failNode{op: op, msg: "and/or expects an array, got " + typeName(raw)}
 	}
 	n := &andOrNode{and: and, elems: make([]node, len(s))}
 	for i, e := range s {
@@ -142,17 +146,18 @@ func (n *andOrNode) eval(data any) any {
 type ifNode struct {
 	clauses []node
 	cfg     Config
+	op      string // "if" or "?:", for explain
 }
 
-func (c *compiler) compileIf(raw any) node {
+func (c *compiler) compileIf(op string, raw any) node {
 	s, ok := raw.([]any)
 	if !ok {
-		return failNode{msg: "if expects an array, got " + typeName(raw)}
+		return failNode{op: op, msg: "if expects an array, got " + typeName(raw)}
 	}
 	if len(s) == 0 {
 		return constNode{nil}
 	}
-	n := &ifNode{clauses: make([]node, len(s)), cfg: c.cfg}
+	n := &ifNode{clauses: make([]node, len(s)), cfg: c.cfg, op: op}
 	for i, e := range s {
 		n.clauses[i] = c.compileAt(i, e)
 	}
@@ -238,21 +243,26 @@ type opNode struct {
 
 func (n *opNode) eval(data any) any {
 	var buf argBuf
+	vals, one, ok := n.a.eval(data, &buf)
+	return n.apply(vals, one, ok, data)
+}
+
+// apply is the operator on its evaluated argument (what args.eval gives):
+// eval and explain share it.
+func (n *opNode) apply(vals []any, one any, ok bool, data any) any {
 	switch n.code {
 	case opEq, opNe:
-		v := n.a.list(data, &buf)
-		r := len(v) >= 2 && equals(v[0], v[1])
+		vals = list(vals, one, ok)
+		r := len(vals) >= 2 && equals(vals[0], vals[1])
 		return r != (n.code == opNe)
 	case opStrictEq, opStrictNe:
-		vals, _, ok := n.a.eval(data, &buf)
 		r := ok && strictEquals(vals)
 		return r != (n.code == opStrictNe)
 	case opLt, opLe, opGt, opGe:
-		return compare(n.code, n.a.list(data, &buf))
+		return compare(n.code, list(vals, one, ok))
 	case opIn:
-		return in(n.a.list(data, &buf))
+		return in(list(vals, one, ok))
 	case opNot, opNotNot:
-		vals, one, ok := n.a.eval(data, &buf)
 		var t bool
 		if ok && len(vals) > 0 {
 			t = isTrue(vals[0])
@@ -263,7 +273,6 @@ func (n *opNode) eval(data any) any {
 		}
 		return t == (n.code == opNotNot)
 	case opCat:
-		vals, one, ok := n.a.eval(data, &buf)
 		if !ok {
 			if s, isStr := one.(string); isStr {
 				return s
@@ -272,19 +281,16 @@ func (n *opNode) eval(data any) any {
 		}
 		return cat(vals)
 	case opStartsWithCode, opEndsWithCode:
-		vals, _, ok := n.a.eval(data, &buf)
 		if !ok {
 			return nil
 		}
 		return stringAffix(n.code == opStartsWithCode, vals)
 	case opSemVerCode:
-		vals, _, ok := n.a.eval(data, &buf)
 		if !ok {
 			return nil
 		}
 		return semVer(vals)
 	case opAdd:
-		vals, one, ok := n.a.eval(data, &buf)
 		if !ok {
 			return toNum(one)
 		}
@@ -300,7 +306,7 @@ func (n *opNode) eval(data any) any {
 		}
 		return sum
 	case opSub:
-		vals := n.a.list(data, &buf)
+		vals = list(vals, one, ok)
 		switch len(vals) {
 		case 0:
 			return 0
@@ -313,14 +319,14 @@ func (n *opNode) eval(data any) any {
 		}
 		return r
 	case opMul:
-		vals := n.a.list(data, &buf)
+		vals = list(vals, one, ok)
 		r := float64(1)
 		for _, v := range vals {
 			r *= toNum(v)
 		}
 		return r
 	case opDiv:
-		vals := n.a.list(data, &buf)
+		vals = list(vals, one, ok)
 		if len(vals) == 0 {
 			return 0
 		}
@@ -330,16 +336,15 @@ func (n *opNode) eval(data any) any {
 		}
 		return r
 	case opMod:
-		vals := n.a.list(data, &buf)
+		vals = list(vals, one, ok)
 		return math.Mod(toNum(index(vals, 0)), toNum(index(vals, 1)))
 	case opAbs:
-		vals, one, ok := n.a.eval(data, &buf)
 		if ok {
 			return math.Abs(toNum(index(vals, 0)))
 		}
 		return math.Abs(toNum(one))
 	case opMax, opMin:
-		vals := n.a.list(data, &buf)
+		vals = list(vals, one, ok)
 		if len(vals) == 0 {
 			return nil
 		}
@@ -352,7 +357,6 @@ func (n *opNode) eval(data any) any {
 		}
 		return r
 	case opMerge:
-		vals, one, ok := n.a.eval(data, &buf)
 		if !ok {
 			if isPrimitive(one) {
 				return []any{one}
@@ -361,9 +365,8 @@ func (n *opNode) eval(data any) any {
 		}
 		return merge(vals)
 	case opSubstr:
-		return substr(n.a.list(data, &buf))
+		return substr(list(vals, one, ok))
 	case opMissing:
-		vals, one, ok := n.a.eval(data, &buf)
 		if !ok {
 			if s, isStr := one.(string); isStr {
 				vals = []any{s}
@@ -379,7 +382,7 @@ func (n *opNode) eval(data any) any {
 		}
 		return missing
 	case opMissingSome:
-		vals := n.a.list(data, &buf)
+		vals = list(vals, one, ok)
 		need := int(toNum(index(vals, 0)))
 		keys := asSlice(index(vals, 1))
 		missing := make([]any, 0)
@@ -396,7 +399,7 @@ func (n *opNode) eval(data any) any {
 		}
 		return make([]any, 0)
 	case opSet:
-		vals := n.a.list(data, &buf)
+		vals = list(vals, one, ok)
 		if len(vals) < 3 {
 			if len(vals) == 0 {
 				return nil
@@ -412,7 +415,6 @@ func (n *opNode) eval(data any) any {
 		out[prop] = evalDynamic(vals[2], data, n.cfg)
 		return out
 	case opContainsAll, opContainsAny, opContainsNone:
-		vals, _, ok := n.a.eval(data, &buf)
 		return contains(n.code, vals, ok)
 	}
 	panic("unreachable")
@@ -633,4 +635,12 @@ func looseSame(a, b any) bool {
 		return toNum(a) == toNum(b)
 	}
 	return sameDynamic(a, b)
+}
+
+// list asserts that an evaluated argument is an array, as args.list does.
+func list(vals []any, one any, ok bool) []any {
+	if !ok {
+		asSlice(one)
+	}
+	return vals
 }
