@@ -65,9 +65,12 @@ type TraceNode struct {
 	Pointer string `json:"pointer,omitempty"`
 	// Args are the operator's evaluated arguments (for "if", the values
 	// of the conditions evaluated).
-	Args     []any        `json:"args,omitempty"`
-	Result   any          `json:"result"`
-	Error    string       `json:"error,omitempty"`
+	Args   []any  `json:"args,omitempty"`
+	Result any    `json:"result"`
+	Error  string `json:"error,omitempty"`
+	// Failed marks the operator that failed and those it ended (the
+	// evaluation stopped there: they have no result).
+	Failed   bool         `json:"failed,omitempty"`
 	Children []*TraceNode `json:"children"`
 	Ref      string       `json:"ref,omitempty"`
 	// Branch (if): "then", "else" or "none"; Clause is the index of the
@@ -151,7 +154,7 @@ func convertTrace(t *logic.Trace, refs *[]string) *TraceNode {
 	if t == nil {
 		return nil
 	}
-	n := &TraceNode{Op: t.Op, Pointer: t.Pointer, Result: shorten(t.Result, 0), Error: t.Error, Ref: t.Ref, Elided: t.Elided, Children: []*TraceNode{}}
+	n := &TraceNode{Op: t.Op, Pointer: t.Pointer, Result: shorten(t.Result, 0), Error: t.Error, Failed: t.Failed, Ref: t.Ref, Elided: t.Elided, Children: []*TraceNode{}}
 	if t.HasArgs {
 		n.Args = make([]any, len(t.Args))
 		for i, a := range t.Args {

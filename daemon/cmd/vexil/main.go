@@ -6,6 +6,7 @@
 //
 //	vexil validate FILE...   check flag documents (strict by default)
 //	vexil eval --flags FILE  evaluate flags as the daemon would answer
+//	vexil explain --flag KEY show why a flag resolves as it does
 //	vexil start [--uri URI]  run the flag daemon
 //	vexil version            print the version (also vexil --version)
 //
@@ -77,6 +78,7 @@ func newRootCmd(getenv func(string) (string, bool)) *cobra.Command {
 	root.AddCommand(
 		newValidateCmd(),
 		newEvalCmd(),
+		newExplainCmd(),
 		newStartCmd(getenv),
 		newVersionCmd(),
 	)

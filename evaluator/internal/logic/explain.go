@@ -33,8 +33,10 @@ type Trace struct {
 	Args    []any
 	HasArgs bool
 	Result  any
-	// Error is the failure raised here, which ended the evaluation.
+	// Error is the failure raised here, which ended the evaluation;
+	// Failed marks it and the operators it ended, which have no result.
 	Error    string
+	Failed   bool
 	Children []*Trace
 	// Ref is the evaluator a "$ref" names.
 	Ref string
@@ -86,6 +88,9 @@ func (p *Program) Explain(env Env, maxNodes int) (result any, trace *Trace, err 
 				t.stack[len(t.stack)-1].Error = e.Msg
 			} else {
 				top.Error = e.Msg
+			}
+			for _, open := range t.stack {
+				open.Failed = true
 			}
 			result, err = nil, e
 			trace = t.root(top, nil)
