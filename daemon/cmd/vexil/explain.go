@@ -15,13 +15,11 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/vexilhq/vexil/daemon"
 	"github.com/vexilhq/vexil/daemon/internal/resolve"
 	"github.com/vexilhq/vexil/evaluator"
 	"github.com/vexilhq/vexil/examples"
 )
-
-// ExplainPath is where a daemon's management port serves explanations.
-const explainPath = "/api/v1/explain"
 
 func newExplainCmd() *cobra.Command {
 	var (
@@ -77,6 +75,9 @@ ends in an error (an unknown flag, a failing rule), as "vexil eval".`,
 			if daemonURL != "" && len(files) > 0 {
 				return usageErrorf("--daemon and --flags exclude each other")
 			}
+			if u, err := url.Parse(daemonURL); daemonURL != "" && (err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "") {
+				return usageErrorf("--daemon must be an http:// or https:// URL of the management port, not %q", daemonURL)
+			}
 			sel, err := resolve.ParseSelector(selector)
 			if err != nil {
 				return usageErrorf("--selector: %v", err)
@@ -104,7 +105,7 @@ ends in an error (an unknown flag, a failing rule), as "vexil eval".`,
 					return err
 				}
 				sc := resolve.New(resolve.Config{Store: st}).Scope(sel, evalCtx, nil, false)
-				if body, err = marshalExplanation(sc.Explain(key, kind)); err != nil {
+				if body, err = daemon.MarshalExplanation(sc.Explain(key, kind)); err != nil {
 					return &exitError{code: 1, err: err}
 				}
 			}
@@ -148,25 +149,13 @@ type explainRequest struct {
 	Type    string         `json:"type,omitempty"`
 }
 
-// marshalExplanation is the JSON of an explanation as the daemon's
-// endpoint answers it.
-func marshalExplanation(x evaluator.Explanation) ([]byte, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(x); err != nil {
-		return nil, err
-	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
-}
-
 // explainRemote asks a daemon's management port.
 func explainRemote(ctx context.Context, base, selector string, req explainRequest) ([]byte, error) {
 	u, err := url.Parse(base)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("--daemon must be an http:// or https:// URL of the management port, not %q", base)
+	if err != nil {
+		return nil, err
 	}
-	u = u.JoinPath(explainPath)
+	u = u.JoinPath(daemon.ExplainPath)
 	body, err := json.Marshal(req)
 	if err != nil {
 		return nil, err
@@ -202,7 +191,7 @@ func explainRemote(ctx context.Context, base, selector string, req explainReques
 		}
 		return nil, fmt.Errorf("%s answered %s: %s", u, resp.Status, msg)
 	}
-	return data, nil
+	return bytes.TrimSpace(data), nil
 }
 
 // explainDoc is an explanation's JSON, decoded: what the text output
