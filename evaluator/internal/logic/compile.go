@@ -4,6 +4,9 @@
 // the package's differential fuzz test holds it to: same results, and an
 // error exactly where the library reports one.
 //
+// [Program.Explain] applies a program as [Program.Eval] does and records a
+// [Trace] of the operators it reaches (explain.go); Eval never traces.
+//
 // The package is pure: no goroutines, I/O, logging or mutable globals.
 package logic
 
