@@ -137,16 +137,8 @@ func (f *Flag) Explain(kind Kind, ctx map[string]any, now func() time.Time) Expl
 		}
 		return x
 	}
-	r := Result{FlagKey: f.key, Metadata: f.metadata}
-	env, err := f.env(ctx, now)
-	if err != nil {
-		x.Result = failed(r, CodeGeneral, "the evaluation context cannot be encoded as JSON: %v", err)
-		return x
-	}
-	x.Context = env.Context
-	out, trace, err := f.targeting.Explain(env, 0)
-	x.Result = f.targetingResult(r, kind, out, err)
-	x.Trace = convertTrace(trace, &x.Refs)
+	x.Context = nil // set, normalized, once the context is usable
+	x.Result = f.applyTargeting(Result{FlagKey: f.key, Metadata: f.metadata}, kind, ctx, now, &x)
 	return x
 }
 

@@ -280,19 +280,16 @@ func (f *Flag) evaluate(kind Kind, ctx map[string]any, now func() time.Time) Res
 }
 
 func (f *Flag) evaluateTargeting(r Result, kind Kind, ctx map[string]any, now func() time.Time) Result {
-	env, err := f.env(ctx, now)
-	if err != nil {
-		return failed(r, CodeGeneral, "the evaluation context cannot be encoded as JSON: %v", err)
-	}
-	out, err := f.targeting.Eval(env)
-	return f.targetingResult(r, kind, out, err)
+	return f.applyTargeting(r, kind, ctx, now, nil)
 }
 
-// env is what the targeting rule sees.
-func (f *Flag) env(ctx map[string]any, now func() time.Time) (logic.Env, error) {
+// applyTargeting evaluates the targeting rule; with x set, through
+// Program.Explain, keeping the trace and the context in x (Explain). The
+// one test of x per evaluation is all that evaluation pays for Explain.
+func (f *Flag) applyTargeting(r Result, kind Kind, ctx map[string]any, now func() time.Time, x *Explanation) Result {
 	norm, err := logic.NormalizeContext(ctx)
 	if err != nil {
-		return logic.Env{}, err
+		return failed(r, CodeGeneral, "the evaluation context cannot be encoded as JSON: %v", err)
 	}
 	env := logic.Env{Context: norm, FlagKey: f.key, FlagKeyValue: f.keyValue}
 	if f.targeting.NeedsClock() {
@@ -301,12 +298,15 @@ func (f *Flag) env(ctx map[string]any, now func() time.Time) (logic.Env, error) 
 		}
 		env.Timestamp = now().Unix()
 	}
-	return env, nil
-}
-
-// targetingResult is the answer for what the targeting rule gave (out,
-// or the failure err): Evaluate and Explain share it.
-func (f *Flag) targetingResult(r Result, kind Kind, out any, err error) Result {
+	var out any
+	if x == nil {
+		out, err = f.targeting.Eval(env)
+	} else {
+		var trace *logic.Trace
+		out, trace, err = f.targeting.Explain(env, 0)
+		x.Context = norm
+		x.Trace = convertTrace(trace, &x.Refs)
+	}
 	if err != nil {
 		return failed(r, CodeParseError, "applying the targeting rule: %v", err)
 	}

@@ -74,12 +74,6 @@ func (n *fractionalNode) eval(data any) any {
 	if !ok {
 		return nil
 	}
-	return n.choose(vals, data)
-}
-
-// choose is the operator on its evaluated arguments: eval (but for its
-// "cat" short cut, which gives the same) and explain share it.
-func (n *fractionalNode) choose(vals []any, data any) any {
 	if n.rest != nil && len(vals) == len(n.a.elems) {
 		// The first argument decides whether it is the bucketing value.
 		if hash, done, ok := n.hashFirst(vals[0], data); done {

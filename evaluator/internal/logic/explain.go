@@ -13,11 +13,17 @@ import (
 //
 // Every node type has an explain method beside eval: it evaluates its
 // operands through the tracer (which records a Trace node for each
-// operator reached, in order) and then applies the very helpers eval
-// applies (opNode.apply, fractionalNode.choose, getVar, ...), so that
-// explain's result is eval's by construction, which the evaluator's
-// differential and fuzz tests check. Evaluation never reaches this file:
-// Program.Eval calls eval alone, and no eval method looks at a tracer.
+// operator reached, in order, with their values) and then computes its
+// result as eval does. The eager operators (opNode, fractionalNode) take
+// their result from eval itself, run again on the same data: rules are
+// pure, so it is the value evaluation computes, by evaluation's own code,
+// at the price of evaluating each operand once more per level (explain
+// only). The operators that choose what to evaluate (if, and, or, var,
+// the iterators) mirror eval step by step with the same helpers (isTrue,
+// getVar, solveVars, applyDynamic's compile). The evaluator's
+// differential and fuzz tests hold explain's results to evaluation's.
+// Evaluation never reaches this file: Program.Eval calls eval alone, and
+// no eval method looks at a tracer.
 
 // Trace is one operator of a rule as Explain reached it.
 type Trace struct {
@@ -373,7 +379,9 @@ func (n *opNode) explain(data any, t *tracer) any {
 		d.Target, d.TargetValid = ops.SemVerVersion(vals[2])
 		tr.SemVer = d
 	}
-	v := n.apply(vals, one, ok, data)
+	// The result is eval's own: evaluation's code, run again on the same
+	// data (rules are pure), so explain pays twice and evaluation nothing.
+	v := n.eval(data)
 	t.close(tr, v)
 	return v
 }
@@ -383,15 +391,14 @@ func (n *fractionalNode) explain(data any, t *tracer) any {
 	var buf argBuf
 	vals, one, ok := n.a.explain(data, &buf, t, opFractional)
 	setArgs(tr, vals, one, ok)
-	if !ok {
-		t.close(tr, nil)
-		return nil
+	if ok {
+		if flagKey, ctx, isObj := fractionalData(data); isObj {
+			d := ops.ExplainFractional(vals, flagKey, ctx["targetingKey"], n.cbor)
+			tr.Fractional = &d
+		}
 	}
-	if flagKey, ctx, isObj := fractionalData(data); isObj {
-		d := ops.ExplainFractional(vals, flagKey, ctx["targetingKey"], n.cbor)
-		tr.Fractional = &d
-	}
-	v := n.choose(vals, data)
+	v := n.eval(data) // as for opNode
+
 	t.close(tr, v)
 	return v
 }

@@ -243,26 +243,21 @@ type opNode struct {
 
 func (n *opNode) eval(data any) any {
 	var buf argBuf
-	vals, one, ok := n.a.eval(data, &buf)
-	return n.apply(vals, one, ok, data)
-}
-
-// apply is the operator on its evaluated argument (what args.eval gives):
-// eval and explain share it.
-func (n *opNode) apply(vals []any, one any, ok bool, data any) any {
 	switch n.code {
 	case opEq, opNe:
-		vals = list(vals, one, ok)
-		r := len(vals) >= 2 && equals(vals[0], vals[1])
+		v := n.a.list(data, &buf)
+		r := len(v) >= 2 && equals(v[0], v[1])
 		return r != (n.code == opNe)
 	case opStrictEq, opStrictNe:
+		vals, _, ok := n.a.eval(data, &buf)
 		r := ok && strictEquals(vals)
 		return r != (n.code == opStrictNe)
 	case opLt, opLe, opGt, opGe:
-		return compare(n.code, list(vals, one, ok))
+		return compare(n.code, n.a.list(data, &buf))
 	case opIn:
-		return in(list(vals, one, ok))
+		return in(n.a.list(data, &buf))
 	case opNot, opNotNot:
+		vals, one, ok := n.a.eval(data, &buf)
 		var t bool
 		if ok && len(vals) > 0 {
 			t = isTrue(vals[0])
@@ -273,6 +268,7 @@ func (n *opNode) apply(vals []any, one any, ok bool, data any) any {
 		}
 		return t == (n.code == opNotNot)
 	case opCat:
+		vals, one, ok := n.a.eval(data, &buf)
 		if !ok {
 			if s, isStr := one.(string); isStr {
 				return s
@@ -281,16 +277,19 @@ func (n *opNode) apply(vals []any, one any, ok bool, data any) any {
 		}
 		return cat(vals)
 	case opStartsWithCode, opEndsWithCode:
+		vals, _, ok := n.a.eval(data, &buf)
 		if !ok {
 			return nil
 		}
 		return stringAffix(n.code == opStartsWithCode, vals)
 	case opSemVerCode:
+		vals, _, ok := n.a.eval(data, &buf)
 		if !ok {
 			return nil
 		}
 		return semVer(vals)
 	case opAdd:
+		vals, one, ok := n.a.eval(data, &buf)
 		if !ok {
 			return toNum(one)
 		}
@@ -306,7 +305,7 @@ func (n *opNode) apply(vals []any, one any, ok bool, data any) any {
 		}
 		return sum
 	case opSub:
-		vals = list(vals, one, ok)
+		vals := n.a.list(data, &buf)
 		switch len(vals) {
 		case 0:
 			return 0
@@ -319,14 +318,14 @@ func (n *opNode) apply(vals []any, one any, ok bool, data any) any {
 		}
 		return r
 	case opMul:
-		vals = list(vals, one, ok)
+		vals := n.a.list(data, &buf)
 		r := float64(1)
 		for _, v := range vals {
 			r *= toNum(v)
 		}
 		return r
 	case opDiv:
-		vals = list(vals, one, ok)
+		vals := n.a.list(data, &buf)
 		if len(vals) == 0 {
 			return 0
 		}
@@ -336,15 +335,16 @@ func (n *opNode) apply(vals []any, one any, ok bool, data any) any {
 		}
 		return r
 	case opMod:
-		vals = list(vals, one, ok)
+		vals := n.a.list(data, &buf)
 		return math.Mod(toNum(index(vals, 0)), toNum(index(vals, 1)))
 	case opAbs:
+		vals, one, ok := n.a.eval(data, &buf)
 		if ok {
 			return math.Abs(toNum(index(vals, 0)))
 		}
 		return math.Abs(toNum(one))
 	case opMax, opMin:
-		vals = list(vals, one, ok)
+		vals := n.a.list(data, &buf)
 		if len(vals) == 0 {
 			return nil
 		}
@@ -357,6 +357,7 @@ func (n *opNode) apply(vals []any, one any, ok bool, data any) any {
 		}
 		return r
 	case opMerge:
+		vals, one, ok := n.a.eval(data, &buf)
 		if !ok {
 			if isPrimitive(one) {
 				return []any{one}
@@ -365,8 +366,9 @@ func (n *opNode) apply(vals []any, one any, ok bool, data any) any {
 		}
 		return merge(vals)
 	case opSubstr:
-		return substr(list(vals, one, ok))
+		return substr(n.a.list(data, &buf))
 	case opMissing:
+		vals, one, ok := n.a.eval(data, &buf)
 		if !ok {
 			if s, isStr := one.(string); isStr {
 				vals = []any{s}
@@ -382,7 +384,7 @@ func (n *opNode) apply(vals []any, one any, ok bool, data any) any {
 		}
 		return missing
 	case opMissingSome:
-		vals = list(vals, one, ok)
+		vals := n.a.list(data, &buf)
 		need := int(toNum(index(vals, 0)))
 		keys := asSlice(index(vals, 1))
 		missing := make([]any, 0)
@@ -399,7 +401,7 @@ func (n *opNode) apply(vals []any, one any, ok bool, data any) any {
 		}
 		return make([]any, 0)
 	case opSet:
-		vals = list(vals, one, ok)
+		vals := n.a.list(data, &buf)
 		if len(vals) < 3 {
 			if len(vals) == 0 {
 				return nil
@@ -415,6 +417,7 @@ func (n *opNode) apply(vals []any, one any, ok bool, data any) any {
 		out[prop] = evalDynamic(vals[2], data, n.cfg)
 		return out
 	case opContainsAll, opContainsAny, opContainsNone:
+		vals, _, ok := n.a.eval(data, &buf)
 		return contains(n.code, vals, ok)
 	}
 	panic("unreachable")
@@ -635,12 +638,4 @@ func looseSame(a, b any) bool {
 		return toNum(a) == toNum(b)
 	}
 	return sameDynamic(a, b)
-}
-
-// list asserts that an evaluated argument is an array, as args.list does.
-func list(vals []any, one any, ok bool) []any {
-	if !ok {
-		asSlice(one)
-	}
-	return vals
 }
