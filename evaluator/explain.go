@@ -335,8 +335,10 @@ func (x Explanation) MarshalJSON() ([]byte, error) {
 		j.ErrorCode = x.Result.Err.Code.String()
 		j.ErrorMessage = x.Result.Err.Message
 	}
-	if j.Context == nil {
-		j.Context = map[string]any{}
+	if norm, err := logic.NormalizeContext(j.Context); err == nil && norm != nil {
+		j.Context = norm
+	} else {
+		j.Context = map[string]any{} // none, or none JSON can hold
 	}
 	return json.Marshal(j)
 }

@@ -172,13 +172,20 @@ func FuzzExplain(f *testing.F) {
 	f.Add([]byte(`{"flags":{"f":{"state":"ENABLED","variants":{"a":1,"b":2},"defaultVariant":"a","targeting":{"fractional":[{"var":"x"},["a",1],["b",1]]}}}}`), []byte(`{"x":[1,{"y":null}]}`), true)
 	f.Add([]byte(`{"flags":{"f":{"state":"ENABLED","variants":{"a":1},"defaultVariant":"a","targeting":{"reduce":[{"var":"l"},{"+":[{"var":"current"},{"var":"accumulator"}]},0]}}}}`), []byte(`{"l":[1,2,3]}`), false)
 	f.Add([]byte(`{"flags":{"f":{"state":"ENABLED","variants":{"a":1},"defaultVariant":"a","targeting":{"some":[{"var":"l"},{"==":[{"var":""},2]}]}}}}`), []byte(`{"l":[1,2,3]}`), false)
+	parsers := map[bool]*evaluator.Parser{}
+	for _, cbor := range []bool{false, true} {
+		p, err := evaluator.NewParser(evaluator.Options{FractionalCBOR: cbor, Now: fixedClock(1700000000)})
+		if err != nil {
+			f.Fatal(err)
+		}
+		parsers[cbor] = p
+	}
 	f.Fuzz(func(t *testing.T, doc, rawCtx []byte, cbor bool) {
 		var ctx map[string]any
 		if json.Unmarshal(rawCtx, &ctx) != nil {
 			return
 		}
-		p, _ := evaluator.NewParser(evaluator.Options{FractionalCBOR: cbor, Now: fixedClock(1700000000)})
-		set, _, err := p.Parse("fuzz", doc, evaluator.FormatAuto)
+		set, _, err := parsers[cbor].Parse("fuzz", doc, evaluator.FormatAuto)
 		if err != nil {
 			return
 		}
