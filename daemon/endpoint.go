@@ -68,7 +68,7 @@ func (d *Daemon) openEndpoints() error {
 	d.shutdowns = svc.shutdowns
 	d.endpoints = []*endpoint{
 		{name: "evaluation", port: cfg.Port, socket: cfg.SocketPath, policy: public, handler: svc.evaluation, h2c: true, tls: true, newGRPC: svc.newEvaluationGRPC},
-		{name: "management", port: cfg.ManagementPort, policy: management, handler: managementHandler(d.store, d.health, d.metrics.Handler()), h2c: true},
+		{name: "management", port: cfg.ManagementPort, policy: management, handler: managementHandler(d.store, d.health, d.metrics.Handler(), explainHandler(d.explainResolver())), h2c: true},
 		{name: "sync", port: cfg.SyncPort, socket: cfg.SyncSocketPath, policy: syncPolicy, handler: grpcOnly(syncServices, svc.sync), h2c: true, tls: true},
 		{name: "ofrep", port: cfg.OFREPPort, policy: public, handler: svc.ofrep, tls: true},
 	}

@@ -68,16 +68,18 @@ func sourceState(s store.SourceState) string {
 //   - /metrics: Prometheus;
 //   - POST /api/v1/diff: the blast radius of a proposed document for one
 //     source (diffapi.go);
+//   - /api/v1/explain: why a flag resolves as it does (explainapi.go);
 //
 // whatever the method or query string, and net/http's 404 (or its
 // redirect of an unclean path) for any other path. gRPC (HTTP/2 with an
 // application/grpc content type) goes to a gRPC server that serves
 // grpc.health.v1 (see health), whatever the path, as in flagd; other
 // protocols (Connect, gRPC-Web) are not served there.
-func managementHandler(st *store.Store, grpcHealth *health, metricsHandler http.Handler) http.Handler {
+func managementHandler(st *store.Store, grpcHealth *health, metricsHandler, explain http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", metricsHandler)
 	mux.Handle("POST /api/v1/diff", diffHandler(st))
+	mux.Handle(ExplainPath, explain)
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.WriteHeader(http.StatusOK)
 	})

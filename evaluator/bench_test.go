@@ -130,3 +130,26 @@ func BenchmarkParse100kFlags(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkExplain* are the explanations of the flags the Evaluate
+// benchmarks evaluate (what vexil explain and the daemon's endpoint pay;
+// evaluation pays nothing for them).
+func benchExplain(b *testing.B, key string, kind evaluator.Kind, ctx map[string]any) {
+	set := benchSet(b)
+	if x, r := set.Explain(key, kind, ctx), set.Evaluate(key, kind, ctx); x.Result.Variant != r.Variant || x.Trace == nil {
+		b.Fatalf("%s: %+v", key, x)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		set.Explain(key, kind, ctx)
+	}
+}
+
+func BenchmarkExplainTargetingIfIn(b *testing.B) {
+	benchExplain(b, "targeting", evaluator.KindBool, map[string]any{"email": "rachel@faas.com"})
+}
+
+func BenchmarkExplainFractional(b *testing.B) {
+	benchExplain(b, "fractional", evaluator.KindString, map[string]any{"email": "rachel@faas.com"})
+}

@@ -16,6 +16,17 @@
 // semantics are those of github.com/diegoholiveira/jsonlogic/v3, with
 // flagd's fractional, sem_ver, starts_with and ends_with operators.
 //
+// [FlagSet.Explain] and [Flag.Explain] evaluate a flag with the same
+// compiled rule and say why it resolves as it does: an [Explanation] holds
+// Evaluate's very result and a [TraceNode] per operator reached, in order
+// (its arguments' values, its result, the branch an if took, the variables
+// looked up, the $refs named, how fractional bucketed, how sem_ver read its
+// versions). Every compiled node has an explain method beside its eval
+// method, sharing the helpers that compute results; evaluation never
+// looks at a tracer, so it costs nothing. A differential test over the
+// flagd testbed's flags and a fuzz target hold Explain's result to
+// Evaluate's.
+//
 // Each compiled flag carries a [Fingerprint] of its definition: what the
 // daemon's store and the provider compare to tell which flags an update
 // changed.

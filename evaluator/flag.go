@@ -3,10 +3,12 @@ package evaluator
 import (
 	"bytes"
 	"encoding/json"
+	"reflect"
 	"sort"
 	"strconv"
 	"strings"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/vexilhq/vexil/evaluator/internal/logic"
 	"github.com/vexilhq/vexil/internal/jsonenc"
@@ -55,6 +57,58 @@ type refResolver struct {
 	// (see expandedSize), at most sizeCap.
 	size map[string]int64
 	path []string // tokens of the pointer being resolved
+	// named holds the name of the evaluator each replaced $ref brought
+	// in, by the identity of the object or array it is: the compiler
+	// meets those very values, and keeps the names for Explain.
+	named map[valueID]string
+}
+
+// valueID is the identity of a decoded object or non-empty array.
+type valueID struct {
+	p uintptr
+	n int
+}
+
+func identity(v any) (valueID, bool) {
+	switch x := v.(type) {
+	case map[string]any:
+		return valueID{p: reflect.ValueOf(x).Pointer(), n: -1}, x != nil
+	case []any:
+		if len(x) > 0 {
+			return valueID{p: uintptr(unsafe.Pointer(unsafe.SliceData(x))), n: len(x)}, true
+		}
+	}
+	return valueID{}, false
+}
+
+// noteReplaced records that v replaced a $ref to name.
+func (r *refResolver) noteReplaced(v any, name string) {
+	id, ok := identity(v)
+	if !ok {
+		return
+	}
+	if r.named == nil {
+		r.named = map[valueID]string{}
+	}
+	if prev, ok := r.named[id]; ok && prev != name {
+		// An evaluator that is only a $ref to another is that other:
+		// both names stand for it.
+		if !strings.Contains(", "+prev+", ", ", "+name+", ") {
+			r.named[id] = prev + ", " + name
+		}
+		return
+	}
+	r.named[id] = name
+}
+
+// refName is logic.Config.RefName over r.named.
+func (r *refResolver) refName(v any) (string, bool) {
+	id, ok := identity(v)
+	if !ok {
+		return "", false
+	}
+	name, ok := r.named[id]
+	return name, ok
 }
 
 func (r *refResolver) evaluator(name string) (any, bool) {
@@ -124,6 +178,9 @@ func (r *refResolver) resolve(v any, flagKey string) (out any, changed, ok bool)
 				return x, false, true
 			}
 			e, ok := r.evaluator(name)
+			if ok {
+				r.noteReplaced(e, name)
+			}
 			return e, true, ok
 		}
 		var copied map[string]any
@@ -344,7 +401,11 @@ func (b *builder) flag(key, ptr string, v any, setMeta Metadata, refNodes int64)
 	f.hasTargetingKey = present
 	if present && !isEmptyObject(t) {
 		tp := ptr + "/targeting"
-		prog, diags := logic.Compile(t, logic.Config{FractionalCBOR: b.parser.opts.FractionalCBOR, Roots: b.parser.roots, InternValue: b.internValue, InternString: b.intern})
+		cfg := logic.Config{FractionalCBOR: b.parser.opts.FractionalCBOR, Roots: b.parser.roots, InternValue: b.internValue, InternString: b.intern}
+		if len(b.refs.named) > 0 {
+			cfg.RefName = b.refs.refName
+		}
+		prog, diags := logic.Compile(t, cfg)
 		for _, d := range diags {
 			if strings.HasSuffix(d.Pointer, "/$ref") {
 				continue // reported above as a reference to a missing evaluator

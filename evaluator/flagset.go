@@ -280,6 +280,13 @@ func (f *Flag) evaluate(kind Kind, ctx map[string]any, now func() time.Time) Res
 }
 
 func (f *Flag) evaluateTargeting(r Result, kind Kind, ctx map[string]any, now func() time.Time) Result {
+	return f.applyTargeting(r, kind, ctx, now, nil)
+}
+
+// applyTargeting evaluates the targeting rule; with x set, through
+// Program.Explain, keeping the trace and the context in x (Explain). The
+// one test of x per evaluation is all that evaluation pays for Explain.
+func (f *Flag) applyTargeting(r Result, kind Kind, ctx map[string]any, now func() time.Time, x *Explanation) Result {
 	norm, err := logic.NormalizeContext(ctx)
 	if err != nil {
 		return failed(r, CodeGeneral, "the evaluation context cannot be encoded as JSON: %v", err)
@@ -291,7 +298,15 @@ func (f *Flag) evaluateTargeting(r Result, kind Kind, ctx map[string]any, now fu
 		}
 		env.Timestamp = now().Unix()
 	}
-	out, err := f.targeting.Eval(env)
+	var out any
+	if x == nil {
+		out, err = f.targeting.Eval(env)
+	} else {
+		var trace *logic.Trace
+		out, trace, err = f.targeting.Explain(env, 0)
+		x.Context = norm
+		x.Trace = convertTrace(trace, &x.Refs)
+	}
 	if err != nil {
 		return failed(r, CodeParseError, "applying the targeting rule: %v", err)
 	}

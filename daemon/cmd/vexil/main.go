@@ -8,6 +8,7 @@
 //	vexil eval --flags FILE  evaluate flags as the daemon would answer
 //	vexil diff OLD NEW --contexts FILE
 //	                         whom a change to flag files would flip
+//	vexil explain --flag KEY show why a flag resolves as it does
 //	vexil start [--uri URI]  run the flag daemon
 //	vexil version            print the version (also vexil --version)
 //
@@ -80,6 +81,7 @@ func newRootCmd(getenv func(string) (string, bool)) *cobra.Command {
 		newValidateCmd(),
 		newEvalCmd(),
 		newDiffCmd(),
+		newExplainCmd(),
 		newStartCmd(getenv),
 		newVersionCmd(),
 	)

@@ -255,3 +255,9 @@ func ReleaseContextMap(m map[string]any) {
 	clear(m)
 	contextMaps.Put(m)
 }
+
+// Explain explains the evaluation Evaluate(ctx, key, kind) makes, without
+// telling the observers (an explanation is not a served evaluation).
+func (s *Scope) Explain(key string, kind evaluator.Kind) evaluator.Explanation {
+	return s.Snapshot.Explain(s.Selector, key, kind, s.Context)
+}

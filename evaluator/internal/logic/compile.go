@@ -4,6 +4,9 @@
 // the package's differential fuzz test holds it to: same results, and an
 // error exactly where the library reports one.
 //
+// [Program.Explain] applies a program as [Program.Eval] does and records a
+// [Trace] of the operators it reaches (explain.go); Eval never traces.
+//
 // The package is pure: no goroutines, I/O, logging or mutable globals.
 package logic
 
@@ -16,6 +19,9 @@ import (
 
 type node interface {
 	eval(data any) any
+	// explain is eval, telling t what it does (explain.go). Evaluation
+	// never calls it.
+	explain(data any, t *tracer) any
 }
 
 // Config selects behaviour that flagd has changed over time.
@@ -36,6 +42,11 @@ type Config struct {
 	// collection, which for 50,000 rules under load is megabytes, and
 	// every collection walks every pool.
 	Roots *Roots
+	// RefName, when set, is asked for every object and array of the rule
+	// whether it stands where a {"$ref": name} stood (the rule is compiled
+	// after its references are replaced); the names it gives are kept for
+	// Explain, by JSON pointer. Evaluation does not read them.
+	RefName func(v any) (name string, ok bool)
 }
 
 // Roots recycles per-evaluation data holders for the programs compiled
@@ -48,6 +59,9 @@ type Program struct {
 	cfg  Config
 	// clock is set when the rule may read "$flagd.timestamp".
 	clock bool
+	// refs names the $refs replaced in the rule, by the JSON pointer of
+	// what replaced them (for Explain).
+	refs map[string]string
 }
 
 // NeedsClock reports whether the rule may read "$flagd.timestamp"; when it
@@ -68,10 +82,10 @@ type Diagnostic struct {
 // diagnostics name the unknown operators.
 func Compile(rule any, cfg Config) (*Program, []Diagnostic) {
 	// The nodes keep the configuration that changes what they compute.
-	c := &compiler{cfg: Config{FractionalCBOR: cfg.FractionalCBOR}, internValue: cfg.InternValue, internString: cfg.InternString}
+	c := &compiler{cfg: Config{FractionalCBOR: cfg.FractionalCBOR}, internValue: cfg.InternValue, internString: cfg.InternString, refName: cfg.RefName}
 	n := c.compile(rule)
 	sort.Slice(c.diags, func(i, j int) bool { return c.diags[i].Pointer < c.diags[j].Pointer })
-	return &Program{root: n, cfg: Config{FractionalCBOR: cfg.FractionalCBOR, Roots: cfg.Roots}, clock: c.clock}, c.diags
+	return &Program{root: n, cfg: Config{FractionalCBOR: cfg.FractionalCBOR, Roots: cfg.Roots}, clock: c.clock, refs: c.refs}, c.diags
 }
 
 // interned is c.internValue's copy of a string value, or v.
@@ -130,8 +144,24 @@ type compiler struct {
 	dynamic bool
 	// clock is set once anything may read the whole data or
 	// "$flagd.timestamp".
-	clock bool
-	path  []byte
+	clock   bool
+	path    []byte
+	refName func(any) (string, bool)
+	refs    map[string]string
+}
+
+// noteRef records the name of the $ref that v replaced, if any, at the
+// current pointer.
+func (c *compiler) noteRef(v any) {
+	if c.refName == nil {
+		return
+	}
+	if name, ok := c.refName(v); ok {
+		if c.refs == nil {
+			c.refs = map[string]string{}
+		}
+		c.refs[string(c.path)] = name
+	}
 }
 
 // The compiler tracks the JSON pointer of what it compiles in a byte
@@ -184,6 +214,7 @@ func (c *compiler) compile(v any) node {
 		if len(x) == 0 {
 			return constNode{x}
 		}
+		c.noteRef(x)
 		elems := make([]node, len(x))
 		allConst := true
 		for i, e := range x {
@@ -210,6 +241,7 @@ func (c *compiler) compile(v any) node {
 // compileApply gives a map's meaning as a rule: what the library's apply
 // makes of it.
 func (c *compiler) compileApply(m map[string]any) node {
+	c.noteRef(m)
 	if len(m) != 1 {
 		// Several keys: a literal. None: an empty object.
 		return constNode{m}
@@ -238,7 +270,7 @@ func (n *arrayNode) eval(data any) any {
 }
 
 // failNode fails when reached.
-type failNode struct{ msg string }
+type failNode struct{ op, msg string }
 
 func (n failNode) eval(any) any {
 	panic(&EvalError{Msg: n.msg})

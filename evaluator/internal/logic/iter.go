@@ -20,7 +20,7 @@ type iterNode struct {
 func (c *compiler) compileIter(op string, raw any) node {
 	s, ok := raw.([]any)
 	if !ok {
-		return failNode{msg: op + " expects an array, got " + typeName(raw)}
+		return failNode{op: op, msg: op + " expects an array, got " + typeName(raw)}
 	}
 	c.clock = true // substituted variables are looked up at evaluation time
 	n := &iterNode{op: op, raw: s, cfg: c.cfg}
@@ -37,7 +37,7 @@ func (c *compiler) compileIter(op string, raw any) node {
 			if m, ok := s[1].(map[string]any); ok {
 				n.body = c.compileApplyAt(1, m)
 			} else {
-				n.body = failNode{msg: "reduce expects a rule object, got " + typeName(s[1])}
+				n.body = failNode{op: "reduce", msg: "reduce expects a rule object, got " + typeName(s[1])}
 			}
 		default:
 			// Compiled for diagnostics only; evaluation rebuilds it.

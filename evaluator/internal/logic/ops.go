@@ -35,7 +35,7 @@ func (c *compiler) compileOp(op string, raw any) node {
 	case "and", "or":
 		return c.compileAndOr(op == "and", raw)
 	case "if", "?:":
-		return c.compileIf(raw)
+		return c.compileIf(op, raw)
 	case "filter", "map", "reduce", "all", "none", "some":
 		return c.compileIter(op, raw)
 	case opFractional:
@@ -49,7 +49,7 @@ func (c *compiler) compileOp(op string, raw any) node {
 		if !c.dynamic {
 			c.diags = append(c.diags, Diagnostic{Pointer: string(c.path), Message: "unknown operator \"" + op + "\""})
 		}
-		return failNode{msg: "the operator \"" + op + "\" is not supported"}
+		return failNode{op: op, msg: "the operator \"" + op + "\" is not supported"}
 	}
 	return &opNode{code: code, a: c.args(raw), cfg: c.cfg}
 }
@@ -117,7 +117,11 @@ type andOrNode struct {
 func (c *compiler) compileAndOr(and bool, raw any) node {
 	s, ok := raw.([]any)
 	if !ok {
-		return failNode{msg: "and/or expects an array, got " + typeName(raw)}
+		op := "or"
+		if and {
+			op = "and"
+		}
+		return failNode{op: op, msg: "and/or expects an array, got " + typeName(raw)}
 	}
 	n := &andOrNode{and: and, elems: make([]node, len(s))}
 	for i, e := range s {
@@ -142,17 +146,18 @@ func (n *andOrNode) eval(data any) any {
 type ifNode struct {
 	clauses []node
 	cfg     Config
+	op      string // "if" or "?:", for explain
 }
 
-func (c *compiler) compileIf(raw any) node {
+func (c *compiler) compileIf(op string, raw any) node {
 	s, ok := raw.([]any)
 	if !ok {
-		return failNode{msg: "if expects an array, got " + typeName(raw)}
+		return failNode{op: op, msg: "if expects an array, got " + typeName(raw)}
 	}
 	if len(s) == 0 {
 		return constNode{nil}
 	}
-	n := &ifNode{clauses: make([]node, len(s)), cfg: c.cfg}
+	n := &ifNode{clauses: make([]node, len(s)), cfg: c.cfg, op: op}
 	for i, e := range s {
 		n.clauses[i] = c.compileAt(i, e)
 	}

@@ -8,6 +8,9 @@
 // value. Nothing in this package logs, performs I/O, starts goroutines or
 // keeps mutable package state, so all functions are safe for concurrent use.
 //
+// ExplainFractional and SemVerVersion show the steps fractional and sem_ver
+// take, for the evaluator's Explain.
+//
 // Error convention: an operator that cannot evaluate its input returns nil
 // (JSON null), never false, so that the surrounding rule falls back to the
 // flag's default variant the way flagd does.
