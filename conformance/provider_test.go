@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -193,7 +194,7 @@ func runProviderMode(t *testing.T, h *harness, features []string, mode provider.
 	status := suite.Run()
 	elapsed := time.Since(start).Round(time.Millisecond)
 
-	t.Logf("provider %s: %d passed, %d failed, %d undefined or pending, in %v", name, passed, failed, undefined, elapsed)
+	t.Logf("provider %s: %d passed, %d failed, %d undefined or pending, in %v (%d goroutines at the end)", name, passed, failed, undefined, elapsed, runtime.NumGoroutine())
 	fmt.Printf("conformance provider %s: %d passed, %d failed, %d undefined, %v\n", name, passed, failed, undefined, elapsed)
 	for _, f := range failures {
 		t.Errorf("failed: %s", f)

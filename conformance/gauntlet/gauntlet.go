@@ -20,7 +20,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-		"os"
+	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
