@@ -162,7 +162,7 @@ func checkRollback(ctx context.Context, e *Env) error {
 	if err := syncs.await(ctx, "at B", func(i int) bool { return has(syncs, i, markB) }); err != nil {
 		return fmt.Errorf("A->B: %w", err)
 	}
-	if err := events.await(ctx, "told of B", func(i int) bool { return events.seen[i]["configuration_change"] }); err != nil {
+	if err := events.await(ctx, "told of B", func(i int) bool { return events.has(i, "configuration_change") }); err != nil {
 		return fmt.Errorf("A->B: %w", err)
 	}
 	events.mu.Lock()
@@ -173,10 +173,10 @@ func checkRollback(ctx context.Context, e *Env) error {
 	if err := e.WriteGood(a); err != nil {
 		return err
 	}
-	if err := syncs.await(ctx, "back at A", func(i int) bool { return has(syncs, i, markA) && syncs.seen[i][markB] }); err != nil {
+	if err := syncs.await(ctx, "back at A", func(i int) bool { return has(syncs, i, markA) && syncs.has(i, markB) }); err != nil {
 		return fmt.Errorf("B->A: %w", err)
 	}
-	if err := events.await(ctx, "told of A", func(i int) bool { return events.seen[i]["configuration_change"] }); err != nil {
+	if err := events.await(ctx, "told of A", func(i int) bool { return events.has(i, "configuration_change") }); err != nil {
 		return fmt.Errorf("B->A: %w", err)
 	}
 	return e.AwaitServed(ctx, a)
@@ -204,7 +204,7 @@ func checkSIGTERM(ctx context.Context, e *Env) error {
 		errs = append(errs, fmt.Errorf("sync streams: %w", err))
 	}
 	if err := events.await(ctx, "ended with provider_shutdown", func(i int) bool {
-		return events.ended[i] && events.seen[i]["provider_shutdown"]
+		return events.ended[i] && events.has(i, "provider_shutdown")
 	}); err != nil {
 		errs = append(errs, fmt.Errorf("event streams: %w", err))
 	}

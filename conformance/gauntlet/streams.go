@@ -54,7 +54,8 @@ func fetchAll(ctx context.Context, addr, want string) error {
 type streamSet struct {
 	mu      sync.Mutex
 	last    []string // per stream: the last flag configuration, or event type
-	seen    []map[string]bool
+	seen    []map[string]time.Time // per stream: when each mark first arrived
+	count   map[string]int         // per mark: the streams that got it
 	ended   []bool
 	changed chan struct{} // signalled (non-blocking) on every message and end
 	cancel  context.CancelFunc
@@ -62,19 +63,21 @@ type streamSet struct {
 }
 
 func newStreamSet(n int, cancel context.CancelFunc) *streamSet {
-	s := &streamSet{last: make([]string, n), seen: make([]map[string]bool, n), ended: make([]bool, n), changed: make(chan struct{}, 1), cancel: cancel}
+	s := &streamSet{last: make([]string, n), seen: make([]map[string]time.Time, n), ended: make([]bool, n), changed: make(chan struct{}, 1), cancel: cancel, count: map[string]int{}}
 	for i := range s.seen {
-		s.seen[i] = map[string]bool{}
+		s.seen[i] = map[string]time.Time{}
 	}
 	return s
 }
 
 func (s *streamSet) got(i int, msg string, marks []string) {
+	now := time.Now()
 	s.mu.Lock()
 	s.last[i] = msg
 	for _, m := range marks {
-		if strings.Contains(msg, m) {
-			s.seen[i][m] = true
+		if _, ok := s.seen[i][m]; !ok && strings.Contains(msg, m) {
+			s.seen[i][m] = now
+			s.count[m]++
 		}
 	}
 	s.mu.Unlock()
@@ -136,6 +139,10 @@ func (s *streamSet) close() {
 // waits until each has its first configuration. marks are strings each
 // stream notes having seen.
 func openSyncStreams(ctx context.Context, addr string, n int, marks ...string) (*streamSet, error) {
+	return openSyncStreamsWith(ctx, addr, n, nil, marks...)
+}
+
+func openSyncStreamsWith(ctx context.Context, addr string, n int, opts []connect.ClientOption, marks ...string) (*streamSet, error) {
 	sctx, cancel := context.WithCancel(context.Background())
 	s := newStreamSet(n, cancel)
 	// A few clients, each with its own connections: the streams of one
@@ -146,7 +153,7 @@ func openSyncStreams(ctx context.Context, addr string, n int, marks ...string) (
 		if i%perClient == 0 {
 			hc, done := h2cClient()
 			s.closers = append(s.closers, done)
-			c = syncv1connect.NewFlagSyncServiceClient(hc, "http://"+addr, connect.WithGRPC())
+			c = syncv1connect.NewFlagSyncServiceClient(hc, "http://"+addr, append([]connect.ClientOption{connect.WithGRPC()}, opts...)...)
 		}
 		st, err := c.SyncFlags(sctx, connect.NewRequest(&syncv1.SyncFlagsRequest{}))
 		if err != nil {
@@ -200,3 +207,62 @@ func openEventStreams(ctx context.Context, addr string, n int) (*streamSet, erro
 	}
 	return s, nil
 }
+
+// has reports whether stream i got a message with mark; s.mu is held.
+func (s *streamSet) has(i int, mark string) bool {
+	_, ok := s.seen[i][mark]
+	return ok
+}
+
+// SyncStreams are open flagd.sync.v1 SyncFlags streams, for the fan-out
+// measurements (bench/fanout).
+type SyncStreams struct{ s *streamSet }
+
+// OpenSyncStreams opens n SyncFlags streams to addr (over as many HTTP/2
+// connections as the server's stream limit requires) and waits until each
+// has its first configuration. Each notes when a configuration holding
+// one of marks first arrived. With gzip false the clients do not accept
+// compressed messages (as Vexil's provider); connect-go's default is to
+// accept gzip, which the server then uses.
+func OpenSyncStreams(ctx context.Context, addr string, n int, gzip bool, marks ...string) (*SyncStreams, error) {
+	var opts []connect.ClientOption
+	if !gzip {
+		opts = append(opts, connect.WithAcceptCompression("gzip", nil, nil))
+	}
+	s, err := openSyncStreamsWith(ctx, addr, n, opts, marks...)
+	if err != nil {
+		return nil, err
+	}
+	return &SyncStreams{s}, nil
+}
+
+// AwaitMark waits until every stream got a configuration holding mark, and
+// returns when each did, in stream order.
+func (ss *SyncStreams) AwaitMark(ctx context.Context, mark string) ([]time.Time, error) {
+	s := ss.s
+	// Counted as they arrive: a scan of every stream at each message would
+	// cost the client n² for n streams.
+	for {
+		s.mu.Lock()
+		got := s.count[mark]
+		s.mu.Unlock()
+		if got == len(s.seen) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("%d of %d streams given %s: %w", got, len(s.seen), mark, ctx.Err())
+		case <-s.changed:
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	at := make([]time.Time, len(s.seen))
+	for i := range s.seen {
+		at[i] = s.seen[i][mark]
+	}
+	return at, nil
+}
+
+// Close ends the streams.
+func (ss *SyncStreams) Close() { ss.s.close() }
