@@ -53,7 +53,7 @@ func fetchAll(ctx context.Context, addr, want string) error {
 // streamSet is many open streams, each keeping the last message it got.
 type streamSet struct {
 	mu      sync.Mutex
-	last    []string // per stream: the last flag configuration, or event type
+	last    []string               // per stream: the last flag configuration, or event type
 	seen    []map[string]time.Time // per stream: when each mark first arrived
 	count   map[string]int         // per mark: the streams that got it
 	ended   []bool
