@@ -71,7 +71,10 @@ type load struct {
 }
 
 func (l *load) run(ctx context.Context, d *gauntlet.Daemon, rate int) {
-	tr := &http.Transport{MaxIdleConnsPerHost: 64}
+	// At most 64 connections per port: when the daemon (or this client,
+	// on a shared machine) falls behind, requests wait for one instead of
+	// opening more, so that the daemon's descriptors measure the daemon.
+	tr := &http.Transport{MaxIdleConnsPerHost: 64, MaxConnsPerHost: 64}
 	defer tr.CloseIdleConnections()
 	hc := &http.Client{Transport: tr, Timeout: 10 * time.Second}
 	one := func(i int64) {
