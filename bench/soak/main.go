@@ -67,6 +67,7 @@ func write(path string, data []byte) error {
 // rate, until ctx ends; it returns the requests sent and those that failed.
 type load struct {
 	sent, failed atomic.Int64
+	skipped      atomic.Int64 // not sent: every slot busy (the open loop fell behind)
 	firstErr     atomic.Value
 }
 
@@ -110,7 +111,12 @@ func (l *load) run(ctx context.Context, d *gauntlet.Daemon, rate int) {
 		return
 	}
 	// Open loop: every 10 ms, rate/100 requests start, each in its own
-	// goroutine (bounded: a request that takes longer than 10 s fails).
+	// goroutine, at most 128 at a time (the connections' number): a
+	// request that finds every slot busy is not sent and is counted as
+	// skipped, so that a client starved of CPU on a shared machine does
+	// not queue requests until they time out. A request that is sent and
+	// takes more than 10 s fails.
+	slots := make(chan struct{}, 128)
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
 	var i int64
@@ -124,7 +130,15 @@ func (l *load) run(ctx context.Context, d *gauntlet.Daemon, rate int) {
 		carry += float64(rate) / 100
 		for ; carry >= 1; carry-- {
 			i++
-			wg.Go(func() { one(i) })
+			select {
+			case slots <- struct{}{}:
+				wg.Go(func() {
+					defer func() { <-slots }()
+					one(i)
+				})
+			default:
+				l.skipped.Add(1)
+			}
 		}
 	}
 }
@@ -192,7 +206,7 @@ func soak(vexil string, duration time.Duration, rate int, changeEvery, restartEv
 	defer restart.Stop()
 	defer sampleT.Stop()
 	restarts := 0
-	fmt.Printf("%8s %8s %10s %5s %10s %7s\n", "t", "RSS MiB", "goroutines", "fds", "requests", "failed")
+	fmt.Printf("%8s %8s %10s %5s %10s %7s %8s\n", "t", "RSS MiB", "goroutines", "fds", "requests", "failed", "skipped")
 loop:
 	for {
 		select {
@@ -217,7 +231,7 @@ loop:
 			}
 			s := sample{time.Since(start).Round(time.Second), st, l.sent.Load(), l.failed.Load()}
 			samples = append(samples, s)
-			fmt.Printf("%8v %8d %10d %5d %10d %7d\n", s.at, s.RSS>>20, s.Goroutines, s.FDs, s.sent, s.failed)
+			fmt.Printf("%8v %8d %10d %5d %10d %7d %8d\n", s.at, s.RSS>>20, s.Goroutines, s.FDs, s.sent, s.failed, l.skipped.Load())
 		}
 	}
 	<-loadDone
@@ -265,8 +279,8 @@ loop:
 			}
 		}
 	}
-	fmt.Printf("soaked %v at %d req/s: %d requests (%.0f req/s achieved), %d failed; %d flag changes, %d HTTP source restarts, %d sync streams; %d CPUs, %s\n",
-		elapsed.Round(time.Second), rate, l.sent.Load(), float64(l.sent.Load())/elapsed.Seconds(), l.failed.Load(), gen-1, restarts, nStreams, runtime.NumCPU(), loadavg())
+	fmt.Printf("soaked %v at %d req/s: %d requests (%.0f req/s achieved, %d skipped with every slot busy), %d failed; %d flag changes, %d HTTP source restarts, %d sync streams; %d CPUs, %s\n",
+		elapsed.Round(time.Second), rate, l.sent.Load(), float64(l.sent.Load())/elapsed.Seconds(), l.skipped.Load(), l.failed.Load(), gen-1, restarts, nStreams, runtime.NumCPU(), loadavg())
 	if len(problems) > 0 {
 		return fmt.Errorf("%s", strings.Join(problems, "; "))
 	}
