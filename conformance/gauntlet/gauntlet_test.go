@@ -23,12 +23,18 @@ func buildVexil(t *testing.T) string {
 	return out
 }
 
-// TestGauntlet runs every check of the gauntlet, in short mode, against
+// TestGauntlet runs every check of the gauntlet, at the Short scale (with
+// -short, smaller still), against
 // the real vexil binary: one daemon with a JSON file, a YAML file and an
 // HTTP source, attacked check after check, each followed by a healthy
 // client's requests on every port; SIGTERM ends it.
 func TestGauntlet(t *testing.T) {
-	e, err := gauntlet.Start(gauntlet.Config{Binary: buildVexil(t), Dir: t.TempDir(), Scale: gauntlet.Short, Logf: t.Logf})
+	scale := gauntlet.Short
+	if testing.Short() {
+		// go test -short: the same checks, smaller floods and documents.
+		scale.Flood, scale.Docs = 500, 1000
+	}
+	e, err := gauntlet.Start(gauntlet.Config{Binary: buildVexil(t), Dir: t.TempDir(), Scale: scale, Logf: t.Logf})
 	if err != nil {
 		t.Fatal(err)
 	}
