@@ -35,6 +35,14 @@
 // which the v2 run of the mode has just run, toward the expected total;
 // VEXIL_CONFORMANCE_CBOR_FULL=1 runs every scenario.
 //
+// Every wait of a scenario is bounded and fails with what it last saw: an
+// event (15 s unless the step says), an evaluation (10 s), the provider's
+// initialization (20 s; the provider itself gives up after its deadline)
+// and shutdown (10 s), the daemon's start and stop (10 s). Each failed
+// scenario is reported with its steps and how long each took, and each run
+// logs its three slowest scenarios, so that a slow run says where its
+// time went.
+//
 // The testbed is open-feature/flagd-testbed v3.9.0. The tests look for it in
 // the directory named by FLAGD_TESTBED_DIR, or else in ../../shared/flagd-testbed
 // relative to this package, and skip when neither is present:

@@ -111,16 +111,30 @@ func (s *pscenario) register(sc *godog.ScenarioContext) {
 		sc.Step(st.expr, st.fn)
 	}
 	sc.After(func(ctx context.Context, _ *godog.Scenario, err error) (context.Context, error) {
-		s.teardown()
-		return ctx, nil
+		return ctx, s.teardown()
 	})
 }
 
-func (s *pscenario) teardown() {
-	if s.prov != nil {
-		s.prov.Shutdown()
-		_ = openfeature.SetNamedProvider(s.dom, openfeature.NoopProvider{})
+// shutdownTimeout bounds a provider's shutdown at the end of a scenario:
+// one that hangs fails the scenario instead of the whole run.
+const shutdownTimeout = 10 * time.Second
+
+// initTimeout bounds a provider's initialization in a scenario (the
+// provider gives up after its deadline, 2 s unless the scenario sets one).
+const initTimeout = 20 * time.Second
+
+func (s *pscenario) teardown() error {
+	if s.prov == nil {
+		return nil
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	err := s.prov.ShutdownWithContext(ctx)
+	_ = openfeature.SetNamedProvider(s.dom, openfeature.NoopProvider{})
+	if err != nil {
+		return fmt.Errorf("provider shutdown: not done within %v: %w", shutdownTimeout, err)
+	}
+	return nil
 }
 
 // ---- configuration ----
@@ -382,8 +396,14 @@ func (s *pscenario) aProvider(kind string) error {
 	s.dom = fmt.Sprintf("conformance-%d", domainSeq.Add(1))
 	s.cl = openfeature.NewClient(s.dom)
 	// The initialization's error is the scenario's to judge (unavailable,
-	// forbidden), through the events and the client's state.
-	_ = openfeature.SetNamedProviderAndWait(s.dom, p)
+	// forbidden), through the events and the client's state; but an
+	// initialization that outlasts the provider's own deadline by far is
+	// the harness's failure, reported as such.
+	ctx, cancel := context.WithTimeout(context.Background(), initTimeout)
+	defer cancel()
+	if err := openfeature.SetNamedProviderWithContextAndWait(ctx, s.dom, p); err != nil && ctx.Err() != nil {
+		return fmt.Errorf("provider initialization: not done within %v: %w", initTimeout, err)
+	}
 	return nil
 }
 

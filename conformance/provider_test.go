@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -151,6 +152,7 @@ func runProviderMode(t *testing.T, h *harness, features []string, mode provider.
 		tags = "@" + tag + " && ~@deprecated && ~@fractional-v1 && ~@fractional-v2"
 		name += cborSuffix
 	}
+	var timeline timelines
 	skipped := 0 // scenarios of the selection not run (CBOR runs)
 	selection := tags
 	if cbor && os.Getenv(cborFullEnv) != "1" {
@@ -163,16 +165,17 @@ func runProviderMode(t *testing.T, h *harness, features []string, mode provider.
 		ScenarioInitializer: func(sc *godog.ScenarioContext) {
 			s := &pscenario{h: h, mode: mode, cbor: cbor}
 			s.register(sc)
+			tl := timeline.scenario(sc)
 			sc.After(func(ctx context.Context, p *godog.Scenario, err error) (context.Context, error) {
 				switch {
 				case err == nil:
 					passed++
 				case errors.Is(err, godog.ErrUndefined), errors.Is(err, godog.ErrPending):
 					undefined++
-					failures = append(failures, fmt.Sprintf("%s: %s: %v", p.Uri, p.Name, err))
+					failures = append(failures, fmt.Sprintf("%s: %s: %v\n%s", p.Uri, p.Name, err, tl))
 				default:
 					failed++
-					failures = append(failures, fmt.Sprintf("%s: %s: %v", p.Uri, p.Name, err))
+					failures = append(failures, fmt.Sprintf("%s: %s: %v\n%s", p.Uri, p.Name, err, tl))
 				}
 				return ctx, nil
 			})
@@ -191,13 +194,17 @@ func runProviderMode(t *testing.T, h *harness, features []string, mode provider.
 	status := suite.Run()
 	elapsed := time.Since(start).Round(time.Millisecond)
 
-	t.Logf("provider %s: %d passed, %d failed, %d undefined or pending, in %v", name, passed, failed, undefined, elapsed)
+	t.Logf("provider %s: %d passed, %d failed, %d undefined or pending, in %v (%d goroutines at the end)", name, passed, failed, undefined, elapsed, runtime.NumGoroutine())
 	fmt.Printf("conformance provider %s: %d passed, %d failed, %d undefined, %v\n", name, passed, failed, undefined, elapsed)
 	for _, f := range failures {
 		t.Errorf("failed: %s", f)
 	}
 	if status != 0 {
 		t.Errorf("godog exit status %d", status)
+	}
+	// The slowest scenarios, step by step: where a run's time went.
+	for _, tl := range timeline.slowest(3) {
+		t.Logf("slow scenario %s", tl)
 	}
 	if skipped > 0 {
 		t.Logf("provider %s: %d scenarios of %q not run (they run in the default run)", name, skipped, selection)
