@@ -12,11 +12,15 @@ import (
 	collmetricpb "go.opentelemetry.io/proto/otlp/collector/metrics/v1"
 	colltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/encoding"
+	"google.golang.org/grpc/encoding/proto"
+	"google.golang.org/grpc/mem"
 
 	"github.com/vexilhq/vexil/daemon"
 )
 
-// otlpSink is an OTLP/gRPC receiver that accepts and discards everything.
+// otlpTraceSink and otlpMetricSink make an OTLP/gRPC receiver that
+// accepts everything and keeps nothing.
 type otlpTraceSink struct {
 	colltracepb.UnimplementedTraceServiceServer
 }
@@ -33,33 +37,54 @@ func (otlpMetricSink) Export(context.Context, *collmetricpb.ExportMetricsService
 	return &collmetricpb.ExportMetricsServiceResponse{}, nil
 }
 
+// undecodedCodec is gRPC's protobuf codec, except that requests are read
+// off the connection and not decoded: with it, the receiver does the
+// collector's network work (HTTP/2, gRPC framing, the answer) but not its
+// decoding, which a deployed collector does in its own process.
+type undecodedCodec struct{ encoding.CodecV2 }
+
+func (undecodedCodec) Unmarshal(mem.BufferSlice, any) error { return nil }
+
+// startOTLPReceiver starts an OTLP/gRPC receiver on 127.0.0.1 in this
+// process; decode says whether it decodes the requests.
+func startOTLPReceiver(b *testing.B, decode bool) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	var opts []grpc.ServerOption
+	if !decode {
+		opts = append(opts, grpc.ForceServerCodecV2(undecodedCodec{encoding.GetCodecV2(proto.Name)}))
+	}
+	srv := grpc.NewServer(opts...)
+	colltracepb.RegisterTraceServiceServer(srv, otlpTraceSink{})
+	collmetricpb.RegisterMetricsServiceServer(srv, otlpMetricSink{})
+	go func() { _ = srv.Serve(ln) }()
+	b.Cleanup(srv.Stop)
+	return ln.Addr().String()
+}
+
 // BenchmarkOpenTelemetryRequests is the daemon's evaluation throughput
 // (ResolveBoolean over Connect/JSON on HTTP/1.1, 127.0.0.1, parallel
-// clients) with the OpenTelemetry exporter off (Prometheus only) and on
-// (--metrics-exporter otel --otel-collector-uri: flagd's metrics and a span
-// per evaluation, exported over OTLP/gRPC to a receiver on 127.0.0.1 that
-// discards them). The ratio of their ns/op is the throughput kept.
+// clients) with the OpenTelemetry exporter off (otel-off: Prometheus only)
+// and on (otel-on: --metrics-exporter otel --otel-collector-uri, flagd's
+// metrics and a span per evaluation, exported over OTLP/gRPC to a receiver
+// in this process that reads the requests without decoding them). The
+// ratio of their ns/op is the throughput kept. decoding-receiver is
+// otel-on with a receiver that decodes each request too, as a collector
+// does: the cost of a collector sharing the daemon's CPU.
 func BenchmarkOpenTelemetryRequests(b *testing.B) {
-	for _, on := range []bool{false, true} {
-		name := "otel-off"
-		if on {
-			name = "otel-on"
-		}
-		b.Run(name, func(b *testing.B) {
+	for _, bc := range []struct {
+		name         string
+		on, decoding bool
+	}{{"otel-off", false, false}, {"otel-on", true, false}, {"decoding-receiver", true, true}} {
+		on := bc.on
+		b.Run(bc.name, func(b *testing.B) {
 			path := filepath.Join(b.TempDir(), "flags.json")
 			writeAtomic(b, path, flagsDoc(true))
 			cfg := daemon.Config{Sources: []daemon.SourceSpec{{URI: "file:" + path}}}
 			if on {
-				ln, err := net.Listen("tcp", "127.0.0.1:0")
-				if err != nil {
-					b.Fatal(err)
-				}
-				srv := grpc.NewServer()
-				colltracepb.RegisterTraceServiceServer(srv, otlpTraceSink{})
-				collmetricpb.RegisterMetricsServiceServer(srv, otlpMetricSink{})
-				go func() { _ = srv.Serve(ln) }()
-				b.Cleanup(srv.Stop)
-				cfg.OpenTelemetry = daemon.OpenTelemetryConfig{Metrics: true, CollectorURI: "http://" + ln.Addr().String()}
+				cfg.OpenTelemetry = daemon.OpenTelemetryConfig{Metrics: true, CollectorURI: "http://" + startOTLPReceiver(b, bc.decoding)}
 			}
 			d := startDaemon(b, cfg)
 			d.waitReadyz(b, "the flags", func(_ int, r readyz) bool { return r.Ready })
@@ -67,6 +92,7 @@ func BenchmarkOpenTelemetryRequests(b *testing.B) {
 			const body = `{"flagKey":"my-flag","context":{"targetingKey":"user-1"}}`
 			b.SetParallelism(8)
 			b.ResetTimer()
+			cpu0 := processCPU(b)
 			b.RunParallel(func(pb *testing.PB) {
 				c := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
 				defer c.CloseIdleConnections()
@@ -84,6 +110,10 @@ func BenchmarkOpenTelemetryRequests(b *testing.B) {
 					}
 				}
 			})
+			// The process's CPU time per request (daemon, clients and
+			// receiver): unlike ns/op, the other processes of a busy
+			// machine do not change it much.
+			b.ReportMetric(float64(processCPU(b)-cpu0)/float64(b.N), "cpu-ns/op")
 		})
 	}
 }

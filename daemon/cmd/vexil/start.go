@@ -146,9 +146,11 @@ SIGINT or SIGTERM shuts the daemon down gracefully.`,
 				log.Info("listening", "evaluation", a.Evaluation, "management", a.Management, "sync", a.Sync, "ofrep", a.OFREP)
 			})
 			var bad *daemon.SourceError
+			var badOTel *daemon.OpenTelemetryError
 			switch {
-			case errors.As(err, &bad):
-				// A source the options describe wrongly: a usage error.
+			case errors.As(err, &bad), errors.As(err, &badOTel):
+				// A source or an exporter the options (or the
+				// environment) describe wrongly: a usage error.
 				return &exitError{code: 2, err: err}
 			case err != nil:
 				return &exitError{code: 1, err: err}

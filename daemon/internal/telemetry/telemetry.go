@@ -17,18 +17,24 @@
 //     (resolveBoolean, resolveString, resolveInt, resolveFloat,
 //     resolveObject; resolveAnyValue for OFREP's untyped evaluations), on
 //     the tracer "flagd.evaluation.v1", with flagd's feature_flag.key,
-//     feature_flag.result.variant and feature_flag.provider_name (a child
-//     of the span in the request's context, if any: the evaluation port
-//     does not read traceparent yet); exported with otlptracegrpc; and a
-//     server span per sync call ([Telemetry.SyncInterceptor]), which does
-//     read traceparent.
+//     feature_flag.result.variant and feature_flag.provider_name, a child
+//     of the caller's span when the request carried one (W3C traceparent,
+//     read by [Telemetry.HTTPHandler] and [Telemetry.GRPCServerOptions]);
+//     exported with otlptracegrpc; and a server span per sync call
+//     ([Telemetry.SyncInterceptor]), which reads traceparent too.
 //
-// The exporters never block an evaluation: a span goes into a bounded
-// queue (Config.MaxQueuedSpans) that a batch span processor drains; a span
-// that finds the queue full is dropped and counted ([Telemetry.DroppedSpans],
-// the vexil.otel.spans.dropped counter). Metrics are observed counters: an
-// evaluation adds one to an atomic counter of its combination of
-// attributes, which the SDK reads at each export.
+// The exporters never block an evaluation, and cost it little. An
+// evaluation leaves a record of plain values (kind, key, variant, error
+// code, time, the caller's span) in a bounded queue (Config.MaxQueuedSpans,
+// or OTEL_BSP_MAX_QUEUE_SIZE); its span, ids and attributes are built from
+// the record at export time, by the goroutine that drains the queue in
+// batches (OTEL_BSP_MAX_EXPORT_BATCH_SIZE, at least every
+// OTEL_BSP_SCHEDULE_DELAY, as the SDK's batch span processor does). A
+// record that finds the queue full is dropped and counted
+// ([Telemetry.DroppedSpans], the vexil.otel.spans.dropped counter).
+// Metrics are observed counters: an evaluation adds one to an atomic
+// counter of its combination of attributes, which the SDK reads at each
+// export.
 //
 // The collector URI is http://HOST:PORT (plaintext), https://HOST:PORT
 // (TLS), or HOST:PORT (plaintext, unless a certificate or CA is given).
@@ -41,7 +47,7 @@
 // leave them: OTEL_EXPORTER_OTLP_HEADERS, _TIMEOUT, _COMPRESSION (and their
 // _METRICS_/_TRACES_ forms), OTEL_METRIC_EXPORT_INTERVAL,
 // OTEL_BSP_SCHEDULE_DELAY, OTEL_BSP_MAX_EXPORT_BATCH_SIZE,
-// OTEL_RESOURCE_ATTRIBUTES and OTEL_SERVICE_NAME. The resource's
+// OTEL_BSP_MAX_QUEUE_SIZE, OTEL_BSP_EXPORT_TIMEOUT, OTEL_RESOURCE_ATTRIBUTES and OTEL_SERVICE_NAME. The resource's
 // service.name is "flagd" unless OTEL_SERVICE_NAME says otherwise, as
 // flagd's.
 package telemetry
@@ -63,15 +69,12 @@ import (
 	"connectrpc.com/connect"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
-	"go.opentelemetry.io/otel/exporters/otlp/otlpmetric/otlpmetricgrpc"
-	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/propagation"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
-	"google.golang.org/grpc/credentials"
 
 	"github.com/vexilhq/vexil/daemon/internal/resolve"
 	"github.com/vexilhq/vexil/evaluator"
@@ -127,11 +130,11 @@ type Telemetry struct {
 	tp  *sdktrace.TracerProvider
 
 	metrics    bool
-	tracer     trace.Tracer
 	combos     sync.Map // combo → *comboOptions
 	comboCount atomic.Int64
 
-	queue   *boundedProcessor
+	queue   *spanQueue  // nil without traces
+	spans   *spanExport // nil without traces
 	tlsConf *reloadingTLS
 }
 
@@ -143,7 +146,7 @@ func New(ctx context.Context, cfg Config) (*Telemetry, error) {
 		cfg.ReloadInterval = defaultReload
 	}
 	if cfg.MaxQueuedSpans <= 0 {
-		cfg.MaxQueuedSpans = defaultQueue
+		cfg.MaxQueuedSpans = envInt(envQueueSize, defaultQueue)
 	}
 	t := &Telemetry{cfg: cfg}
 	endpoint, secure, err := parseURI(cfg.CollectorURI)
@@ -168,47 +171,31 @@ func New(ctx context.Context, cfg Config) (*Telemetry, error) {
 		return nil, fmt.Errorf("resource: %w", err)
 	}
 
-	if cfg.Metrics {
-		var opts []otlpmetricgrpc.Option
-		if endpoint != "" {
-			opts = append(opts, otlpmetricgrpc.WithEndpoint(endpoint))
-			if !secure {
-				opts = append(opts, otlpmetricgrpc.WithInsecure())
-			}
-		}
-		if t.tlsConf != nil {
-			opts = append(opts, otlpmetricgrpc.WithTLSCredentials(credentials.NewTLS(t.tlsConf.config())))
-		}
-		exp, err := otlpmetricgrpc.New(ctx, opts...)
-		if err != nil {
-			return nil, fmt.Errorf("OTLP metric exporter: %w", err)
-		}
-		t.mp = sdkmetric.NewMeterProvider(sdkmetric.WithResource(res), sdkmetric.WithReader(sdkmetric.NewPeriodicReader(exp)))
+	c := collector{endpoint: endpoint, secure: secure, tls: t.tlsConf}
+	reader, err := metricReader(ctx, c, cfg.Metrics)
+	if err != nil {
+		return nil, fmt.Errorf("OpenTelemetry metrics: %w", err)
 	}
 	var meter metric.Meter
-	if t.mp != nil {
+	if reader != nil {
+		t.mp = sdkmetric.NewMeterProvider(sdkmetric.WithResource(res), sdkmetric.WithReader(reader))
 		meter = t.mp.Meter(ScopeName)
 	}
 
-	if endpoint != "" {
-		opts := []otlptracegrpc.Option{otlptracegrpc.WithEndpoint(endpoint)}
-		if !secure {
-			opts = append(opts, otlptracegrpc.WithInsecure())
-		}
-		if t.tlsConf != nil {
-			opts = append(opts, otlptracegrpc.WithTLSCredentials(credentials.NewTLS(t.tlsConf.config())))
-		}
-		exp, err := otlptracegrpc.New(ctx, opts...)
-		if err != nil {
-			return nil, fmt.Errorf("OTLP trace exporter: %w", err)
-		}
-		t.queue = newBoundedProcessor(exp, cfg.MaxQueuedSpans)
+	exp, err := spanExporter(ctx, c)
+	if err != nil {
+		return nil, fmt.Errorf("OpenTelemetry traces: %w", err)
+	}
+	if exp != nil {
+		t.queue = newSpanQueue(cfg.MaxQueuedSpans, min(envInt(envBatchSize, defaultBatchSize), cfg.MaxQueuedSpans))
+		t.spans = newSpanExport(exp, t.queue, res)
+		// The SDK makes the sync calls' spans; the evaluations' are
+		// built from their records at export time.
 		t.tp = sdktrace.NewTracerProvider(
 			sdktrace.WithResource(res),
 			sdktrace.WithSampler(sdktrace.AlwaysSample()),
-			sdktrace.WithSpanProcessor(t.queue),
+			sdktrace.WithSpanProcessor(queueProcessor{t.spans}),
 		)
-		t.tracer = t.tp.Tracer(TracerName)
 	}
 
 	if meter != nil {
@@ -280,6 +267,16 @@ func parseURI(uri string) (endpoint string, secure bool, err error) {
 // Run reloads the TLS files every ReloadInterval until ctx ends, then
 // flushes and shuts the exporters down (within 5 s).
 func (t *Telemetry) Run(ctx context.Context) error {
+	exported := make(chan struct{})
+	if t.spans != nil {
+		go func() {
+			defer close(exported)
+			t.spans.run(ctx, t.cfg.OnError)
+		}()
+	} else {
+		close(exported)
+	}
+	defer func() { <-exported }()
 	var tick <-chan time.Time
 	if t.tlsConf != nil {
 		ticker := time.NewTicker(t.cfg.ReloadInterval)
@@ -303,7 +300,7 @@ func (t *Telemetry) shutdown() error {
 	defer cancel()
 	var errs []error
 	if t.tp != nil {
-		errs = append(errs, t.tp.Shutdown(ctx))
+		errs = append(errs, t.tp.Shutdown(ctx), t.spans.shutdown(ctx))
 	}
 	if t.mp != nil {
 		errs = append(errs, t.mp.Shutdown(ctx))
@@ -314,8 +311,8 @@ func (t *Telemetry) shutdown() error {
 // Flush exports what is pending now.
 func (t *Telemetry) Flush(ctx context.Context) error {
 	var errs []error
-	if t.tp != nil {
-		errs = append(errs, t.tp.ForceFlush(ctx))
+	if t.spans != nil {
+		errs = append(errs, t.spans.export(ctx))
 	}
 	if t.mp != nil {
 		errs = append(errs, t.mp.ForceFlush(ctx))
@@ -396,24 +393,13 @@ func (t *Telemetry) Evaluated(ctx context.Context, e resolve.Evaluation) {
 		}
 		t.counts(c).n.Add(1)
 	}
-	if t.tracer != nil {
-		// A span that would find the queue full is dropped before it is
-		// built: under overload, evaluations pay an atomic load for it.
-		if t.queue.full() {
-			t.queue.dropped.Add(1)
-			return
-		}
-		name := "resolveAnyValue"
-		if int(e.Kind) < len(spanNames) {
-			name = spanNames[e.Kind]
-		}
-		now := time.Now()
-		_, span := t.tracer.Start(ctx, name, trace.WithSpanKind(trace.SpanKindServer), trace.WithTimestamp(now),
-			trace.WithAttributes(attrKey.String(r.FlagKey), attrVariant.String(r.Variant), attrProvider.String(ProviderName)))
+	if t.queue != nil {
+		rec := evalRecord{at: time.Now(), parent: trace.SpanContextFromContext(ctx),
+			key: r.FlagKey, variant: r.Variant, kind: e.Kind}
 		if r.Err != nil {
-			span.SetAttributes(attrException.String(r.Err.Code.String()))
+			rec.code = r.Err.Code.String()
 		}
-		span.End(trace.WithTimestamp(now))
+		t.queue.pushRecord(rec)
 	}
 }
 
@@ -464,47 +450,6 @@ func (i syncInterceptor) WrapStreamingHandler(next connect.StreamingHandlerFunc)
 		}
 		return err
 	}
-}
-
-// boundedProcessor is a batch span processor with a hard bound on the
-// spans it holds: a span ended while MaxQueuedSpans wait is dropped and
-// counted, never waited for. The batch processor behind it is given room
-// for more, so it never drops (silently) itself.
-type boundedProcessor struct {
-	sdktrace.SpanProcessor
-	limit    int64
-	inflight atomic.Int64
-	dropped  atomic.Int64
-}
-
-func newBoundedProcessor(exp sdktrace.SpanExporter, limit int) *boundedProcessor {
-	p := &boundedProcessor{limit: int64(limit)}
-	p.SpanProcessor = sdktrace.NewBatchSpanProcessor(&countingExporter{SpanExporter: exp, p: p},
-		sdktrace.WithMaxQueueSize(limit+sdktrace.DefaultMaxExportBatchSize))
-	return p
-}
-
-// full says whether MaxQueuedSpans are waiting.
-func (p *boundedProcessor) full() bool { return p.inflight.Load() >= p.limit }
-
-func (p *boundedProcessor) OnEnd(s sdktrace.ReadOnlySpan) {
-	if p.inflight.Add(1) > p.limit {
-		p.inflight.Add(-1)
-		p.dropped.Add(1)
-		return
-	}
-	p.SpanProcessor.OnEnd(s)
-}
-
-// countingExporter tells its processor how many spans left the queue.
-type countingExporter struct {
-	sdktrace.SpanExporter
-	p *boundedProcessor
-}
-
-func (e *countingExporter) ExportSpans(ctx context.Context, spans []sdktrace.ReadOnlySpan) error {
-	defer e.p.inflight.Add(-int64(len(spans)))
-	return e.SpanExporter.ExportSpans(ctx, spans)
 }
 
 // reloadingTLS is the exporters' TLS configuration, whose client
