@@ -2,12 +2,16 @@ package daemon_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	collmetricpb "go.opentelemetry.io/proto/otlp/collector/metrics/v1"
 	colltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
@@ -64,6 +68,39 @@ func startOTLPReceiver(b *testing.B, decode bool) string {
 	return ln.Addr().String()
 }
 
+// requestsBody is the evaluation the OpenTelemetry benchmarks make.
+const requestsBody = `{"flagKey":"my-flag","context":{"targetingKey":"user-1"}}`
+
+// startBenchDaemon starts a daemon serving my-flag, with the
+// OpenTelemetry exporter off, or on and exporting to an in-process OTLP
+// receiver (decoding, or not, its requests); it returns the URL of
+// ResolveBoolean on its evaluation port.
+func startBenchDaemon(b *testing.B, on, decoding bool) string {
+	path := filepath.Join(b.TempDir(), "flags.json")
+	writeAtomic(b, path, flagsDoc(true))
+	cfg := daemon.Config{Sources: []daemon.SourceSpec{{URI: "file:" + path}}}
+	if on {
+		cfg.OpenTelemetry = daemon.OpenTelemetryConfig{Metrics: true, CollectorURI: "http://" + startOTLPReceiver(b, decoding)}
+	}
+	d := startDaemon(b, cfg)
+	d.waitReadyz(b, "the flags", func(_ int, r readyz) bool { return r.Ready })
+	return "http://" + d.addrs.Evaluation + "/flagd.evaluation.v1.Service/ResolveBoolean"
+}
+
+// resolve makes one evaluation with c.
+func resolve(c *http.Client, url string) error {
+	resp, err := c.Post(url, "application/json", strings.NewReader(requestsBody))
+	if err != nil {
+		return err
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("ResolveBoolean: %s", resp.Status)
+	}
+	return nil
+}
+
 // BenchmarkOpenTelemetryRequests is the daemon's evaluation throughput
 // (ResolveBoolean over Connect/JSON on HTTP/1.1, 127.0.0.1, parallel
 // clients) with the OpenTelemetry exporter off (otel-off: Prometheus only)
@@ -78,18 +115,8 @@ func BenchmarkOpenTelemetryRequests(b *testing.B) {
 		name         string
 		on, decoding bool
 	}{{"otel-off", false, false}, {"otel-on", true, false}, {"decoding-receiver", true, true}} {
-		on := bc.on
 		b.Run(bc.name, func(b *testing.B) {
-			path := filepath.Join(b.TempDir(), "flags.json")
-			writeAtomic(b, path, flagsDoc(true))
-			cfg := daemon.Config{Sources: []daemon.SourceSpec{{URI: "file:" + path}}}
-			if on {
-				cfg.OpenTelemetry = daemon.OpenTelemetryConfig{Metrics: true, CollectorURI: "http://" + startOTLPReceiver(b, bc.decoding)}
-			}
-			d := startDaemon(b, cfg)
-			d.waitReadyz(b, "the flags", func(_ int, r readyz) bool { return r.Ready })
-			url := "http://" + d.addrs.Evaluation + "/flagd.evaluation.v1.Service/ResolveBoolean"
-			const body = `{"flagKey":"my-flag","context":{"targetingKey":"user-1"}}`
+			url := startBenchDaemon(b, bc.on, bc.decoding)
 			b.SetParallelism(8)
 			b.ResetTimer()
 			cpu0 := processCPU(b)
@@ -97,23 +124,70 @@ func BenchmarkOpenTelemetryRequests(b *testing.B) {
 				c := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
 				defer c.CloseIdleConnections()
 				for pb.Next() {
-					resp, err := c.Post(url, "application/json", strings.NewReader(body))
-					if err != nil {
+					if err := resolve(c, url); err != nil {
 						b.Error(err)
-						return
-					}
-					_, _ = io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
-					if resp.StatusCode != http.StatusOK {
-						b.Errorf("ResolveBoolean: %s", resp.Status)
 						return
 					}
 				}
 			})
 			// The process's CPU time per request (daemon, clients and
-			// receiver): unlike ns/op, the other processes of a busy
-			// machine do not change it much.
+			// receiver).
 			b.ReportMetric(float64(processCPU(b)-cpu0)/float64(b.N), "cpu-ns/op")
 		})
 	}
+}
+
+// BenchmarkOpenTelemetryPaired measures the same two daemons as
+// BenchmarkOpenTelemetryRequests (otel-off and otel-on) side by side, for
+// a machine whose load changes from second to second: both run in this
+// process, and each iteration loads one then the other (the order
+// alternating) for pairSlice with the same parallel clients. It reports
+// the requests served per second with the exporter on over those with it
+// off (on/off), summed over all slices, so that both see the same load.
+// Run it with a count of pairs: -benchtime 20x.
+func BenchmarkOpenTelemetryPaired(b *testing.B) {
+	const pairSlice = 250 * time.Millisecond
+	const clients = 16
+	urls := [2]string{startBenchDaemon(b, false, false), startBenchDaemon(b, true, false)}
+	var cl [2][clients]*http.Client
+	for k := range cl {
+		for i := range cl[k] {
+			cl[k][i] = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
+			defer cl[k][i].CloseIdleConnections()
+		}
+	}
+	var served [2]int64
+	var elapsed [2]time.Duration
+	burst := func(k int) {
+		var n atomic.Int64
+		var wg sync.WaitGroup
+		start := time.Now()
+		deadline := start.Add(pairSlice)
+		for _, c := range cl[k] {
+			wg.Go(func() {
+				for time.Now().Before(deadline) {
+					if err := resolve(c, urls[k]); err != nil {
+						b.Error(err)
+						return
+					}
+					n.Add(1)
+				}
+			})
+		}
+		wg.Wait()
+		elapsed[k] += time.Since(start)
+		served[k] += n.Load()
+	}
+	burst(0) // warm both up
+	burst(1)
+	served, elapsed = [2]int64{}, [2]time.Duration{}
+	b.ResetTimer()
+	for i := range b.N {
+		burst(i % 2)
+		burst(1 - i%2)
+	}
+	rate := func(k int) float64 { return float64(served[k]) / elapsed[k].Seconds() }
+	b.ReportMetric(rate(0), "off-req/s")
+	b.ReportMetric(rate(1), "on-req/s")
+	b.ReportMetric(rate(1)/rate(0), "on/off")
 }
