@@ -1,5 +1,6 @@
 // Package telemetry exports the daemon's evaluations to an OpenTelemetry
-// Collector over OTLP/gRPC, as flagd does with --metrics-exporter otel and
+// Collector over OTLP (gRPC, or HTTP with OTEL_EXPORTER_OTLP_PROTOCOL=
+// http/protobuf), as flagd does with --metrics-exporter otel and
 // --otel-collector-uri (flagd's core/pkg/telemetry):
 //
 //   - metrics, when Config.Metrics is set: flagd's counters
@@ -9,8 +10,8 @@
 //     feature_flag.flagd.result.reason {reason} (feature_flag.reason,
 //     feature_flag.provider_name, and feature_flag.key when the evaluation
 //     resolved or ExceptionTypeKeyName, the error code, when it failed),
-//     on the meter "flagd", pushed with otlpmetricgrpc at the SDK's
-//     interval (60 s, or OTEL_METRIC_EXPORT_INTERVAL);
+//     on the meter "flagd", pushed at the SDK's interval (60 s, or
+//     OTEL_METRIC_EXPORT_INTERVAL);
 //   - traces, whenever a collector URI is given (flagd sets up its tracer
 //     provider from the URI alone, whatever --metrics-exporter says): one
 //     server span per evaluation, named as flagd names them
@@ -20,8 +21,15 @@
 //     feature_flag.result.variant and feature_flag.provider_name, a child
 //     of the caller's span when the request carried one (W3C traceparent,
 //     read by [Telemetry.HTTPHandler] and [Telemetry.GRPCServerOptions]);
-//     exported with otlptracegrpc; and a server span per sync call
-//     ([Telemetry.SyncInterceptor]), which reads traceparent too.
+//     and a server span per sync call ([Telemetry.SyncInterceptor]), which
+//     reads traceparent too.
+//
+// The exporters are chosen as flagd's autoexport-based setup chooses them
+// (see spanExporter and metricReader): OTEL_TRACES_EXPORTER and
+// OTEL_METRICS_EXPORTER (otlp, console, none) apply also without a
+// collector URI; with one, OTLP goes to it unless
+// OTEL_EXPORTER_OTLP_[TRACES_|METRICS_]ENDPOINT says otherwise. A value
+// that does not exist is an error of New.
 //
 // The exporters never block an evaluation, and cost it little. An
 // evaluation leaves a record of plain values (kind, key, variant, error
@@ -47,9 +55,9 @@
 // leave them: OTEL_EXPORTER_OTLP_HEADERS, _TIMEOUT, _COMPRESSION (and their
 // _METRICS_/_TRACES_ forms), OTEL_METRIC_EXPORT_INTERVAL,
 // OTEL_BSP_SCHEDULE_DELAY, OTEL_BSP_MAX_EXPORT_BATCH_SIZE,
-// OTEL_BSP_MAX_QUEUE_SIZE, OTEL_BSP_EXPORT_TIMEOUT, OTEL_RESOURCE_ATTRIBUTES and OTEL_SERVICE_NAME. The resource's
-// service.name is "flagd" unless OTEL_SERVICE_NAME says otherwise, as
-// flagd's.
+// OTEL_BSP_MAX_QUEUE_SIZE, OTEL_BSP_EXPORT_TIMEOUT, OTEL_RESOURCE_ATTRIBUTES
+// and OTEL_SERVICE_NAME. The resource's service.name is "flagd" unless
+// OTEL_SERVICE_NAME says otherwise, as flagd's.
 package telemetry
 
 import (
@@ -101,9 +109,8 @@ const (
 
 // Config configures the exporters.
 type Config struct {
-	// CollectorURI is the collector's OTLP/gRPC endpoint. Without it,
-	// metrics go to the OTLP exporter's default (OTEL_EXPORTER_OTLP_ENDPOINT,
-	// or localhost:4317) and no spans are exported.
+	// CollectorURI is the collector's OTLP endpoint. Without it, only
+	// OTEL_TRACES_EXPORTER and OTEL_METRICS_EXPORTER make exporters.
 	CollectorURI string
 	// Metrics exports flagd's metrics (--metrics-exporter otel).
 	Metrics bool
