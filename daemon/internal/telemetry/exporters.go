@@ -8,6 +8,7 @@ import (
 	"go.opentelemetry.io/contrib/exporters/autoexport"
 	"go.opentelemetry.io/otel/exporters/otlp/otlpmetric/otlpmetricgrpc"
 	"go.opentelemetry.io/otel/exporters/otlp/otlpmetric/otlpmetrichttp"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
@@ -84,14 +85,18 @@ func envOf(signalVar string) string {
 //     OTLP/HTTP on localhost:4318; Vexil exports nothing it was not asked to);
 //   - otherwise what autoexport makes of the environment: "otlp", "console",
 //     "none" (nil); any other value is an error.
-func spanExporter(ctx context.Context, c collector) (sdktrace.SpanExporter, error) {
+//
+// For its own OTLP exporters it returns their client too, which the
+// evaluations' spans are uploaded with directly (see otlpBatch).
+func spanExporter(ctx context.Context, c collector) (sdktrace.SpanExporter, otlptrace.Client, error) {
 	name := os.Getenv(EnvTracesExporter)
 	if c.endpoint != "" && (name == "" || name == "otlp") {
 		proto, err := protocol(envTracesProtocol)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		useURI := firstEnv(envTracesEndpoint, envEndpoint) == ""
+		var client otlptrace.Client
 		if proto == "grpc" {
 			var opts []otlptracegrpc.Option
 			if useURI {
@@ -103,31 +108,42 @@ func spanExporter(ctx context.Context, c collector) (sdktrace.SpanExporter, erro
 			if c.tls != nil {
 				opts = append(opts, otlptracegrpc.WithTLSCredentials(credentials.NewTLS(c.tls.config())))
 			}
-			return otlptracegrpc.New(ctx, opts...)
+			client = otlptracegrpc.NewClient(opts...)
+		} else {
+			client = httpTraceClient(c, useURI)
 		}
-		var opts []otlptracehttp.Option
-		if useURI {
-			opts = append(opts, otlptracehttp.WithEndpoint(c.endpoint))
-			if !c.secure {
-				opts = append(opts, otlptracehttp.WithInsecure())
-			}
+		exp, err := otlptrace.New(ctx, client)
+		if err != nil {
+			return nil, nil, err
 		}
-		if c.tls != nil {
-			opts = append(opts, otlptracehttp.WithTLSClientConfig(c.tls.config()))
-		}
-		return otlptracehttp.New(ctx, opts...)
+		return exp, client, nil
 	}
 	if name == "" {
-		return nil, nil
+		return nil, nil, nil
 	}
 	exp, err := autoexport.NewSpanExporter(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("%s=%q: %w", EnvTracesExporter, name, err)
+		return nil, nil, fmt.Errorf("%s=%q: %w", EnvTracesExporter, name, err)
 	}
 	if autoexport.IsNoneSpanExporter(exp) {
-		return nil, nil
+		return nil, nil, nil
 	}
-	return exp, nil
+	return exp, nil, nil
+}
+
+// httpTraceClient is the OTLP/HTTP client to the collector URI.
+func httpTraceClient(c collector, useURI bool) otlptrace.Client {
+	var opts []otlptracehttp.Option
+	if useURI {
+		opts = append(opts, otlptracehttp.WithEndpoint(c.endpoint))
+		if !c.secure {
+			opts = append(opts, otlptracehttp.WithInsecure())
+		}
+	}
+	if c.tls != nil {
+		opts = append(opts, otlptracehttp.WithTLSClientConfig(c.tls.config()))
+	}
+	return otlptracehttp.NewClient(opts...)
 }
 
 // metricReader chooses the metric reader as flagd does:

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace"
 	"go.opentelemetry.io/otel/sdk/instrumentation"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -133,6 +134,11 @@ type spanExport struct {
 	timeout   time.Duration
 	batchSize int
 
+	// client, when set, is exp's OTLP client: evaluations' spans go to
+	// it as protobuf messages made by proto, skipping exp's transform.
+	client otlptrace.Client
+	proto  *otlpBatch
+
 	mu    sync.Mutex // one export at a time; guards what follows
 	spare []evalRecord
 	built []builtSpan
@@ -211,11 +217,18 @@ func (e *spanExport) export(ctx context.Context) error {
 	for len(records) > 0 {
 		n := min(len(records), e.batchSize)
 		for i := range records[:n] {
-			b := &e.built[i]
-			e.build(b, &records[i])
-			e.batch = append(e.batch, b)
+			e.build(&e.built[i], &records[i])
 		}
 		records = records[n:]
+		if e.client != nil {
+			ctx, cancel := context.WithTimeout(ctx, e.timeout)
+			errs = append(errs, e.client.UploadTraces(ctx, e.proto.fill(e.built[:n])))
+			cancel()
+			continue
+		}
+		for i := range n {
+			e.batch = append(e.batch, &e.built[i])
+		}
 		send()
 	}
 	for len(sdk) > 0 {

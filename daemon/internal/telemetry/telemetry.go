@@ -189,13 +189,16 @@ func New(ctx context.Context, cfg Config) (*Telemetry, error) {
 		meter = t.mp.Meter(ScopeName)
 	}
 
-	exp, err := spanExporter(ctx, c)
+	exp, client, err := spanExporter(ctx, c)
 	if err != nil {
 		return nil, fmt.Errorf("OpenTelemetry traces: %w", err)
 	}
 	if exp != nil {
 		t.queue = newSpanQueue(cfg.MaxQueuedSpans, min(envInt(envBatchSize, defaultBatchSize), cfg.MaxQueuedSpans))
 		t.spans = newSpanExport(exp, t.queue, res)
+		if client != nil {
+			t.spans.client, t.spans.proto = client, newOTLPBatch(res, t.queue.batchSize)
+		}
 		// The SDK makes the sync calls' spans; the evaluations' are
 		// built from their records at export time.
 		t.tp = sdktrace.NewTracerProvider(
