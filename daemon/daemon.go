@@ -190,11 +190,12 @@ type Config struct {
 // OpenTelemetryConfig says what goes to an OpenTelemetry Collector (see
 // daemon/internal/telemetry).
 type OpenTelemetryConfig struct {
-	// Metrics pushes flagd's metrics over OTLP/gRPC (--metrics-exporter
-	// otel), to CollectorURI or, without it, where the OTEL_EXPORTER_OTLP_*
-	// environment variables say (localhost:4317 by default).
+	// Metrics pushes flagd's metrics over OTLP (--metrics-exporter otel)
+	// to CollectorURI; without it, as flagd, nothing is pushed unless
+	// OTEL_METRICS_EXPORTER asks for an exporter.
 	Metrics bool
-	// CollectorURI is the collector's OTLP/gRPC endpoint: HOST:PORT,
+	// CollectorURI is the collector's OTLP endpoint (over gRPC, unless
+	// OTEL_EXPORTER_OTLP_PROTOCOL is http/protobuf): HOST:PORT,
 	// http://HOST:PORT or https://HOST:PORT. With it, evaluation and sync
 	// spans are exported too, as flagd does.
 	CollectorURI string
@@ -208,7 +209,22 @@ type OpenTelemetryConfig struct {
 	Version string
 }
 
-func (c OpenTelemetryConfig) enabled() bool { return c.Metrics || c.CollectorURI != "" }
+// enabled says whether anything is exported: the options ask for it, or
+// the environment does (OTEL_TRACES_EXPORTER, OTEL_METRICS_EXPORTER), as
+// flagd honours it.
+func (c OpenTelemetryConfig) enabled() bool {
+	return c.Metrics || c.CollectorURI != "" || telemetry.FromEnvironment()
+}
+
+// OpenTelemetryError is OpenTelemetry options (or OTEL_* environment
+// variables) that cannot be used: a collector URI that does not parse, TLS
+// files that do not load, an exporter or protocol that does not exist. Like
+// a SourceError, it is a mistake in the configuration.
+type OpenTelemetryError struct{ Err error }
+
+func (e *OpenTelemetryError) Error() string { return "OpenTelemetry: " + e.Err.Error() }
+
+func (e *OpenTelemetryError) Unwrap() error { return e.Err }
 
 // Addrs are the addresses the daemon listens on, as host:port.
 type Addrs struct {
@@ -296,7 +312,7 @@ func newDaemon(cfg Config, log *slog.Logger, sources []namedSource) (*Daemon, er
 			OnError: func(err error) { log.Error("OpenTelemetry", "err", err) },
 		})
 		if err != nil {
-			return nil, fmt.Errorf("daemon: OpenTelemetry: %w", err)
+			return nil, fmt.Errorf("daemon: %w", &OpenTelemetryError{err})
 		}
 		t := d.telemetry
 		d.metrics.Registry().MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{

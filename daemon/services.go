@@ -70,13 +70,20 @@ func (d *Daemon) newServices(evalOpts, syncOpts []connect.HandlerOption) service
 		StreamDeadline: cfg.StreamDeadline,
 	})
 	s := services{
-		evaluation: eval.Handler(),
+		// With spans exported, an evaluation's is a child of the
+		// caller's span (traceparent).
+		evaluation: d.telemetry.HTTPHandler(eval.Handler()),
 		sync:       sync.Handler(),
-		ofrep:      ofrepSvc.Handler(),
+		ofrep:      d.telemetry.HTTPHandler(ofrepSvc.Handler()),
 		shutdowns:  []func(context.Context) error{eval.Shutdown, sync.Shutdown, ofrepSvc.Shutdown},
 	}
 	if !cfg.DisableNativeGRPC {
 		s.newEvaluationGRPC = eval.NewGRPCServer
+		if traced := d.telemetry.GRPCServerOptions(); traced != nil {
+			s.newEvaluationGRPC = func(opts ...grpc.ServerOption) *grpc.Server {
+				return eval.NewGRPCServer(append(slices.Clip(opts), traced...)...)
+			}
+		}
 	}
 	return s
 }

@@ -36,10 +36,13 @@ package blobsource
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"mime"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -55,6 +58,7 @@ import (
 	_ "gocloud.dev/blob/gcsblob"   // gs://
 	_ "gocloud.dev/blob/s3blob"    // s3://
 	"gocloud.dev/gcerrors"
+	"golang.org/x/oauth2"
 	"google.golang.org/api/googleapi"
 
 	"github.com/vexilhq/vexil/evaluator"
@@ -404,7 +408,41 @@ func (r *run) explain(ctx context.Context, err error) error {
 	if status := httpStatus(err); status == http.StatusUnauthorized || status == http.StatusForbidden {
 		return fmt.Errorf("access to bucket %q denied (check the credentials): %w", r.loc.bucket, err)
 	}
+	if credentialsFailed(err) {
+		return fmt.Errorf("the credentials could not be used (check the credentials): %w", err)
+	}
 	return err
+}
+
+// credentialsFailed says whether a request failed in the client's
+// credentials before reaching the store: the token endpoint refused them
+// (GCS's OAuth2), or the request failed with an error that is neither the
+// network's, TLS's nor the context's, which is what the OAuth2 transport
+// returns when it cannot make a token (a private key that does not
+// parse, a credentials file of an unknown type).
+func credentialsFailed(err error) bool {
+	var uerr *url.Error
+	if !errors.As(err, &uerr) {
+		return false
+	}
+	var refused *oauth2.RetrieveError
+	if errors.As(uerr.Err, &refused) {
+		return true
+	}
+	var netErr net.Error
+	var certErr *tls.CertificateVerificationError
+	var unknownCA x509.UnknownAuthorityError
+	var hostname x509.HostnameError
+	var invalid x509.CertificateInvalidError
+	var header tls.RecordHeaderError
+	switch {
+	case errors.As(uerr.Err, &netErr), errors.As(uerr.Err, &certErr), errors.As(uerr.Err, &unknownCA),
+		errors.As(uerr.Err, &hostname), errors.As(uerr.Err, &invalid), errors.As(uerr.Err, &header),
+		errors.Is(uerr.Err, context.Canceled), errors.Is(uerr.Err, context.DeadlineExceeded), errors.Is(uerr.Err, io.EOF),
+		errors.Is(uerr.Err, io.ErrUnexpectedEOF):
+		return false
+	}
+	return true
 }
 
 // httpStatus is the HTTP status of a store's error response, for the

@@ -80,8 +80,26 @@ type collector struct {
 }
 
 // startCollector runs the collector with an OTLP/gRPC receiver on a free
-// port and the debug exporter (detailed) for metrics and traces.
+// port (grpcTLS is YAML added to its settings) and the debug exporter
+// (detailed) for metrics and traces.
 func startCollector(t *testing.T, grpcTLS string) *collector {
+	t.Helper()
+	return startCollectorReceiving(t, func(endpoint string) string {
+		return "      grpc:\n        endpoint: " + endpoint + grpcTLS + "\n"
+	})
+}
+
+// startCollectorHTTP runs the collector with an OTLP/HTTP receiver alone.
+func startCollectorHTTP(t *testing.T) *collector {
+	t.Helper()
+	return startCollectorReceiving(t, func(endpoint string) string {
+		return "      http:\n        endpoint: " + endpoint + "\n"
+	})
+}
+
+// startCollectorReceiving runs the collector with the OTLP receiver's
+// protocols that protocols returns (YAML) for the endpoint.
+func startCollectorReceiving(t *testing.T, protocols func(endpoint string) string) *collector {
 	t.Helper()
 	bin := otelcolBinary(t)
 	c := &collector{endpoint: fmt.Sprintf("127.0.0.1:%d", freePort(t)), changed: make(chan struct{}, 1), exited: make(chan struct{})}
@@ -89,9 +107,7 @@ func startCollector(t *testing.T, grpcTLS string) *collector {
 	err := os.WriteFile(config, []byte(`receivers:
   otlp:
     protocols:
-      grpc:
-        endpoint: `+c.endpoint+grpcTLS+`
-exporters:
+`+protocols(c.endpoint)+`exporters:
   debug:
     verbosity: detailed
 service:

@@ -61,12 +61,14 @@ func startProcess(t *testing.T, args ...string) (*exec.Cmd, map[string]string, <
 	}()
 	timer := time.NewTimer(30 * time.Second)
 	defer timer.Stop()
+	var seen []string
 	for {
 		select {
 		case line, ok := <-lines:
 			if !ok {
-				t.Fatal("vexil ended before listening")
+				t.Fatalf("vexil ended before listening:\n%s", strings.Join(seen, "\n"))
 			}
+			seen = append(seen, line)
 			var rec map[string]any
 			if json.Unmarshal([]byte(line), &rec) == nil && rec["msg"] == "listening" {
 				addrs := map[string]string{}

@@ -83,16 +83,19 @@ Where options come from, the first found wins:
 
 OpenTelemetry, as flagd: --metrics-exporter otel pushes flagd's metrics
 (feature_flag.flagd.impression, feature_flag.flagd.result.reason) over
-OTLP/gRPC to --otel-collector-uri; with --otel-collector-uri, spans of each
-evaluation (resolveBoolean, resolveString...) and sync call are exported to
+OTLP to --otel-collector-uri; with --otel-collector-uri, spans of each
+evaluation (resolveBoolean, resolveString...; a child of the caller's span
+when the request carries a W3C traceparent) and sync call are exported to
 it, whatever the metrics exporter. /metrics keeps serving Prometheus. mTLS to
 the collector: --otel-cert-path, --otel-key-path, --otel-ca-path, read again
-every --otel-reload-interval. The OTEL_EXPORTER_OTLP_* (headers, timeout,
-compression), OTEL_METRIC_EXPORT_INTERVAL, OTEL_BSP_*,
-OTEL_RESOURCE_ATTRIBUTES and OTEL_SERVICE_NAME environment variables apply.
-Exporting never slows an evaluation: spans wait in a bounded queue, and
-those that find it full are dropped and counted
-(vexil_otel_spans_dropped_total).
+every --otel-reload-interval. OTEL_TRACES_EXPORTER and OTEL_METRICS_EXPORTER
+(otlp, console, none) choose the exporters, also without options;
+OTEL_EXPORTER_OTLP_PROTOCOL (grpc, the default with --otel-collector-uri, or
+http/protobuf) and the other OTEL_EXPORTER_OTLP_* variables, OTEL_BSP_*,
+OTEL_METRIC_EXPORT_INTERVAL, OTEL_RESOURCE_ATTRIBUTES and OTEL_SERVICE_NAME
+apply; a value that does not exist exits 2. Exporting never slows an
+evaluation: spans wait in a bounded queue, and those that find it full are
+dropped and counted (vexil_otel_spans_dropped_total).
 
 flagd's other options are accepted where Vexil behaves the same:
 --keep-alive-min-time and --keep-alive-permit-without-stream change nothing
@@ -146,9 +149,11 @@ SIGINT or SIGTERM shuts the daemon down gracefully.`,
 				log.Info("listening", "evaluation", a.Evaluation, "management", a.Management, "sync", a.Sync, "ofrep", a.OFREP)
 			})
 			var bad *daemon.SourceError
+			var badOTel *daemon.OpenTelemetryError
 			switch {
-			case errors.As(err, &bad):
-				// A source the options describe wrongly: a usage error.
+			case errors.As(err, &bad), errors.As(err, &badOTel):
+				// A source or an exporter the options (or the
+				// environment) describe wrongly: a usage error.
 				return &exitError{code: 2, err: err}
 			case err != nil:
 				return &exitError{code: 1, err: err}

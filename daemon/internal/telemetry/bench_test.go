@@ -8,6 +8,9 @@ import (
 	collmetricpb "go.opentelemetry.io/proto/otlp/collector/metrics/v1"
 	colltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/encoding"
+	"google.golang.org/grpc/encoding/proto"
+	"google.golang.org/grpc/mem"
 
 	"github.com/vexilhq/vexil/daemon/internal/metrics"
 	"github.com/vexilhq/vexil/daemon/internal/resolve"
@@ -98,4 +101,60 @@ func BenchmarkEvaluation(b *testing.B) {
 			})
 		}
 	}
+}
+
+// BenchmarkSpanExport is the CPU an evaluation's telemetry costs from end
+// to end, on one goroutine: recording it (metrics and span record), then
+// building its span and sending it over OTLP/gRPC in batches of 512 to a
+// receiver on 127.0.0.1 that reads the requests without decoding them. The
+// receiver's CPU counts too (cpu-ns/op is this process's CPU time).
+func BenchmarkSpanExport(b *testing.B) {
+	tel, err := telemetry.New(context.Background(), telemetry.Config{CollectorURI: "http://" + startUndecodedSink(b), Metrics: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = tel.Run(ctx); close(done) }()
+	b.Cleanup(func() { cancel(); <-done })
+	e := resolve.Evaluation{Kind: evaluator.KindBool,
+		Result: evaluator.Result{FlagKey: "my-flag", Variant: "on", Reason: evaluator.ReasonStatic, Value: true}}
+	b.ReportAllocs()
+	cpu0 := processCPU()
+	b.ResetTimer()
+	for i := range b.N {
+		tel.Evaluated(context.Background(), e)
+		if i%512 == 511 {
+			if err := tel.Flush(context.Background()); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	if err := tel.Flush(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(processCPU()-cpu0)/float64(b.N), "cpu-ns/op")
+	if d := tel.DroppedSpans(); d != 0 {
+		b.Errorf("%d spans dropped", d)
+	}
+}
+
+// undecodedCodec is gRPC's protobuf codec, except that requests are read
+// and not decoded (the collector's decoding is not the exporter's cost).
+type undecodedCodec struct{ encoding.CodecV2 }
+
+func (undecodedCodec) Unmarshal(mem.BufferSlice, any) error { return nil }
+
+func startUndecodedSink(b *testing.B) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := grpc.NewServer(grpc.ForceServerCodecV2(undecodedCodec{encoding.GetCodecV2(proto.Name)}))
+	colltracepb.RegisterTraceServiceServer(srv, sink{})
+	collmetricpb.RegisterMetricsServiceServer(srv, metricSink{})
+	go func() { _ = srv.Serve(ln) }()
+	b.Cleanup(srv.Stop)
+	return ln.Addr().String()
 }

@@ -1,5 +1,6 @@
 // Package telemetry exports the daemon's evaluations to an OpenTelemetry
-// Collector over OTLP/gRPC, as flagd does with --metrics-exporter otel and
+// Collector over OTLP (gRPC, or HTTP with OTEL_EXPORTER_OTLP_PROTOCOL=
+// http/protobuf), as flagd does with --metrics-exporter otel and
 // --otel-collector-uri (flagd's core/pkg/telemetry):
 //
 //   - metrics, when Config.Metrics is set: flagd's counters
@@ -9,26 +10,39 @@
 //     feature_flag.flagd.result.reason {reason} (feature_flag.reason,
 //     feature_flag.provider_name, and feature_flag.key when the evaluation
 //     resolved or ExceptionTypeKeyName, the error code, when it failed),
-//     on the meter "flagd", pushed with otlpmetricgrpc at the SDK's
-//     interval (60 s, or OTEL_METRIC_EXPORT_INTERVAL);
+//     on the meter "flagd", pushed at the SDK's interval (60 s, or
+//     OTEL_METRIC_EXPORT_INTERVAL);
 //   - traces, whenever a collector URI is given (flagd sets up its tracer
 //     provider from the URI alone, whatever --metrics-exporter says): one
 //     server span per evaluation, named as flagd names them
 //     (resolveBoolean, resolveString, resolveInt, resolveFloat,
 //     resolveObject; resolveAnyValue for OFREP's untyped evaluations), on
 //     the tracer "flagd.evaluation.v1", with flagd's feature_flag.key,
-//     feature_flag.result.variant and feature_flag.provider_name (a child
-//     of the span in the request's context, if any: the evaluation port
-//     does not read traceparent yet); exported with otlptracegrpc; and a
-//     server span per sync call ([Telemetry.SyncInterceptor]), which does
-//     read traceparent.
+//     feature_flag.result.variant and feature_flag.provider_name, a child
+//     of the caller's span when the request carried one (W3C traceparent,
+//     read by [Telemetry.HTTPHandler] and [Telemetry.GRPCServerOptions]);
+//     and a server span per sync call ([Telemetry.SyncInterceptor]), which
+//     reads traceparent too.
 //
-// The exporters never block an evaluation: a span goes into a bounded
-// queue (Config.MaxQueuedSpans) that a batch span processor drains; a span
-// that finds the queue full is dropped and counted ([Telemetry.DroppedSpans],
-// the vexil.otel.spans.dropped counter). Metrics are observed counters: an
-// evaluation adds one to an atomic counter of its combination of
-// attributes, which the SDK reads at each export.
+// The exporters are chosen as flagd's autoexport-based setup chooses them
+// (see spanExporter and metricReader): OTEL_TRACES_EXPORTER and
+// OTEL_METRICS_EXPORTER (otlp, console, none) apply also without a
+// collector URI; with one, OTLP goes to it unless
+// OTEL_EXPORTER_OTLP_[TRACES_|METRICS_]ENDPOINT says otherwise. A value
+// that does not exist is an error of New.
+//
+// The exporters never block an evaluation, and cost it little. An
+// evaluation leaves a record of plain values (kind, key, variant, error
+// code, time, the caller's span) in a bounded queue (Config.MaxQueuedSpans,
+// or OTEL_BSP_MAX_QUEUE_SIZE); its span, ids and attributes are built from
+// the record at export time, by the goroutine that drains the queue in
+// batches (OTEL_BSP_MAX_EXPORT_BATCH_SIZE, at least every
+// OTEL_BSP_SCHEDULE_DELAY, as the SDK's batch span processor does). A
+// record that finds the queue full is dropped and counted
+// ([Telemetry.DroppedSpans], the vexil.otel.spans.dropped counter).
+// Metrics are observed counters: an evaluation adds one to an atomic
+// counter of its combination of attributes, which the SDK reads at each
+// export.
 //
 // The collector URI is http://HOST:PORT (plaintext), https://HOST:PORT
 // (TLS), or HOST:PORT (plaintext, unless a certificate or CA is given).
@@ -41,9 +55,9 @@
 // leave them: OTEL_EXPORTER_OTLP_HEADERS, _TIMEOUT, _COMPRESSION (and their
 // _METRICS_/_TRACES_ forms), OTEL_METRIC_EXPORT_INTERVAL,
 // OTEL_BSP_SCHEDULE_DELAY, OTEL_BSP_MAX_EXPORT_BATCH_SIZE,
-// OTEL_RESOURCE_ATTRIBUTES and OTEL_SERVICE_NAME. The resource's
-// service.name is "flagd" unless OTEL_SERVICE_NAME says otherwise, as
-// flagd's.
+// OTEL_BSP_MAX_QUEUE_SIZE, OTEL_BSP_EXPORT_TIMEOUT, OTEL_RESOURCE_ATTRIBUTES
+// and OTEL_SERVICE_NAME. The resource's service.name is "flagd" unless
+// OTEL_SERVICE_NAME says otherwise, as flagd's.
 package telemetry
 
 import (
@@ -63,15 +77,12 @@ import (
 	"connectrpc.com/connect"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
-	"go.opentelemetry.io/otel/exporters/otlp/otlpmetric/otlpmetricgrpc"
-	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/propagation"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
-	"google.golang.org/grpc/credentials"
 
 	"github.com/vexilhq/vexil/daemon/internal/resolve"
 	"github.com/vexilhq/vexil/evaluator"
@@ -98,9 +109,8 @@ const (
 
 // Config configures the exporters.
 type Config struct {
-	// CollectorURI is the collector's OTLP/gRPC endpoint. Without it,
-	// metrics go to the OTLP exporter's default (OTEL_EXPORTER_OTLP_ENDPOINT,
-	// or localhost:4317) and no spans are exported.
+	// CollectorURI is the collector's OTLP endpoint. Without it, only
+	// OTEL_TRACES_EXPORTER and OTEL_METRICS_EXPORTER make exporters.
 	CollectorURI string
 	// Metrics exports flagd's metrics (--metrics-exporter otel).
 	Metrics bool
@@ -127,11 +137,11 @@ type Telemetry struct {
 	tp  *sdktrace.TracerProvider
 
 	metrics    bool
-	tracer     trace.Tracer
 	combos     sync.Map // combo → *comboOptions
 	comboCount atomic.Int64
 
-	queue   *boundedProcessor
+	queue   *spanQueue  // nil without traces
+	spans   *spanExport // nil without traces
 	tlsConf *reloadingTLS
 }
 
@@ -143,7 +153,7 @@ func New(ctx context.Context, cfg Config) (*Telemetry, error) {
 		cfg.ReloadInterval = defaultReload
 	}
 	if cfg.MaxQueuedSpans <= 0 {
-		cfg.MaxQueuedSpans = defaultQueue
+		cfg.MaxQueuedSpans = envInt(envQueueSize, defaultQueue)
 	}
 	t := &Telemetry{cfg: cfg}
 	endpoint, secure, err := parseURI(cfg.CollectorURI)
@@ -168,47 +178,34 @@ func New(ctx context.Context, cfg Config) (*Telemetry, error) {
 		return nil, fmt.Errorf("resource: %w", err)
 	}
 
-	if cfg.Metrics {
-		var opts []otlpmetricgrpc.Option
-		if endpoint != "" {
-			opts = append(opts, otlpmetricgrpc.WithEndpoint(endpoint))
-			if !secure {
-				opts = append(opts, otlpmetricgrpc.WithInsecure())
-			}
-		}
-		if t.tlsConf != nil {
-			opts = append(opts, otlpmetricgrpc.WithTLSCredentials(credentials.NewTLS(t.tlsConf.config())))
-		}
-		exp, err := otlpmetricgrpc.New(ctx, opts...)
-		if err != nil {
-			return nil, fmt.Errorf("OTLP metric exporter: %w", err)
-		}
-		t.mp = sdkmetric.NewMeterProvider(sdkmetric.WithResource(res), sdkmetric.WithReader(sdkmetric.NewPeriodicReader(exp)))
+	c := collector{endpoint: endpoint, secure: secure, tls: t.tlsConf}
+	reader, err := metricReader(ctx, c, cfg.Metrics)
+	if err != nil {
+		return nil, fmt.Errorf("OpenTelemetry metrics: %w", err)
 	}
 	var meter metric.Meter
-	if t.mp != nil {
+	if reader != nil {
+		t.mp = sdkmetric.NewMeterProvider(sdkmetric.WithResource(res), sdkmetric.WithReader(reader))
 		meter = t.mp.Meter(ScopeName)
 	}
 
-	if endpoint != "" {
-		opts := []otlptracegrpc.Option{otlptracegrpc.WithEndpoint(endpoint)}
-		if !secure {
-			opts = append(opts, otlptracegrpc.WithInsecure())
+	exp, client, err := spanExporter(ctx, c)
+	if err != nil {
+		return nil, fmt.Errorf("OpenTelemetry traces: %w", err)
+	}
+	if exp != nil {
+		t.queue = newSpanQueue(cfg.MaxQueuedSpans, min(envInt(envBatchSize, defaultBatchSize), cfg.MaxQueuedSpans))
+		t.spans = newSpanExport(exp, t.queue, res)
+		if client != nil {
+			t.spans.client, t.spans.proto = client, newOTLPBatch(res, t.queue.batchSize)
 		}
-		if t.tlsConf != nil {
-			opts = append(opts, otlptracegrpc.WithTLSCredentials(credentials.NewTLS(t.tlsConf.config())))
-		}
-		exp, err := otlptracegrpc.New(ctx, opts...)
-		if err != nil {
-			return nil, fmt.Errorf("OTLP trace exporter: %w", err)
-		}
-		t.queue = newBoundedProcessor(exp, cfg.MaxQueuedSpans)
+		// The SDK makes the sync calls' spans; the evaluations' are
+		// built from their records at export time.
 		t.tp = sdktrace.NewTracerProvider(
 			sdktrace.WithResource(res),
 			sdktrace.WithSampler(sdktrace.AlwaysSample()),
-			sdktrace.WithSpanProcessor(t.queue),
+			sdktrace.WithSpanProcessor(queueProcessor{t.spans}),
 		)
-		t.tracer = t.tp.Tracer(TracerName)
 	}
 
 	if meter != nil {
@@ -280,6 +277,16 @@ func parseURI(uri string) (endpoint string, secure bool, err error) {
 // Run reloads the TLS files every ReloadInterval until ctx ends, then
 // flushes and shuts the exporters down (within 5 s).
 func (t *Telemetry) Run(ctx context.Context) error {
+	exported := make(chan struct{})
+	if t.spans != nil {
+		go func() {
+			defer close(exported)
+			t.spans.run(ctx, t.cfg.OnError)
+		}()
+	} else {
+		close(exported)
+	}
+	defer func() { <-exported }()
 	var tick <-chan time.Time
 	if t.tlsConf != nil {
 		ticker := time.NewTicker(t.cfg.ReloadInterval)
@@ -303,7 +310,7 @@ func (t *Telemetry) shutdown() error {
 	defer cancel()
 	var errs []error
 	if t.tp != nil {
-		errs = append(errs, t.tp.Shutdown(ctx))
+		errs = append(errs, t.tp.Shutdown(ctx), t.spans.shutdown(ctx))
 	}
 	if t.mp != nil {
 		errs = append(errs, t.mp.Shutdown(ctx))
@@ -314,8 +321,8 @@ func (t *Telemetry) shutdown() error {
 // Flush exports what is pending now.
 func (t *Telemetry) Flush(ctx context.Context) error {
 	var errs []error
-	if t.tp != nil {
-		errs = append(errs, t.tp.ForceFlush(ctx))
+	if t.spans != nil {
+		errs = append(errs, t.spans.export(ctx))
 	}
 	if t.mp != nil {
 		errs = append(errs, t.mp.ForceFlush(ctx))
@@ -396,24 +403,13 @@ func (t *Telemetry) Evaluated(ctx context.Context, e resolve.Evaluation) {
 		}
 		t.counts(c).n.Add(1)
 	}
-	if t.tracer != nil {
-		// A span that would find the queue full is dropped before it is
-		// built: under overload, evaluations pay an atomic load for it.
-		if t.queue.full() {
-			t.queue.dropped.Add(1)
-			return
-		}
-		name := "resolveAnyValue"
-		if int(e.Kind) < len(spanNames) {
-			name = spanNames[e.Kind]
-		}
-		now := time.Now()
-		_, span := t.tracer.Start(ctx, name, trace.WithSpanKind(trace.SpanKindServer), trace.WithTimestamp(now),
-			trace.WithAttributes(attrKey.String(r.FlagKey), attrVariant.String(r.Variant), attrProvider.String(ProviderName)))
+	if t.queue != nil {
+		rec := evalRecord{at: time.Now(), parent: trace.SpanContextFromContext(ctx),
+			key: r.FlagKey, variant: r.Variant, kind: e.Kind}
 		if r.Err != nil {
-			span.SetAttributes(attrException.String(r.Err.Code.String()))
+			rec.code = r.Err.Code.String()
 		}
-		span.End(trace.WithTimestamp(now))
+		t.queue.pushRecord(rec)
 	}
 }
 
@@ -464,47 +460,6 @@ func (i syncInterceptor) WrapStreamingHandler(next connect.StreamingHandlerFunc)
 		}
 		return err
 	}
-}
-
-// boundedProcessor is a batch span processor with a hard bound on the
-// spans it holds: a span ended while MaxQueuedSpans wait is dropped and
-// counted, never waited for. The batch processor behind it is given room
-// for more, so it never drops (silently) itself.
-type boundedProcessor struct {
-	sdktrace.SpanProcessor
-	limit    int64
-	inflight atomic.Int64
-	dropped  atomic.Int64
-}
-
-func newBoundedProcessor(exp sdktrace.SpanExporter, limit int) *boundedProcessor {
-	p := &boundedProcessor{limit: int64(limit)}
-	p.SpanProcessor = sdktrace.NewBatchSpanProcessor(&countingExporter{SpanExporter: exp, p: p},
-		sdktrace.WithMaxQueueSize(limit+sdktrace.DefaultMaxExportBatchSize))
-	return p
-}
-
-// full says whether MaxQueuedSpans are waiting.
-func (p *boundedProcessor) full() bool { return p.inflight.Load() >= p.limit }
-
-func (p *boundedProcessor) OnEnd(s sdktrace.ReadOnlySpan) {
-	if p.inflight.Add(1) > p.limit {
-		p.inflight.Add(-1)
-		p.dropped.Add(1)
-		return
-	}
-	p.SpanProcessor.OnEnd(s)
-}
-
-// countingExporter tells its processor how many spans left the queue.
-type countingExporter struct {
-	sdktrace.SpanExporter
-	p *boundedProcessor
-}
-
-func (e *countingExporter) ExportSpans(ctx context.Context, spans []sdktrace.ReadOnlySpan) error {
-	defer e.p.inflight.Add(-int64(len(spans)))
-	return e.SpanExporter.ExportSpans(ctx, spans)
 }
 
 // reloadingTLS is the exporters' TLS configuration, whose client
