@@ -183,3 +183,25 @@ func isDocField(k string) bool {
 	}
 	return false
 }
+
+// foldedMember is the member of the object v that flagd decodes into the
+// raw field name (the last of the names that match it ignoring case, in
+// byte order), with its name; false when v is not an object or has none.
+func foldedMember(v any, name string) (string, any, bool) {
+	m, ok := v.(map[string]any)
+	if !ok {
+		return "", nil, false
+	}
+	var keys []string
+	for k := range m {
+		if strings.EqualFold(k, name) {
+			keys = append(keys, k)
+		}
+	}
+	if len(keys) == 0 {
+		return "", nil, false
+	}
+	sort.Strings(keys)
+	k := keys[len(keys)-1]
+	return k, m[k], true
+}

@@ -130,6 +130,8 @@ type builder struct {
 	data          []byte
 	rawEvaluators map[string]json.RawMessage
 	rawDone       bool
+	// lintOutcomes are the results each evaluator can return (lint.go).
+	lintOutcomes map[string][]lintOutcome
 }
 
 // rawEvaluatorHasRef says whether flagd replaces a reference to name in
@@ -431,9 +433,11 @@ type lazyFlags struct {
 func (b *builder) buildDoc(doc map[string]any, lf *lazyFlags) *FlagSet {
 	b.validateSchema(doc)
 	doc = b.foldFields("", "", doc, docFields)
+	b.unknownMembers("", "", doc, docFields, "$schema")
 
 	set := &FlagSet{flags: map[string]*Flag{}, now: b.parser.opts.Now}
 	b.evaluators(doc)
+	b.lintEvaluators()
 	// Set-level metadata, where flagd substitutes $refs too.
 	if m, present := doc["metadata"]; present && m != nil {
 		if len(b.refs.defs) > 0 && containsRef(m) {

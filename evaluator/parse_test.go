@@ -154,8 +154,18 @@ func TestReferenceDocuments(t *testing.T) {
 			}
 			doc := fmt.Sprintf(`{"$evaluators": {"some-ref": {"==": [1, 1]}}, "flags": {"f": {"state": "ENABLED", "variants": {"a": "a"}, "defaultVariant": "a", "targeting": %s}}}`, rule)
 			problems, err := parse(strict, path, []byte(doc))
-			if kind == "positive" && (err != nil || len(problems) > 0) {
-				t.Errorf("%s: positive targeting reported %v", path, problems)
+			// The positive rules are JSONLogic the schema accepts, some
+			// of which the lint finds fault with (constant conditions,
+			// results that are no variant of the wrapping flag): those
+			// are the only problems they may have.
+			var notLint []evaluator.Problem
+			for _, p := range problems {
+				if p.Check == "" {
+					notLint = append(notLint, p)
+				}
+			}
+			if kind == "positive" && len(notLint) > 0 {
+				t.Errorf("%s: positive targeting reported %v", path, notLint)
 			}
 			if kind == "negative" {
 				if err == nil {
