@@ -1,6 +1,7 @@
 package evaluator
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"sort"
@@ -457,10 +458,13 @@ func (l *ruleLint) warnName(ptr, refSite, format string, args ...any) {
 
 // shortJSON is v's JSON text, shortened.
 func shortJSON(v any) string {
-	b, err := json.Marshal(v)
-	if err != nil {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
 		return fmt.Sprint(v)
 	}
+	b := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
 	const max = 40
 	if len(b) <= max {
 		return string(b)
