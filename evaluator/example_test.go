@@ -47,7 +47,7 @@ func ExampleParser_Parse_problems() {
 	}
 	fmt.Println(err != nil)
 	// Output:
-	// error banner.json: flags/banner/defaultVariant: defaultVariant "maybe" is not one of the variants (off, on)
-	// warning banner.json: flags/banner/variants: variants mix types: "off" is string, "on" is boolean
+	// error banner.json:1:82: flags/banner/defaultVariant: defaultVariant "maybe" is not one of the variants (off, on)
+	// warning banner.json:1:43: flags/banner/variants: variants mix types: "off" is string, "on" is boolean
 	// true
 }

@@ -93,7 +93,11 @@ func (p *Parser) Parse(source string, data []byte, format Format) (*FlagSet, []P
 func (p *Parser) ParseReusing(source string, data []byte, format Format, previous func(key string) *Flag) (*FlagSet, []Problem, error) {
 	b := &builder{parser: p, source: source, prev: previous}
 	set := b.build(data, format)
+	if set != nil && b.data != nil {
+		b.duplicates()
+	}
 	problems := b.finish()
+	locateProblems(data, format, problems)
 	for _, pr := range problems {
 		if pr.Severity == SeverityError {
 			return nil, problems, &LoadError{Source: source, Problems: problems}
@@ -335,6 +339,9 @@ func (b *builder) build(data []byte, format Format) *FlagSet {
 	}
 	raw, err := decode(data, format)
 	if err != nil {
+		if b.data == nil && b.yamlDuplicates(data) {
+			return nil // the reason the YAML decoder failed, said better
+		}
 		b.add(SeverityError, "", "", "%v", err)
 		return nil
 	}

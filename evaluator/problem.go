@@ -44,12 +44,18 @@ type Problem struct {
 	Check string `json:"check,omitempty"`
 }
 
-// String formats the problem as "source: flags/a/variants: message".
+// String formats the problem as "source:line:column: flags/a/variants:
+// message" (without line and column when the problem has none).
 func (p Problem) String() string {
 	var b strings.Builder
 	if p.Source != "" {
 		b.WriteString(p.Source)
+		if p.Line > 0 {
+			fmt.Fprintf(&b, ":%d:%d", p.Line, p.Column)
+		}
 		b.WriteString(": ")
+	} else if p.Line > 0 {
+		fmt.Fprintf(&b, "%d:%d: ", p.Line, p.Column)
 	}
 	ptr := strings.TrimPrefix(p.Pointer, "/")
 	if ptr == "" {

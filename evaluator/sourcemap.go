@@ -1,0 +1,479 @@
+package evaluator
+
+import (
+	"bytes"
+	"fmt"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	gojson "github.com/goccy/go-json"
+	"go.yaml.in/yaml/v3"
+)
+
+// Positions in a document's text.
+//
+// Problems name places by JSON pointer; the text a person edits has lines
+// and columns. Locate maps pointers to positions in one pass over a JSON
+// document (descending only where a pointer leads) or over a YAML
+// document's node tree. The same JSON scan finds members written twice in
+// one object, which decoding cannot see (the last silently wins).
+
+// Position is a place in a document's text: 1-based line, and column in
+// characters.
+type Position struct {
+	Line, Column int
+}
+
+// Locate returns the positions of pointers in data, a document of format:
+// for a member of an object the position of its name, for an element of an
+// array that of its value. A pointer that is not in the document, or the
+// document itself (""), has none; where an object repeats a member, the
+// last is the one located (the one decoding keeps).
+func Locate(data []byte, format Format, pointers []string) map[string]Position {
+	out := map[string]Position{}
+	if len(pointers) == 0 {
+		return out
+	}
+	if format == FormatAuto {
+		format = FormatYAML
+		if isJSONText(data) {
+			format = FormatJSON
+		}
+	}
+	trie := &ptrTrie{}
+	for _, p := range pointers {
+		if p == "" || p[0] != '/' {
+			continue
+		}
+		trie.add(p)
+	}
+	if format == FormatYAML {
+		locateYAML(data, trie, out)
+		return out
+	}
+	offsets := map[string]int{}
+	s := &jsonScanner{d: data}
+	// A byte-order mark before the document is skipped, as decoding does.
+	s.ws()
+	if bytes.HasPrefix(data[s.i:], []byte("\ufeff")) {
+		s.i += 3
+	}
+	s.locate(trie, offsets, 0)
+	lines := newLineIndex(data)
+	for p, off := range offsets {
+		out[p] = lines.position(off)
+	}
+	return out
+}
+
+// ptrTrie holds the pointers looked for, by token.
+type ptrTrie struct {
+	kids map[string]*ptrTrie
+	ptr  string // set where a pointer ends
+	want bool
+}
+
+func (t *ptrTrie) add(ptr string) {
+	n := t
+	for _, tok := range ptrTokens(ptr) {
+		if n.kids == nil {
+			n.kids = map[string]*ptrTrie{}
+		}
+		c := n.kids[tok]
+		if c == nil {
+			c = &ptrTrie{}
+			n.kids[tok] = c
+		}
+		n = c
+	}
+	n.ptr, n.want = ptr, true
+}
+
+// maxLocateDepth bounds the nesting the scans follow.
+const maxLocateDepth = 10000
+
+// locate scans the value at s.i, recording in out the offsets of the
+// pointers of t below it. It returns false on a syntax error.
+func (s *jsonScanner) locate(t *ptrTrie, out map[string]int, depth int) bool {
+	s.ws()
+	if s.i >= len(s.d) || depth > maxLocateDepth {
+		return false
+	}
+	if len(t.kids) == 0 {
+		_, ok := s.value()
+		return ok
+	}
+	switch s.d[s.i] {
+	case '{':
+		return s.object(func(key string, keyOff int) bool {
+			c := t.kids[key]
+			if c == nil {
+				_, ok := s.value()
+				return ok
+			}
+			if c.want {
+				out[c.ptr] = keyOff
+			}
+			return s.locate(c, out, depth+1)
+		})
+	case '[':
+		return s.array(func(i int) bool {
+			c := t.kids[strconv.Itoa(i)]
+			if c == nil {
+				_, ok := s.value()
+				return ok
+			}
+			s.ws()
+			if c.want {
+				out[c.ptr] = s.i
+			}
+			return s.locate(c, out, depth+1)
+		})
+	}
+	_, ok := s.value()
+	return ok
+}
+
+// object reads the object at s.i, calling member for each member with
+// s.i at its value; member must consume the value.
+func (s *jsonScanner) object(member func(key string, keyOff int) bool) bool {
+	s.i++ // '{'
+	s.ws()
+	if s.i < len(s.d) && s.d[s.i] == '}' {
+		s.i++
+		return true
+	}
+	for {
+		s.ws()
+		key, keyOff, ok := s.key()
+		if !ok {
+			return false
+		}
+		s.ws()
+		if s.i >= len(s.d) || s.d[s.i] != ':' {
+			return false
+		}
+		s.i++
+		if !member(key, keyOff) {
+			return false
+		}
+		s.ws()
+		if s.i >= len(s.d) {
+			return false
+		}
+		switch s.d[s.i] {
+		case ',':
+			s.i++
+		case '}':
+			s.i++
+			return true
+		default:
+			return false
+		}
+	}
+}
+
+// array reads the array at s.i, calling elem for each element; elem must
+// consume it.
+func (s *jsonScanner) array(elem func(i int) bool) bool {
+	s.i++ // '['
+	s.ws()
+	if s.i < len(s.d) && s.d[s.i] == ']' {
+		s.i++
+		return true
+	}
+	for i := 0; ; i++ {
+		if !elem(i) {
+			return false
+		}
+		s.ws()
+		if s.i >= len(s.d) {
+			return false
+		}
+		switch s.d[s.i] {
+		case ',':
+			s.i++
+		case ']':
+			s.i++
+			return true
+		default:
+			return false
+		}
+	}
+}
+
+// key reads a member name at s.i.
+func (s *jsonScanner) key() (string, int, bool) {
+	start := s.i
+	if s.i >= len(s.d) || s.d[s.i] != '"' {
+		return "", 0, false
+	}
+	end, plain, ok := s.str()
+	if !ok {
+		return "", 0, false
+	}
+	if plain {
+		return string(s.d[start+1 : end-1]), start, true
+	}
+	var k string
+	if gojson.Unmarshal(s.d[start:end], &k) != nil {
+		return "", 0, false
+	}
+	return k, start, true
+}
+
+// duplicateMember is a member written again in its object.
+type duplicateMember struct {
+	ptr          string // of the member
+	first, again int    // offsets of the two names
+}
+
+// duplicateMembers returns every member of an object of the JSON
+// document data that the object repeats (each repetition after the first).
+func duplicateMembers(data []byte) []duplicateMember {
+	s := &jsonScanner{d: data}
+	s.ws()
+	if bytes.HasPrefix(data[s.i:], []byte("\ufeff")) {
+		s.i += 3
+	}
+	var out []duplicateMember
+	var path []string
+	s.dups(&path, &out, 0)
+	return out
+}
+
+func (s *jsonScanner) dups(path *[]string, out *[]duplicateMember, depth int) bool {
+	s.ws()
+	if s.i >= len(s.d) || depth > maxLocateDepth {
+		return false
+	}
+	switch s.d[s.i] {
+	case '{':
+		// Names compared as written when they have no escape (most), else
+		// decoded; a map only for larger objects.
+		type seen struct {
+			name string
+			off  int
+		}
+		var small []seen
+		var many map[string]int
+		return s.object(func(key string, keyOff int) bool {
+			first := -1
+			if many != nil {
+				if off, ok := many[key]; ok {
+					first = off
+				}
+			} else {
+				for _, e := range small {
+					if e.name == key {
+						first = e.off
+						break
+					}
+				}
+			}
+			if first >= 0 {
+				*out = append(*out, duplicateMember{ptr: pointerOf(*path, key), first: first, again: keyOff})
+			} else if many != nil {
+				many[key] = keyOff
+			} else if small = append(small, seen{key, keyOff}); len(small) > 16 {
+				many = make(map[string]int, 32)
+				for _, e := range small {
+					many[e.name] = e.off
+				}
+			}
+			*path = append(*path, key)
+			ok := s.dups(path, out, depth+1)
+			*path = (*path)[:len(*path)-1]
+			return ok
+		})
+	case '[':
+		return s.array(func(i int) bool {
+			*path = append(*path, strconv.Itoa(i))
+			ok := s.dups(path, out, depth+1)
+			*path = (*path)[:len(*path)-1]
+			return ok
+		})
+	}
+	_, ok := s.value()
+	return ok
+}
+
+func pointerOf(path []string, last string) string {
+	var b strings.Builder
+	for _, t := range path {
+		b.WriteByte('/')
+		b.WriteString(escapeToken(t))
+	}
+	b.WriteByte('/')
+	b.WriteString(escapeToken(last))
+	return b.String()
+}
+
+// lineIndex turns byte offsets into positions.
+type lineIndex struct {
+	data  []byte
+	start []int // offset of each line's first byte
+}
+
+func newLineIndex(data []byte) *lineIndex {
+	li := &lineIndex{data: data, start: []int{0}}
+	for i, c := range data {
+		if c == '\n' {
+			li.start = append(li.start, i+1)
+		}
+	}
+	return li
+}
+
+func (li *lineIndex) position(off int) Position {
+	off = min(max(off, 0), len(li.data))
+	// The last line starting at or before off.
+	lo, hi := 0, len(li.start)-1
+	for lo < hi {
+		mid := (lo + hi + 1) / 2
+		if li.start[mid] <= off {
+			lo = mid
+		} else {
+			hi = mid - 1
+		}
+	}
+	return Position{Line: lo + 1, Column: utf8.RuneCount(li.data[li.start[lo]:off]) + 1}
+}
+
+// locateYAML records the positions of t's pointers in a YAML document.
+func locateYAML(data []byte, t *ptrTrie, out map[string]Position) {
+	var doc yaml.Node
+	if yaml.Unmarshal(data, &doc) != nil || len(doc.Content) == 0 {
+		return
+	}
+	var walk func(n *ptrTrie, node *yaml.Node, depth int)
+	walk = func(n *ptrTrie, node *yaml.Node, depth int) {
+		for node != nil && node.Kind == yaml.AliasNode && depth < maxLocateDepth {
+			node, depth = node.Alias, depth+1
+		}
+		if node == nil || len(n.kids) == 0 || depth > maxLocateDepth {
+			return
+		}
+		switch node.Kind {
+		case yaml.MappingNode:
+			for i := 0; i+1 < len(node.Content); i += 2 {
+				k := node.Content[i]
+				c := n.kids[k.Value]
+				if c == nil {
+					continue
+				}
+				if c.want {
+					out[c.ptr] = Position{Line: k.Line, Column: k.Column}
+				}
+				walk(c, node.Content[i+1], depth+1)
+			}
+		case yaml.SequenceNode:
+			for i, e := range node.Content {
+				c := n.kids[strconv.Itoa(i)]
+				if c == nil {
+					continue
+				}
+				if c.want {
+					v := e
+					out[c.ptr] = Position{Line: v.Line, Column: v.Column}
+				}
+				walk(c, e, depth+1)
+			}
+		}
+	}
+	walk(t, doc.Content[0], 0)
+}
+
+// duplicates reports the members a JSON document repeats in one object:
+// decoding keeps the last, silently, in flagd as here.
+func (b *builder) duplicates() {
+	dups := duplicateMembers(b.data)
+	if len(dups) == 0 {
+		return
+	}
+	lines := newLineIndex(b.data)
+	for _, d := range dups {
+		first, again := lines.position(d.first), lines.position(d.again)
+		parent, last := d.ptr[:strings.LastIndexByte(d.ptr, '/')], ptrTokens(d.ptr)
+		name := last[len(last)-1]
+		if parent == "/flags" {
+			b.lint(CheckDuplicateMember, name, d.ptr, "flag %q is defined again (first at line %d, column %d); this definition wins", name, first.Line, first.Column)
+		} else {
+			b.lint(CheckDuplicateMember, b.flagKeyAt(d.ptr), d.ptr, "%q is written again in this object (first at line %d, column %d); flagd reads only the last", name, first.Line, first.Column)
+		}
+		b.own[len(b.own)-1].Line, b.own[len(b.own)-1].Column = again.Line, again.Column
+	}
+}
+
+// locateProblems sets the position of each problem that has none and
+// whose pointer is in the document.
+func locateProblems(data []byte, format Format, problems []Problem) {
+	var ptrs []string
+	for _, p := range problems {
+		if p.Line == 0 && p.Pointer != "" {
+			ptrs = append(ptrs, p.Pointer)
+		}
+	}
+	if len(ptrs) == 0 {
+		return
+	}
+	pos := Locate(data, format, ptrs)
+	for i := range problems {
+		if p := &problems[i]; p.Line == 0 {
+			if at, ok := pos[p.Pointer]; ok {
+				p.Line, p.Column = at.Line, at.Column
+			}
+		}
+	}
+}
+
+// yamlDuplicates reports the keys a YAML document repeats in one mapping,
+// which its decoder (flagd's too) refuses: errors in either mode. It
+// returns false when there is none.
+func (b *builder) yamlDuplicates(data []byte) bool {
+	var doc yaml.Node
+	if yaml.Unmarshal(data, &doc) != nil || len(doc.Content) == 0 {
+		return false
+	}
+	found := false
+	var path []string
+	var walk func(node *yaml.Node, depth int)
+	walk = func(node *yaml.Node, depth int) {
+		if node == nil || depth > maxLocateDepth {
+			return
+		}
+		switch node.Kind {
+		case yaml.MappingNode:
+			first := map[string]*yaml.Node{}
+			for i := 0; i+1 < len(node.Content); i += 2 {
+				k := node.Content[i]
+				if k.Kind == yaml.ScalarNode && k.Value != "<<" {
+					if f, dup := first[k.Value]; dup {
+						found = true
+						ptr := pointerOf(path, k.Value)
+						what := fmt.Sprintf("%q is written again in this mapping", k.Value)
+						if len(path) == 1 && path[0] == "flags" {
+							what = fmt.Sprintf("flag %q is defined again", k.Value)
+						}
+						b.add(SeverityError, b.flagKeyAt(ptr), ptr, "%s (first at line %d, column %d): YAML allows a key once per mapping, and flagd rejects the document", what, f.Line, f.Column)
+						b.own[len(b.own)-1].Line, b.own[len(b.own)-1].Column = k.Line, k.Column
+					} else {
+						first[k.Value] = k
+					}
+				}
+				path = append(path, k.Value)
+				walk(node.Content[i+1], depth+1)
+				path = path[:len(path)-1]
+			}
+		case yaml.SequenceNode:
+			for i, e := range node.Content {
+				path = append(path, strconv.Itoa(i))
+				walk(e, depth+1)
+				path = path[:len(path)-1]
+			}
+		}
+	}
+	walk(doc.Content[0], 0)
+	return found
+}
