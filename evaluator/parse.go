@@ -619,14 +619,39 @@ func (b *builder) validateSchema(doc map[string]any) {
 	if b.parser.opts.Strict {
 		sev = SeverityError
 	}
-	for _, p := range b.parser.schema.Validate(schemas.KindFlagd, doc) {
+	kind, named := schemaKind(doc)
+	for _, p := range b.parser.schema.Validate(kind, doc) {
 		// "…/variants" with "variants: values must…" says variants twice.
 		msg := p.Message
+		if named != "" && p.Pointer == "/flags" {
+			msg += " (the document's $schema is " + named + ")"
+		}
 		if i := strings.LastIndexByte(p.Pointer, '/'); i >= 0 {
 			msg = strings.TrimPrefix(msg, p.Pointer[i+1:]+": ")
 		}
 		b.schemaProblems = append(b.schemaProblems, Problem{Severity: sev, Source: b.source, Pointer: p.Pointer, Message: msg})
 	}
+}
+
+// schemaKind is the schema a document asks to be checked against with
+// its "$schema" member, when that names one of flagd's flag-definition
+// schemas by its file name, at any address (https://flagd.dev/schema/v0/
+// flags.json, ../flags.json): flags.json, the providers' form, where
+// "flags" is an object, or flagd.json, the daemon's, where it may also be
+// an array. Otherwise, flagd.json. named is the file name, "" for the
+// default.
+func schemaKind(doc map[string]any) (kind schemas.Kind, named string) {
+	ref, _ := doc["$schema"].(string)
+	ref, _, _ = strings.Cut(ref, "#")
+	ref, _, _ = strings.Cut(ref, "?")
+	name := strings.ToLower(ref[strings.LastIndexAny(ref, "/\\")+1:])
+	switch name {
+	case "flags.json", "flags.yaml":
+		return schemas.KindFlags, name
+	case "flagd.json", "flagd.yaml":
+		return schemas.KindFlagd, name
+	}
+	return schemas.KindFlagd, ""
 }
 
 // flagKeyAt names the flag a pointer is in.
