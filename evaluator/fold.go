@@ -192,16 +192,14 @@ func foldedMember(v any, name string) (string, any, bool) {
 	if !ok {
 		return "", nil, false
 	}
-	var keys []string
+	last, found := "", false
 	for k := range m {
-		if strings.EqualFold(k, name) {
-			keys = append(keys, k)
+		if strings.EqualFold(k, name) && (!found || k > last) {
+			last, found = k, true
 		}
 	}
-	if len(keys) == 0 {
+	if !found {
 		return "", nil, false
 	}
-	sort.Strings(keys)
-	k := keys[len(keys)-1]
-	return k, m[k], true
+	return last, m[last], true
 }

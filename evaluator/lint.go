@@ -79,11 +79,15 @@ type ruleLint struct {
 	// their being checked: the lint of an evaluator's results, which every
 	// flag that refers to it checks.
 	collect *[]lintOutcome
-	depth   int
+	// path holds the tokens of the pointer being linted, which is built
+	// only for a finding.
+	path  []string
+	depth int
 }
 
 // lintOutcome is a result a rule can return, known statically: a
-// constant value, or the boolean of operator boolOp; ptr is where.
+// constant value, or the boolean of operator boolOp; ptr is where, when
+// it is not where the walk is.
 type lintOutcome struct {
 	value  any
 	boolOp string
@@ -105,9 +109,8 @@ func (b *builder) lintEvaluators() {
 	}
 	sort.Strings(names)
 	for _, name := range names {
-		raw := b.refs.defs[name]
-		l := &ruleLint{b: b}
-		l.walk(b.resolvedEvaluator(name), raw, "/$evaluators/"+escapeToken(name), false)
+		l := &ruleLint{b: b, path: []string{"$evaluators", name}}
+		l.walk(b.resolvedEvaluator(name), b.refs.defs[name], false)
 	}
 }
 
@@ -131,31 +134,48 @@ func (b *builder) evaluatorOutcomes(name string) []lintOutcome {
 	}
 	b.lintOutcomes[name] = nil
 	var out []lintOutcome
-	l := &ruleLint{b: b, collect: &out}
-	l.walk(b.resolvedEvaluator(name), b.refs.defs[name], "/$evaluators/"+escapeToken(name), true)
+	l := &ruleLint{b: b, collect: &out, path: []string{"$evaluators", name}}
+	l.walk(b.resolvedEvaluator(name), b.refs.defs[name], true)
 	b.lintOutcomes[name] = out
 	return out
 }
 
 // lintTargeting lints a flag's targeting: res as $refs resolved it, raw
-// as written, at ptr.
+// as written, at the pointer ptr.
 func (b *builder) lintTargeting(key, ptr string, res, raw any, variants map[string]any) {
-	l := &ruleLint{b: b, key: key, variants: variants, checkVariants: true}
-	l.walk(res, raw, ptr, true)
+	l := &ruleLint{b: b, key: key, variants: variants, checkVariants: true, path: ptrTokens(ptr)}
+	l.walk(res, raw, true)
 }
 
-// report records a finding about the rule itself.
-func (l *ruleLint) report(check, ptr, format string, args ...any) {
+// ptr is the pointer being linted, with more tokens.
+func (l *ruleLint) ptr(more ...string) string {
+	var b strings.Builder
+	for _, list := range [2][]string{l.path, more} {
+		for _, t := range list {
+			b.WriteByte('/')
+			b.WriteString(escapeToken(t))
+		}
+	}
+	return b.String()
+}
+
+func (l *ruleLint) push(tok string) { l.path = append(l.path, tok) }
+
+func (l *ruleLint) pop() { l.path = l.path[:len(l.path)-1] }
+
+// report records a finding about the rule itself, at the pointer being
+// linted with more tokens.
+func (l *ruleLint) report(check string, more []string, format string, args ...any) {
 	if l.collect != nil {
 		return // reported by the evaluator's own lint
 	}
-	l.b.lint(check, l.key, ptr, format, args...)
+	l.b.lint(check, l.key, l.ptr(more...), format, args...)
 }
 
-// walk lints res (raw as written, at ptr); result says whether its value
-// is the rule's result, a variant name. A $ref is followed only for the
-// results it brings: the rest of an evaluator is linted once, on its own.
-func (l *ruleLint) walk(res, raw any, ptr string, result bool) {
+// walk lints res (raw as written); result says whether its value is the
+// rule's result, a variant name. A $ref is followed only for the results
+// it brings: the rest of an evaluator is linted once, on its own.
+func (l *ruleLint) walk(res, raw any, result bool) {
 	if l.depth > maxLintDepth {
 		return
 	}
@@ -171,12 +191,13 @@ func (l *ruleLint) walk(res, raw any, ptr string, result bool) {
 			if _, exists := l.b.refs.defs[name]; !exists || !result || (l.collect == nil && !l.checkVariants) {
 				return
 			}
-			for _, o := range l.b.evaluatorOutcomes(name) {
-				if l.collect != nil {
-					*l.collect = append(*l.collect, o)
-				} else {
-					l.check(o, ptr)
-				}
+			outs := l.b.evaluatorOutcomes(name)
+			if l.collect != nil {
+				*l.collect = append(*l.collect, outs...)
+				return
+			}
+			for _, o := range outs {
+				l.check(o, true)
 			}
 			return
 		}
@@ -185,7 +206,7 @@ func (l *ruleLint) walk(res, raw any, ptr string, result bool) {
 	case map[string]any:
 		if len(x) != 1 {
 			if result {
-				l.outcome(res, ptr)
+				l.outcome(res)
 			}
 			return // a literal: nothing in it is evaluated
 		}
@@ -196,51 +217,56 @@ func (l *ruleLint) walk(res, raw any, ptr string, result bool) {
 					rawArgs = a
 				}
 			}
-			optr := ptr + "/" + escapeToken(op)
+			l.push(op)
 			switch op {
 			case "if", "?:":
-				l.walkIf(args, rawArgs, optr, result)
+				l.walkIf(args, rawArgs, result)
+				l.pop()
 				return
 			case "fractional":
-				l.fractional(args, rawArgs, optr, result)
+				l.fractional(args, rawArgs, result)
+				l.pop()
 				return
 			case "sem_ver":
-				l.semVer(args, optr)
+				l.semVer(args)
 			case "starts_with", "ends_with":
-				l.affix(op, args, optr)
-			}
-			if result {
-				l.outcome(res, ptr)
+				l.affix(op, args)
 			}
 			if l.collect == nil {
-				l.walkChildren(args, rawArgs, optr)
+				l.walkChildren(args, rawArgs)
+			}
+			l.pop()
+			if result {
+				l.outcome(res)
 			}
 		}
 	case []any:
 		if result {
-			l.outcome(res, ptr)
+			l.outcome(res)
 		}
 		if l.collect == nil {
-			l.walkChildren(res, raw, ptr)
+			l.walkChildren(res, raw)
 		}
 	default:
 		if result {
-			l.outcome(res, ptr)
+			l.outcome(res)
 		}
 	}
 }
 
 // walkChildren lints the operands of an operator, none a result.
-func (l *ruleLint) walkChildren(args, rawArgs any, ptr string) {
+func (l *ruleLint) walkChildren(args, rawArgs any) {
 	list, ok := args.([]any)
 	if !ok {
-		l.walk(args, rawArgs, ptr, false)
+		l.walk(args, rawArgs, false)
 		return
 	}
 	rawList := sameShape(list, rawArgs)
 	for i, e := range list {
 		if mayHoldRef(e) || mayHoldRef(rawList[i]) {
-			l.walk(e, rawList[i], ptr+"/"+strconv.Itoa(i), false)
+			l.push(strconv.Itoa(i))
+			l.walk(e, rawList[i], false)
+			l.pop()
 		}
 	}
 }
@@ -254,38 +280,44 @@ func sameShape(res []any, raw any) []any {
 	return res
 }
 
-func (l *ruleLint) walkIf(args, rawArgs any, ptr string, result bool) {
+// at lints element i of a list, as walk does.
+func (l *ruleLint) at(i int, res, raw any, result bool) {
+	l.push(strconv.Itoa(i))
+	l.walk(res, raw, result)
+	l.pop()
+}
+
+func (l *ruleLint) walkIf(args, rawArgs any, result bool) {
 	list, ok := args.([]any)
 	if !ok {
 		return // fails when reached; the schema says so
 	}
 	rawList := sameShape(list, rawArgs)
 	n := len(list)
-	at := func(i int) string { return ptr + "/" + strconv.Itoa(i) }
 	for i := 0; i+1 < n; i += 2 {
-		l.walk(list[i], rawList[i], at(i), false)
+		l.at(i, list[i], rawList[i], false)
 		v, constant := logic.Constant(list[i])
 		if !constant {
-			l.walk(list[i+1], rawList[i+1], at(i+1), result)
+			l.at(i+1, list[i+1], rawList[i+1], result)
 			continue
 		}
 		if logic.Truthy(v) {
-			l.walk(list[i+1], rawList[i+1], at(i+1), result)
+			l.at(i+1, list[i+1], rawList[i+1], result)
 			if i+2 < n {
-				l.report(CheckUnreachable, at(i+2), "unreachable: the condition at %s is always true (%s), so nothing after its branch is evaluated", at(i), shortJSON(v))
+				l.report(CheckUnreachable, []string{strconv.Itoa(i + 2)}, "unreachable: the condition at %s is always true (%s), so nothing after its branch is evaluated", l.ptr(strconv.Itoa(i)), shortJSON(v))
 			}
 			return
 		}
-		l.report(CheckUnreachable, at(i+1), "unreachable: the condition at %s is always false (%s), so this branch is never evaluated", at(i), shortJSON(v))
+		l.report(CheckUnreachable, []string{strconv.Itoa(i + 1)}, "unreachable: the condition at %s is always false (%s), so this branch is never evaluated", l.ptr(strconv.Itoa(i)), shortJSON(v))
 	}
 	if n%2 == 1 {
-		l.walk(list[n-1], rawList[n-1], at(n-1), result)
+		l.at(n-1, list[n-1], rawList[n-1], result)
 	}
 }
 
 // fractional lints a fractional's buckets and, when it is the result,
 // checks the variants they name.
-func (l *ruleLint) fractional(args, rawArgs any, ptr string, result bool) {
+func (l *ruleLint) fractional(args, rawArgs any, result bool) {
 	list, ok := args.([]any)
 	if !ok || len(list) == 0 {
 		return
@@ -294,20 +326,21 @@ func (l *ruleLint) fractional(args, rawArgs any, ptr string, result bool) {
 	first := 1
 	if _, isBucket := list[0].([]any); isBucket {
 		first = 0 // no bucketing value: the flag key and targeting key
-	} else {
-		l.walk(list[0], rawList[0], ptr+"/0", false)
+	} else if l.collect == nil {
+		l.at(0, list[0], rawList[0], false)
 	}
 	allConstant := true
 	var total int64
 	for i := first; i < len(list); i++ {
-		eptr := ptr + "/" + strconv.Itoa(i)
 		ev, constant := logic.Constant(list[i])
 		if !constant {
 			allConstant = false
-			l.walk(list[i], rawList[i], eptr, false)
+			if l.collect == nil {
+				l.at(i, list[i], rawList[i], false)
+			}
 			if arr, ok := list[i].([]any); ok && len(arr) > 0 && result {
 				if name, ok := logic.Constant(arr[0]); ok {
-					l.emit(lintOutcome{value: name, ptr: eptr + "/0"})
+					l.emit(lintOutcome{value: name}, strconv.Itoa(i), "0")
 				}
 			}
 			continue
@@ -318,52 +351,52 @@ func (l *ruleLint) fractional(args, rawArgs any, ptr string, result bool) {
 		}
 		total += w
 		if result && w > 0 {
-			l.emit(lintOutcome{value: name, ptr: eptr + "/0"})
+			l.emit(lintOutcome{value: name}, strconv.Itoa(i), "0")
 		}
 	}
 	switch {
 	case !allConstant || len(list) == first:
 	case total == 0:
-		l.report(CheckFractional, ptr, "the weights sum to 0: fractional always yields null, so the default variant is served")
+		l.report(CheckFractional, nil, "the weights sum to 0: fractional always yields null, so the default variant is served")
 	case total > ops.MaxTotalWeight:
-		l.report(CheckFractional, ptr, "the weights sum to %d, more than %d: fractional always yields null, so the default variant is served", total, ops.MaxTotalWeight)
+		l.report(CheckFractional, nil, "the weights sum to %d, more than %d: fractional always yields null, so the default variant is served", total, ops.MaxTotalWeight)
 	}
 }
 
-func (l *ruleLint) semVer(args any, ptr string) {
+func (l *ruleLint) semVer(args any) {
 	list, ok := args.([]any)
-	if !ok {
+	if !ok || l.collect != nil {
 		return
 	}
 	if len(list) != 3 {
-		l.report(CheckOperands, ptr, "sem_ver takes three arguments (version, operator, version), not %d: it always yields null, which is false", len(list))
+		l.report(CheckOperands, nil, "sem_ver takes three arguments (version, operator, version), not %d: it always yields null, which is false", len(list))
 		return
 	}
 	for _, i := range [...]int{0, 2} {
 		if v, ok := logic.Constant(list[i]); ok && !ops.IsSemVer(v) {
-			l.report(CheckOperands, ptr+"/"+strconv.Itoa(i), "%s is not a semantic version (MAJOR[.MINOR[.PATCH]], a leading v allowed): sem_ver always yields null here, which is false", shortJSON(v))
+			l.report(CheckOperands, []string{strconv.Itoa(i)}, "%s is not a semantic version (MAJOR[.MINOR[.PATCH]], a leading v allowed): sem_ver always yields null here, which is false", shortJSON(v))
 		}
 	}
 	if v, ok := logic.Constant(list[1]); ok {
 		if s, isStr := v.(string); !isStr || !ops.IsSemVerOperator(s) {
-			l.report(CheckOperands, ptr+"/1", "unknown sem_ver operator %s (it takes %s): sem_ver always yields null here, which is false", shortJSON(v), strings.Join(ops.SemVerOperators, ", "))
+			l.report(CheckOperands, []string{"1"}, "unknown sem_ver operator %s (it takes %s): sem_ver always yields null here, which is false", shortJSON(v), strings.Join(ops.SemVerOperators, ", "))
 		}
 	}
 }
 
-func (l *ruleLint) affix(op string, args any, ptr string) {
+func (l *ruleLint) affix(op string, args any) {
 	list, ok := args.([]any)
-	if !ok {
+	if !ok || l.collect != nil {
 		return
 	}
 	if len(list) != 2 {
-		l.report(CheckOperands, ptr, "%s takes two arguments (a string, and the %s), not %d: it always yields null, which is false", op, affixName(op), len(list))
+		l.report(CheckOperands, nil, "%s takes two arguments (a string, and the %s), not %d: it always yields null, which is false", op, affixName(op), len(list))
 		return
 	}
 	for i, e := range list {
 		if v, ok := logic.Constant(e); ok {
 			if _, isStr := v.(string); !isStr {
-				l.report(CheckOperands, ptr+"/"+strconv.Itoa(i), "%s compares strings, and %s is %s (numbers are not converted): it always yields null here, which is false", op, shortJSON(v), jsonType(v))
+				l.report(CheckOperands, []string{strconv.Itoa(i)}, "%s compares strings, and %s is %s (numbers are not converted): it always yields null here, which is false", op, shortJSON(v), jsonType(v))
 			}
 		}
 	}
@@ -376,15 +409,16 @@ func affixName(op string) string {
 	return "suffix"
 }
 
-// outcome notes what a rule at ptr returns, when it can be known: a
-// constant, or the boolean of an operator that always yields one.
-func (l *ruleLint) outcome(res any, ptr string) {
+// outcome notes what the rule being linted returns, when it can be
+// known: a constant, or the boolean of an operator that always yields
+// one.
+func (l *ruleLint) outcome(res any) {
 	if !l.checkVariants && l.collect == nil {
 		return
 	}
 	if v, ok := logic.Constant(res); ok {
 		if _, isObj := v.(map[string]any); !isObj {
-			l.emit(lintOutcome{value: v, ptr: ptr})
+			l.emit(lintOutcome{value: v})
 		}
 		return
 	}
@@ -394,25 +428,52 @@ func (l *ruleLint) outcome(res any, ptr string) {
 	}
 	for op := range m {
 		if logic.IsBooleanOperator(op) {
-			l.emit(lintOutcome{boolOp: op, ptr: ptr})
+			l.emit(lintOutcome{boolOp: op})
 		}
 	}
 }
 
-// emit collects an outcome, or checks it.
-func (l *ruleLint) emit(o lintOutcome) {
+// emit collects an outcome at the pointer being linted with more tokens,
+// or checks it.
+func (l *ruleLint) emit(o lintOutcome, more ...string) {
 	if l.collect != nil {
+		o.ptr = l.ptr(more...)
 		*l.collect = append(*l.collect, o)
 		return
 	}
-	l.check(o, "")
+	if !l.checkVariants {
+		return
+	}
+	if l.names(o) {
+		return
+	}
+	o.ptr = l.ptr(more...)
+	l.check(o, false)
 }
 
-// check reports an outcome that names no variant of the flag; refSite,
-// when not "", is the $ref through which the outcome (in an evaluator)
-// is reached, where it is reported.
-func (l *ruleLint) check(o lintOutcome, refSite string) {
-	if !l.checkVariants {
+// names reports whether o names a variant of the flag (or the default).
+func (l *ruleLint) names(o lintOutcome) bool {
+	if o.boolOp != "" {
+		_, hasTrue := l.variants["true"]
+		_, hasFalse := l.variants["false"]
+		return hasTrue && hasFalse
+	}
+	if o.value == nil {
+		return true
+	}
+	name, isNull, err := variantName(o.value)
+	if err != nil || isNull {
+		return true
+	}
+	_, ok := l.variants[name]
+	return ok
+}
+
+// check reports an outcome (at o.ptr) that names no variant of the flag;
+// viaRef says the outcome is in an evaluator the rule refers to at the
+// pointer being linted, where it is reported.
+func (l *ruleLint) check(o lintOutcome, viaRef bool) {
+	if !l.checkVariants || l.names(o) {
 		return
 	}
 	if o.boolOp != "" {
@@ -420,38 +481,29 @@ func (l *ruleLint) check(o lintOutcome, refSite string) {
 		_, hasFalse := l.variants["false"]
 		switch {
 		case !hasTrue && !hasFalse:
-			l.warnName(o.ptr, refSite, "targeting returns the boolean of %q here, which names variant \"true\" or \"false\"; the flag has neither%s: every evaluation that gets it fails with GENERAL", o.boolOp, variantList(l.variants))
+			l.warnName(o.ptr, viaRef, "targeting returns the boolean of %q here, which names variant \"true\" or \"false\"; the flag has neither%s: every evaluation that gets it fails with GENERAL", o.boolOp, variantList(l.variants))
 		case !hasTrue:
-			l.check(lintOutcome{value: true, ptr: o.ptr}, refSite)
-		case !hasFalse:
-			l.check(lintOutcome{value: false, ptr: o.ptr}, refSite)
+			l.check(lintOutcome{value: true, ptr: o.ptr}, viaRef)
+		default:
+			l.check(lintOutcome{value: false, ptr: o.ptr}, viaRef)
 		}
 		return
 	}
-	if o.value == nil {
-		return
-	}
-	name, isNull, err := variantName(o.value)
-	if err != nil || isNull {
-		return
-	}
-	if _, ok := l.variants[name]; ok {
-		return
-	}
+	name, _, _ := variantName(o.value)
 	what := strconv.Quote(name)
 	if s, isStr := o.value.(string); !isStr || s != name {
 		what = fmt.Sprintf("%s (naming variant %q)", shortJSON(o.value), name)
 	}
-	l.warnName(o.ptr, refSite, "targeting can return %s, which is not a variant of the flag%s: every evaluation that gets it fails with GENERAL", what, variantList(l.variants))
+	l.warnName(o.ptr, viaRef, "targeting can return %s, which is not a variant of the flag%s: every evaluation that gets it fails with GENERAL", what, variantList(l.variants))
 }
 
 // warnName reports a problem with the flag's variants at ptr, or when
-// ptr is in an evaluator, at the flag's $ref refSite, naming ptr.
-func (l *ruleLint) warnName(ptr, refSite, format string, args ...any) {
+// ptr is in an evaluator (viaRef), at the flag's $ref, naming ptr.
+func (l *ruleLint) warnName(ptr string, viaRef bool, format string, args ...any) {
 	msg := fmt.Sprintf(format, args...)
-	if refSite != "" {
+	if viaRef {
 		msg += fmt.Sprintf(" (at %s)", ptr)
-		ptr = refSite
+		ptr = l.ptr()
 	}
 	l.b.lint(CheckVariant, l.key, ptr, "%s", msg)
 }

@@ -106,14 +106,19 @@ func (s *jsonScanner) locate(t *ptrTrie, out map[string]int, depth int) bool {
 	}
 	switch s.d[s.i] {
 	case '{':
-		return s.object(func(key string, keyOff int) bool {
-			c := t.kids[key]
+		return s.object(func(name memberName) bool {
+			var c *ptrTrie
+			if name.plain {
+				c = t.kids[string(name.text)]
+			} else {
+				c = t.kids[name.String()]
+			}
 			if c == nil {
 				_, ok := s.value()
 				return ok
 			}
 			if c.want {
-				out[c.ptr] = keyOff
+				out[c.ptr] = name.off
 			}
 			return s.locate(c, out, depth+1)
 		})
@@ -136,8 +141,10 @@ func (s *jsonScanner) locate(t *ptrTrie, out map[string]int, depth int) bool {
 }
 
 // object reads the object at s.i, calling member for each member with
-// s.i at its value; member must consume the value.
-func (s *jsonScanner) object(member func(key string, keyOff int) bool) bool {
+// s.i at its value; member must consume the value. The member's name is
+// given as its name's text (the bytes between the quotes: the name
+// itself when plain, with no escape), and where it starts.
+func (s *jsonScanner) object(member func(name memberName) bool) bool {
 	s.i++ // '{'
 	s.ws()
 	if s.i < len(s.d) && s.d[s.i] == '}' {
@@ -146,7 +153,7 @@ func (s *jsonScanner) object(member func(key string, keyOff int) bool) bool {
 	}
 	for {
 		s.ws()
-		key, keyOff, ok := s.key()
+		name, ok := s.name()
 		if !ok {
 			return false
 		}
@@ -155,7 +162,7 @@ func (s *jsonScanner) object(member func(key string, keyOff int) bool) bool {
 			return false
 		}
 		s.i++
-		if !member(key, keyOff) {
+		if !member(name) {
 			return false
 		}
 		s.ws()
@@ -203,24 +210,34 @@ func (s *jsonScanner) array(elem func(i int) bool) bool {
 	}
 }
 
-// key reads a member name at s.i.
-func (s *jsonScanner) key() (string, int, bool) {
+// memberName is a member's name as written.
+type memberName struct {
+	text  []byte // between the quotes
+	plain bool   // no escape: text is the name
+	off   int    // of the opening quote
+}
+
+// String decodes the name ("" if it does not decode).
+func (n memberName) String() string {
+	if n.plain {
+		return string(n.text)
+	}
+	var k string
+	_ = gojson.Unmarshal(append(append([]byte{'"'}, n.text...), '"'), &k)
+	return k
+}
+
+// name reads a member name at s.i.
+func (s *jsonScanner) name() (memberName, bool) {
 	start := s.i
 	if s.i >= len(s.d) || s.d[s.i] != '"' {
-		return "", 0, false
+		return memberName{}, false
 	}
 	end, plain, ok := s.str()
 	if !ok {
-		return "", 0, false
+		return memberName{}, false
 	}
-	if plain {
-		return string(s.d[start+1 : end-1]), start, true
-	}
-	var k string
-	if gojson.Unmarshal(s.d[start:end], &k) != nil {
-		return "", 0, false
-	}
-	return k, start, true
+	return memberName{text: s.d[start+1 : end-1], plain: plain, off: start}, true
 }
 
 // duplicateMember is a member written again in its object.
@@ -238,58 +255,75 @@ func duplicateMembers(data []byte) []duplicateMember {
 		s.i += 3
 	}
 	var out []duplicateMember
-	var path []string
+	var path []memberName
 	s.dups(&path, &out, 0)
 	return out
 }
 
-func (s *jsonScanner) dups(path *[]string, out *[]duplicateMember, depth int) bool {
+// dups scans the value at s.i for repeated members; path holds the names
+// above it (an element of an array by an empty name whose off is its
+// index), turned into a pointer only for a repetition. Names are
+// compared as written when plain (most are), which allocates nothing.
+func (s *jsonScanner) dups(path *[]memberName, out *[]duplicateMember, depth int) bool {
 	s.ws()
 	if s.i >= len(s.d) || depth > maxLocateDepth {
 		return false
 	}
 	switch s.d[s.i] {
 	case '{':
-		// Names compared as written when they have no escape (most), else
-		// decoded; a map only for larger objects.
-		type seen struct {
-			name string
-			off  int
-		}
-		var small []seen
+		var small [16]memberName
+		seen := small[:0]
 		var many map[string]int
-		return s.object(func(key string, keyOff int) bool {
+		return s.object(func(name memberName) bool {
 			first := -1
-			if many != nil {
-				if off, ok := many[key]; ok {
+			if !name.plain {
+				// Compared decoded, with the others decoded too.
+				key := name.String()
+				for _, e := range seen {
+					if e.String() == key {
+						first = e.off
+						break
+					}
+				}
+				if first < 0 {
+					for k, off := range many {
+						if k == key {
+							first = off
+							break
+						}
+					}
+				}
+			} else if many != nil {
+				if off, ok := many[string(name.text)]; ok {
 					first = off
 				}
-			} else {
-				for _, e := range small {
-					if e.name == key {
+			}
+			if first < 0 && name.plain {
+				for _, e := range seen {
+					if e.plain && bytes.Equal(e.text, name.text) || !e.plain && e.String() == string(name.text) {
 						first = e.off
 						break
 					}
 				}
 			}
 			if first >= 0 {
-				*out = append(*out, duplicateMember{ptr: pointerOf(*path, key), first: first, again: keyOff})
-			} else if many != nil {
-				many[key] = keyOff
-			} else if small = append(small, seen{key, keyOff}); len(small) > 16 {
-				many = make(map[string]int, 32)
-				for _, e := range small {
-					many[e.name] = e.off
+				*out = append(*out, duplicateMember{ptr: namesPointer(*path, name), first: first, again: name.off})
+			} else if len(seen) < cap(small) {
+				seen = append(seen, name)
+			} else {
+				if many == nil {
+					many = make(map[string]int, 32)
 				}
+				many[name.String()] = name.off
 			}
-			*path = append(*path, key)
+			*path = append(*path, name)
 			ok := s.dups(path, out, depth+1)
 			*path = (*path)[:len(*path)-1]
 			return ok
 		})
 	case '[':
 		return s.array(func(i int) bool {
-			*path = append(*path, strconv.Itoa(i))
+			*path = append(*path, memberName{off: i})
 			ok := s.dups(path, out, depth+1)
 			*path = (*path)[:len(*path)-1]
 			return ok
@@ -297,6 +331,19 @@ func (s *jsonScanner) dups(path *[]string, out *[]duplicateMember, depth int) bo
 	}
 	_, ok := s.value()
 	return ok
+}
+
+// namesPointer is the pointer of the member last below path.
+func namesPointer(path []memberName, last memberName) string {
+	toks := make([]string, 0, len(path))
+	for _, n := range path {
+		if n.text == nil {
+			toks = append(toks, strconv.Itoa(n.off))
+		} else {
+			toks = append(toks, n.String())
+		}
+	}
+	return pointerOf(toks, last.String())
 }
 
 func pointerOf(path []string, last string) string {
