@@ -79,8 +79,9 @@ type ruleLint struct {
 	// their being checked: the lint of an evaluator's results, which every
 	// flag that refers to it checks.
 	collect *[]lintOutcome
-	// path holds the tokens of the pointer being linted, which is built
-	// only for a finding.
+	// base and path are the pointer being linted (base, then the tokens
+	// of path), which is built only for a finding.
+	base  string
 	path  []string
 	depth int
 }
@@ -143,13 +144,15 @@ func (b *builder) evaluatorOutcomes(name string) []lintOutcome {
 // lintTargeting lints a flag's targeting: res as $refs resolved it, raw
 // as written, at the pointer ptr.
 func (b *builder) lintTargeting(key, ptr string, res, raw any, variants map[string]any) {
-	l := &ruleLint{b: b, key: key, variants: variants, checkVariants: true, path: ptrTokens(ptr)}
+	l := &b.flagLint
+	*l = ruleLint{b: b, key: key, variants: variants, checkVariants: true, base: ptr, path: l.path[:0]}
 	l.walk(res, raw, true)
 }
 
 // ptr is the pointer being linted, with more tokens.
 func (l *ruleLint) ptr(more ...string) string {
 	var b strings.Builder
+	b.WriteString(l.base)
 	for _, list := range [2][]string{l.path, more} {
 		for _, t := range list {
 			b.WriteByte('/')

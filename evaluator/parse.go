@@ -136,6 +136,8 @@ type builder struct {
 	rawDone       bool
 	// lintOutcomes are the results each evaluator can return (lint.go).
 	lintOutcomes map[string][]lintOutcome
+	// flagLint is reused by the lint of each flag's targeting.
+	flagLint ruleLint
 }
 
 // rawEvaluatorHasRef says whether flagd replaces a reference to name in

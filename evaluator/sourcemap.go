@@ -3,6 +3,7 @@ package evaluator
 import (
 	"bytes"
 	"fmt"
+	"hash/maphash"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -249,7 +250,7 @@ type duplicateMember struct {
 // duplicateMembers returns every member of an object of the JSON
 // document data that the object repeats (each repetition after the first).
 func duplicateMembers(data []byte) []duplicateMember {
-	s := &jsonScanner{d: data}
+	s := &jsonScanner{d: data, seed: maphash.MakeSeed()}
 	s.ws()
 	if bytes.HasPrefix(data[s.i:], []byte("\ufeff")) {
 		s.i += 3
@@ -273,37 +274,27 @@ func (s *jsonScanner) dups(path *[]memberName, out *[]duplicateMember, depth int
 	case '{':
 		var small [16]memberName
 		seen := small[:0]
-		var many map[string]int
+		// Beyond 16 members, names are looked up by hash, then compared.
+		var many map[uint64]memberName
 		return s.object(func(name memberName) bool {
 			first := -1
-			if !name.plain {
-				// Compared decoded, with the others decoded too.
-				key := name.String()
-				for _, e := range seen {
-					if e.String() == key {
-						first = e.off
-						break
-					}
+			same := func(e memberName) bool {
+				if e.plain && name.plain {
+					return bytes.Equal(e.text, name.text)
 				}
-				if first < 0 {
-					for k, off := range many {
-						if k == key {
-							first = off
-							break
-						}
-					}
-				}
-			} else if many != nil {
-				if off, ok := many[string(name.text)]; ok {
-					first = off
+				return e.String() == name.String()
+			}
+			for _, e := range seen {
+				if same(e) {
+					first = e.off
+					break
 				}
 			}
-			if first < 0 && name.plain {
-				for _, e := range seen {
-					if e.plain && bytes.Equal(e.text, name.text) || !e.plain && e.String() == string(name.text) {
-						first = e.off
-						break
-					}
+			var h uint64
+			if len(seen) == cap(small) {
+				h = nameHash(s.seed, name)
+				if e, ok := many[h]; ok && same(e) {
+					first = e.off
 				}
 			}
 			if first >= 0 {
@@ -312,9 +303,11 @@ func (s *jsonScanner) dups(path *[]memberName, out *[]duplicateMember, depth int
 				seen = append(seen, name)
 			} else {
 				if many == nil {
-					many = make(map[string]int, 32)
+					many = make(map[uint64]memberName, 32)
 				}
-				many[name.String()] = name.off
+				if _, taken := many[h]; !taken {
+					many[h] = name // a collision (of 64-bit hashes) goes unseen
+				}
 			}
 			*path = append(*path, name)
 			ok := s.dups(path, out, depth+1)
@@ -331,6 +324,14 @@ func (s *jsonScanner) dups(path *[]memberName, out *[]duplicateMember, depth int
 	}
 	_, ok := s.value()
 	return ok
+}
+
+// nameHash hashes a member's name (decoded when it has escapes).
+func nameHash(seed maphash.Seed, n memberName) uint64 {
+	if n.plain {
+		return maphash.Bytes(seed, n.text)
+	}
+	return maphash.String(seed, n.String())
 }
 
 // namesPointer is the pointer of the member last below path.

@@ -17,7 +17,11 @@ func Constant(rule any) (any, bool) {
 	switch x := rule.(type) {
 	case nil, bool, float64, string:
 		return x, true
-	case map[string]any, []any:
+	case []any:
+		if plainArray(x, 0) {
+			return x, true // evaluates to itself
+		}
+	case map[string]any:
 	default:
 		return nil, false
 	}
@@ -34,6 +38,26 @@ func Constant(rule any) (any, bool) {
 		v = float64(i)
 	}
 	return v, true
+}
+
+// plainArray reports whether a holds only scalars and such arrays, which
+// evaluate to themselves.
+func plainArray(a []any, depth int) bool {
+	if depth > maxConstantDepth {
+		return false
+	}
+	for _, e := range a {
+		switch x := e.(type) {
+		case nil, bool, float64, string:
+		case []any:
+			if !plainArray(x, depth+1) {
+				return false
+			}
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // maxConstantDepth bounds the nesting Constant looks into; deeper rules
