@@ -25,7 +25,8 @@ func Constant(rule any) (any, bool) {
 	default:
 		return nil, false
 	}
-	if readsData(rule, 0) {
+	budget := maxConstantNodes
+	if readsData(rule, 0, &budget) {
 		return nil, false
 	}
 	c := &compiler{dynamic: true}
@@ -43,7 +44,7 @@ func Constant(rule any) (any, bool) {
 // plainArray reports whether a holds only scalars and such arrays, which
 // evaluate to themselves.
 func plainArray(a []any, depth int) bool {
-	if depth > maxConstantDepth {
+	if depth > maxConstantDepth || len(a) > maxConstantNodes {
 		return false
 	}
 	for _, e := range a {
@@ -60,13 +61,19 @@ func plainArray(a []any, depth int) bool {
 	return true
 }
 
-// maxConstantDepth bounds the nesting Constant looks into; deeper rules
-// are taken as reading data.
-const maxConstantDepth = 64
+// maxConstantDepth bounds the nesting Constant looks into, and
+// maxConstantNodes the values: larger rules are taken as reading data (a
+// rule's $refs, expanded, may hold exponentially many).
+const (
+	maxConstantDepth = 64
+	maxConstantNodes = 10000
+)
 
-// readsData reports whether a rule may read the evaluation data.
-func readsData(rule any, depth int) bool {
-	if depth > maxConstantDepth {
+// readsData reports whether a rule may read the evaluation data, or is
+// deeper or larger than Constant looks (budget counts the values left).
+func readsData(rule any, depth int, budget *int) bool {
+	*budget--
+	if depth > maxConstantDepth || *budget < 0 {
 		return true
 	}
 	switch x := rule.(type) {
@@ -82,11 +89,11 @@ func readsData(rule any, depth int) bool {
 			if !knownOps[op] {
 				return true // fails when reached: not a constant
 			}
-			return readsData(args, depth+1)
+			return readsData(args, depth+1, budget)
 		}
 	case []any:
 		for _, e := range x {
-			if readsData(e, depth+1) {
+			if readsData(e, depth+1, budget) {
 				return true
 			}
 		}
