@@ -442,7 +442,10 @@ type lazyFlags struct {
 func (b *builder) buildDoc(doc map[string]any, lf *lazyFlags) *FlagSet {
 	b.validateSchema(doc)
 	doc = b.foldFields("", "", doc, docFields)
-	b.unknownMembers("", "", doc, docFields, "$schema")
+	if _, ok := doc["flags"]; ok {
+		// (without flags, this is no flag document: that is the problem)
+		b.unknownMembers("", "", doc, docFields, "$schema")
+	}
 
 	set := &FlagSet{flags: map[string]*Flag{}, now: b.parser.opts.Now}
 	b.evaluators(doc)
