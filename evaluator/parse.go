@@ -444,7 +444,7 @@ func (b *builder) buildDoc(doc map[string]any, lf *lazyFlags) *FlagSet {
 	doc = b.foldFields("", "", doc, docFields)
 	if _, ok := doc["flags"]; ok {
 		// (without flags, this is no flag document: that is the problem)
-		b.unknownMembers("", "", doc, docFields, "$schema")
+		b.unknownMembers("", "", doc, docFields, "$schema", "$id", "$comment")
 	}
 
 	set := &FlagSet{flags: map[string]*Flag{}, now: b.parser.opts.Now}
