@@ -78,7 +78,7 @@ func startDaemon(t testing.TB, cfg daemon.Config) *daemonUnderTest {
 	t.Helper()
 	cfg.BindAddress = "127.0.0.1"
 	logs := &syncBuffer{}
-	cfg.Logger = slog.New(slog.NewTextHandler(logs, nil))
+	cfg.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ctx, cancel := context.WithCancel(context.Background())
 	d := &daemonUnderTest{
 		cancel: cancel,

@@ -29,13 +29,17 @@ type services struct {
 // newServices builds the services over the daemon's store; evalOpts and
 // syncOpts are the connect-go options of the evaluation and sync ports'
 // policies. The evaluation and OFREP services share one resolver, whose
-// first observer is the daemon's metrics.
+// observers are the daemon's metrics, the log of failed evaluations and
+// OpenTelemetry.
 func (d *Daemon) newServices(evalOpts, syncOpts []connect.HandlerOption) services {
 	cfg := d.cfg
 	var observers []resolve.Observer
 	if d.metrics != nil { // a nil *metrics.Metrics is a non-nil Observer
 		observers = append(observers, d.metrics)
 	}
+	// Failed evaluations are logged with their cause, at most one line a
+	// minute per flag.
+	observers = append(observers, resolve.NewErrorLog(resolve.ErrorLogConfig{Logger: d.log}))
 	if d.telemetry != nil {
 		observers = append(observers, d.telemetry)
 		syncOpts = append(slices.Clip(syncOpts), connect.WithInterceptors(d.telemetry.SyncInterceptor()))

@@ -398,6 +398,9 @@ func (d *Daemon) apply(u syncsources.Update) {
 	for i, p := range state.Problems {
 		problems[i] = p.String()
 	}
+	if c.HasFlagChanges() && log.Enabled(context.Background(), slog.LevelDebug) {
+		logFlagChanges(log, u.Source, c)
+	}
 	switch c.Event {
 	case store.EventLoaded:
 		if len(problems) > 0 {
@@ -412,4 +415,26 @@ func (d *Daemon) apply(u syncsources.Update) {
 	case store.EventRemoved:
 		log.Info("flags removed", "source", u.Source)
 	}
+}
+
+// logFlagChanges logs, at debug level, the keys of the flags an update
+// added, changed (by fingerprint: definition, or source) and removed, as
+// "flagSetId/key" for a flag of a flag set.
+func logFlagChanges(log *slog.Logger, source string, c store.Change) {
+	added, changed, removed := []string{}, []string{}, []string{}
+	for _, fc := range c.Flags() {
+		name := fc.Key
+		if fc.FlagSetID != "" {
+			name = fc.FlagSetID + "/" + fc.Key
+		}
+		switch fc.Type {
+		case store.ChangeWrite:
+			added = append(added, name)
+		case store.ChangeUpdate:
+			changed = append(changed, name)
+		case store.ChangeDelete:
+			removed = append(removed, name)
+		}
+	}
+	log.Debug("flags changed", "source", source, "added", added, "changed", changed, "removed", removed)
 }

@@ -47,7 +47,22 @@ func ExampleParser_Parse_problems() {
 	}
 	fmt.Println(err != nil)
 	// Output:
-	// error banner.json: flags/banner/defaultVariant: defaultVariant "maybe" is not one of the variants (off, on)
-	// warning banner.json: flags/banner/variants: variants mix types: "off" is string, "on" is boolean
+	// error banner.json:1:82: flags/banner/defaultVariant: defaultVariant "maybe" is not one of the variants (off, on)
+	// warning banner.json:1:43: flags/banner/variants: variants mix types: "off" is string, "on" is boolean
 	// true
+}
+
+// Locate maps JSON pointers, as problems carry them, to lines and columns
+// of the document's text.
+func ExampleLocate() {
+	doc := []byte(`{
+  "flags": {
+    "banner": {"state": "ENABLED", "variants": {"on": true}, "defaultVariant": "on",
+               "targeting": {"if": [{"var": "beta"}, "yes", null]}}
+  }
+}`)
+	pos := evaluator.Locate(doc, evaluator.FormatJSON, []string{"/flags/banner/targeting/if/1"})
+	fmt.Println(pos["/flags/banner/targeting/if/1"])
+	// Output:
+	// {4 54}
 }

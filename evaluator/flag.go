@@ -291,6 +291,7 @@ func refName(m map[string]any) (string, bool) {
 // flag checks and compiles one flag definition; refNodes is what the $refs
 // of its targeting bring in, within maxRefNodesPerFlag.
 func (b *builder) flag(key, ptr string, v any, setMeta Metadata, refNodes int64) *Flag {
+	raw := v
 	// flagd substitutes $refs anywhere in a flag, the flag itself
 	// included, before it reads the flag's fields.
 	if len(b.refs.defs) > 0 && containsRef(v) {
@@ -309,6 +310,7 @@ func (b *builder) flag(key, ptr string, v any, setMeta Metadata, refNodes int64)
 		return nil
 	}
 	m = b.foldFields(key, ptr, m, flagFields)
+	b.unknownMembers(key, ptr, m, flagFields)
 	f := &Flag{key: key, keyValue: key, refNodes: int32(refNodes)}
 	bad := false
 	str := func(field string) string {
@@ -413,6 +415,11 @@ func (b *builder) flag(key, ptr string, v any, setMeta Metadata, refNodes int64)
 			b.warn(key, tp+d.Pointer, "%s", d.Message)
 		}
 		f.targeting = prog
+		tk, rawT := "targeting", t
+		if k, rt, ok := foldedMember(raw, "targeting"); ok {
+			tk, rawT = k, rt
+		}
+		b.lintTargeting(key, ptr+"/"+escapeToken(tk), t, rawT, variants)
 	}
 	if present {
 		// Kept as JSON: a decoded rule is several maps, and a document of

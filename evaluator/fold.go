@@ -183,3 +183,23 @@ func isDocField(k string) bool {
 	}
 	return false
 }
+
+// foldedMember is the member of the object v that flagd decodes into the
+// raw field name (the last of the names that match it ignoring case, in
+// byte order), with its name; false when v is not an object or has none.
+func foldedMember(v any, name string) (string, any, bool) {
+	m, ok := v.(map[string]any)
+	if !ok {
+		return "", nil, false
+	}
+	last, found := "", false
+	for k := range m {
+		if strings.EqualFold(k, name) && (!found || k > last) {
+			last, found = k, true
+		}
+	}
+	if !found {
+		return "", nil, false
+	}
+	return last, m[last], true
+}

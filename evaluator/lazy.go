@@ -49,6 +49,8 @@ type lazyFlag struct {
 type jsonScanner struct {
 	d []byte
 	i int
+	// seed hashes member names (sourcemap.go's duplicate scan).
+	seed maphash.Seed
 }
 
 func (s *jsonScanner) ws() {

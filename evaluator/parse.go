@@ -93,7 +93,11 @@ func (p *Parser) Parse(source string, data []byte, format Format) (*FlagSet, []P
 func (p *Parser) ParseReusing(source string, data []byte, format Format, previous func(key string) *Flag) (*FlagSet, []Problem, error) {
 	b := &builder{parser: p, source: source, prev: previous}
 	set := b.build(data, format)
+	if set != nil && b.data != nil {
+		b.duplicates()
+	}
 	problems := b.finish()
+	locateProblems(data, format, problems)
 	for _, pr := range problems {
 		if pr.Severity == SeverityError {
 			return nil, problems, &LoadError{Source: source, Problems: problems}
@@ -130,6 +134,10 @@ type builder struct {
 	data          []byte
 	rawEvaluators map[string]json.RawMessage
 	rawDone       bool
+	// lintOutcomes are the results each evaluator can return (lint.go).
+	lintOutcomes map[string][]lintOutcome
+	// flagLint is reused by the lint of each flag's targeting.
+	flagLint ruleLint
 }
 
 // rawEvaluatorHasRef says whether flagd replaces a reference to name in
@@ -333,6 +341,9 @@ func (b *builder) build(data []byte, format Format) *FlagSet {
 	}
 	raw, err := decode(data, format)
 	if err != nil {
+		if b.data == nil && b.yamlDuplicates(data) {
+			return nil // the reason the YAML decoder failed, said better
+		}
 		b.add(SeverityError, "", "", "%v", err)
 		return nil
 	}
@@ -431,9 +442,14 @@ type lazyFlags struct {
 func (b *builder) buildDoc(doc map[string]any, lf *lazyFlags) *FlagSet {
 	b.validateSchema(doc)
 	doc = b.foldFields("", "", doc, docFields)
+	if _, ok := doc["flags"]; ok {
+		// (without flags, this is no flag document: that is the problem)
+		b.unknownMembers("", "", doc, docFields, "$schema", "$id", "$comment")
+	}
 
 	set := &FlagSet{flags: map[string]*Flag{}, now: b.parser.opts.Now}
 	b.evaluators(doc)
+	b.lintEvaluators()
 	// Set-level metadata, where flagd substitutes $refs too.
 	if m, present := doc["metadata"]; present && m != nil {
 		if len(b.refs.defs) > 0 && containsRef(m) {
@@ -608,14 +624,39 @@ func (b *builder) validateSchema(doc map[string]any) {
 	if b.parser.opts.Strict {
 		sev = SeverityError
 	}
-	for _, p := range b.parser.schema.Validate(schemas.KindFlagd, doc) {
+	kind, named := schemaKind(doc)
+	for _, p := range b.parser.schema.Validate(kind, doc) {
 		// "…/variants" with "variants: values must…" says variants twice.
 		msg := p.Message
+		if named != "" && p.Pointer == "/flags" {
+			msg += " (the document's $schema is " + named + ")"
+		}
 		if i := strings.LastIndexByte(p.Pointer, '/'); i >= 0 {
 			msg = strings.TrimPrefix(msg, p.Pointer[i+1:]+": ")
 		}
 		b.schemaProblems = append(b.schemaProblems, Problem{Severity: sev, Source: b.source, Pointer: p.Pointer, Message: msg})
 	}
+}
+
+// schemaKind is the schema a document asks to be checked against with
+// its "$schema" member, when that names one of flagd's flag-definition
+// schemas by its file name, at any address (https://flagd.dev/schema/v0/
+// flags.json, ../flags.json): flags.json, the providers' form, where
+// "flags" is an object, or flagd.json, the daemon's, where it may also be
+// an array. Otherwise, flagd.json. named is the file name, "" for the
+// default.
+func schemaKind(doc map[string]any) (kind schemas.Kind, named string) {
+	ref, _ := doc["$schema"].(string)
+	ref, _, _ = strings.Cut(ref, "#")
+	ref, _, _ = strings.Cut(ref, "?")
+	name := strings.ToLower(ref[strings.LastIndexAny(ref, "/\\")+1:])
+	switch name {
+	case "flags.json", "flags.yaml":
+		return schemas.KindFlags, name
+	case "flagd.json", "flagd.yaml":
+		return schemas.KindFlagd, name
+	}
+	return schemas.KindFlagd, ""
 }
 
 // flagKeyAt names the flag a pointer is in.

@@ -34,14 +34,28 @@ type Problem struct {
 	// Pointer is a JSON pointer into the document ("/flags/a/variants").
 	Pointer string `json:"pointer"`
 	Message string `json:"message"`
+	// Line and Column are where Pointer is in the document's text (1-based,
+	// the column in characters), when it could be found: the member's name
+	// for a member of an object, the value for an element of an array.
+	Line   int `json:"line,omitempty"`
+	Column int `json:"column,omitempty"`
+	// Check names the lint check that found a mistake flagd accepts
+	// (CheckVariant, CheckUnreachable, ...); "" for other problems.
+	Check string `json:"check,omitempty"`
 }
 
-// String formats the problem as "source: flags/a/variants: message".
+// String formats the problem as "source:line:column: flags/a/variants:
+// message" (without line and column when the problem has none).
 func (p Problem) String() string {
 	var b strings.Builder
 	if p.Source != "" {
 		b.WriteString(p.Source)
+		if p.Line > 0 {
+			fmt.Fprintf(&b, ":%d:%d", p.Line, p.Column)
+		}
 		b.WriteString(": ")
+	} else if p.Line > 0 {
+		fmt.Fprintf(&b, "%d:%d: ", p.Line, p.Column)
 	}
 	ptr := strings.TrimPrefix(p.Pointer, "/")
 	if ptr == "" {

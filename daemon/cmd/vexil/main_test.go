@@ -63,6 +63,9 @@ var cliCases = []struct {
 	{name: "validate-output-json", args: []string{"validate", "--output", "json", "testdata/flags.json", "testdata/strict-only.json", "testdata/invalid.json", "testdata/missing.json"}},
 	{name: "validate-output-json-lax", args: []string{"validate", "--lax", "-o", "json", "testdata/strict-only.json"}},
 	{name: "validate-no-files", args: []string{"validate"}},
+	{name: "validate-directory", args: []string{"validate", "testdata/lint"}},
+	{name: "validate-directory-lax", args: []string{"validate", "--lax", "testdata/lint"}},
+	{name: "validate-directory-json", args: []string{"validate", "-o", "json", "testdata/lint/team-b"}},
 	{name: "validate-bad-output", args: []string{"validate", "--output", "xml", "testdata/flags.json"}},
 	// start: only what ends before serving.
 	{name: "start-help", args: []string{"start", "--help"}},

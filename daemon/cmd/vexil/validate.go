@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -20,19 +21,25 @@ func newValidateCmd() *cobra.Command {
 		output string
 	)
 	cmd := &cobra.Command{
-		Use:   "validate FILE...",
+		Use:   "validate FILE|DIR...",
 		Short: "Check flag documents",
 		Long: `Validate parses and checks each flag document (JSON, or YAML for .yaml and
-.yml files) and prints every problem found, one a line, then a summary.
+.yml files) and prints every problem found, one a line, as
+"severity: file:line:column: pointer: message", then a summary. A directory
+stands for the .json, .yaml and .yml files below it (hidden files and
+directories, such as a ConfigMap's ..data, left out).
 
 By default it is strict: what flagd only warns about (the flag-definition
-JSON Schema, variants of mixed types, unknown operators, ...) is an error.
-With --lax, only what flagd itself rejects is an error.
+JSON Schema, or the one the document's $schema names; variants of mixed
+types; unknown operators; and the lint: targeting that can return a
+variant the flag does not have, unreachable branches, members flagd
+ignores or reads twice, ...) is an error. With --lax, only what flagd
+itself rejects is an error.
 
 The exit code is 1 when a file cannot be read or has an error, else 0.`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 0 {
-				return usageErrorf("validate needs at least one file")
+				return usageErrorf("validate needs at least one file or directory")
 			}
 			return nil
 		},
@@ -45,8 +52,19 @@ The exit code is 1 when a file cannot be read or has an error, else 0.`,
 				return &exitError{code: 1, err: err}
 			}
 			reports := make([]fileReport, 0, len(args))
-			for _, path := range args {
-				reports = append(reports, validateFile(p, path))
+			for _, arg := range args {
+				files, err := flagFiles(arg)
+				if err != nil {
+					reports = append(reports, fileReport{Path: arg, Problems: []evaluator.Problem{{
+						Severity: evaluator.SeverityError,
+						Source:   arg,
+						Message:  err.Error(),
+					}}})
+					continue
+				}
+				for _, path := range files {
+					reports = append(reports, validateFile(p, path))
+				}
 			}
 			if output == "json" {
 				err = writeValidateJSON(cmd.OutOrStdout(), reports)
@@ -87,6 +105,47 @@ func validateFile(p *evaluator.Parser, path string) fileReport {
 	}
 	_, problems, err := p.Parse(path, data, evaluator.FormatForPath(path))
 	return fileReport{Path: path, Valid: err == nil, Problems: problems}
+}
+
+// flagFiles is path, or when it is a directory, the flag files below it:
+// .json, .yaml and .yml files (in any case), in lexical order, leaving out
+// hidden files and directories (a Kubernetes ConfigMap volume's ..data and
+// timestamped directories hold the same files again). A symbolic link to a
+// file counts as the file.
+func flagFiles(path string) ([]string, error) {
+	info, err := os.Stat(path)
+	if err != nil || !info.IsDir() {
+		return []string{path}, nil // read, and reported, as a file
+	}
+	var files []string
+	err = filepath.WalkDir(path, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if p != path && strings.HasPrefix(d.Name(), ".") {
+			if d.IsDir() {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if d.IsDir() || evaluator.FormatForPath(p) == evaluator.FormatAuto {
+			return nil
+		}
+		if d.Type()&fs.ModeSymlink != 0 {
+			if fi, err := os.Stat(p); err != nil || !fi.Mode().IsRegular() {
+				return nil
+			}
+		}
+		files = append(files, p)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cannot read the directory: %s", readError(err))
+	}
+	if len(files) == 0 {
+		return nil, errors.New("the directory holds no flag file (.json, .yaml, .yml)")
+	}
+	return files, nil
 }
 
 // readError describes a failed read without repeating the path.
@@ -143,6 +202,9 @@ type (
 		FlagKey  string `json:"flagKey,omitempty"`
 		Pointer  string `json:"pointer"`
 		Message  string `json:"message"`
+		Line     int    `json:"line,omitempty"`
+		Column   int    `json:"column,omitempty"`
+		Check    string `json:"check,omitempty"`
 	}
 )
 
@@ -157,6 +219,9 @@ func writeValidateJSON(w io.Writer, reports []fileReport) error {
 				FlagKey:  p.FlagKey,
 				Pointer:  p.Pointer,
 				Message:  p.Message,
+				Line:     p.Line,
+				Column:   p.Column,
+				Check:    p.Check,
 			})
 		}
 		doc.Files = append(doc.Files, f)

@@ -15,8 +15,10 @@
 //     of one flag ([Scope.Evaluate]) or of each flag the selection sees
 //     ([Scope.Flags]).
 //  4. The observers ([Observer]): each is told of every evaluation, with
-//     the request's context.Context. Metrics are one; evaluation events,
-//     telemetry and access decisions are the next.
+//     the request's context.Context. Metrics are one, OpenTelemetry
+//     another, and [ErrorLog], which logs failed evaluations with their
+//     cause, rate-limited per flag; evaluation events and access
+//     decisions are the next.
 //
 // What is answered, and how, stays the protocols': the wire messages are
 // daemon/internal/wire's, OFREP's bodies daemon/internal/ofrep's.

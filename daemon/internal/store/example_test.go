@@ -58,7 +58,7 @@ func Example() {
 	// banner: true STATIC
 	// rejected: true
 	// banner: true
-	// override.json rejected 1 - error override.json: flags/banner/defaultVariant: defaultVariant "maybe" is not one of the variants (on)
+	// override.json rejected 1 - error override.json:1:69: flags/banner/defaultVariant: defaultVariant "maybe" is not one of the variants (on)
 	// base.json banner: FLAG_NOT_FOUND
 	// base.json theme: light
 	// merged: 3 map[banner:write theme:write]

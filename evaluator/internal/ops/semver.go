@@ -77,3 +77,23 @@ func semverArg(v any) (string, bool) {
 	}
 	return s, semver.IsValid(s)
 }
+
+// SemVerOperators are the operators sem_ver knows, in the order its
+// documentation lists them.
+var SemVerOperators = []string{"=", "!=", "<", "<=", ">", ">=", "^", "~"}
+
+// IsSemVerOperator reports whether sem_ver knows the operator op.
+func IsSemVerOperator(op string) bool {
+	for _, o := range SemVerOperators {
+		if o == op {
+			return true
+		}
+	}
+	return false
+}
+
+// IsSemVer reports whether sem_ver takes v as a version (see SemVer).
+func IsSemVer(v any) bool {
+	_, ok := semverArg(v)
+	return ok
+}
