@@ -178,6 +178,14 @@ type Config struct {
 	// request, so set this behind a proxy that does not identify itself and
 	// sends gRPC and other requests over one HTTP/2 connection.
 	DisableNativeGRPC bool
+	// DisableHTTP1FastPath serves every HTTP/1.1 request of the evaluation
+	// and OFREP ports with net/http. By default the plainly framed
+	// HTTP/1.1 requests of the unary evaluations (Connect Resolve* and
+	// ResolveAll, OFREP single and bulk) on connections without TLS are
+	// read and answered by daemon/internal/http1fast, through the same
+	// handler chain, with the bytes net/http would write; every other
+	// request hands its connection to net/http.
+	DisableHTTP1FastPath bool
 	// OpenTelemetry exports flagd's metrics and the evaluation and sync
 	// spans to an OpenTelemetry Collector over OTLP/gRPC (flagd's
 	// --metrics-exporter otel and --otel-* options). Prometheus metrics

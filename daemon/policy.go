@@ -21,6 +21,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/grpc/tap"
 
+	"github.com/vexilhq/vexil/daemon/internal/http1fast"
 	"github.com/vexilhq/vexil/daemon/internal/metrics"
 )
 
@@ -188,6 +189,21 @@ func (p policy) server(h http.Handler, log *slog.Logger) *http.Server {
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		HTTP2:             &http.HTTP2Config{MaxConcurrentStreams: maxConcurrentStreams},
 	}
+}
+
+// fastServer returns the HTTP/1.1 fast path of srv, the policy's server:
+// the same handler chain, for the requests of method and path allowed
+// says, under the same limits and timeouts.
+func (p policy) fastServer(srv *http.Server, allowed func(method, path string) bool) *http1fast.Server {
+	return http1fast.New(http1fast.Config{
+		Handler:           srv.Handler,
+		Allow:             allowed,
+		MaxHeaderBytes:    srv.MaxHeaderBytes,
+		MaxBodyBytes:      p.maxBodyBytes,
+		ReadHeaderTimeout: srv.ReadHeaderTimeout,
+		IdleTimeout:       srv.IdleTimeout,
+		ErrorLog:          srv.ErrorLog,
+	})
 }
 
 // handler returns h behind the policy's net/http chain.
