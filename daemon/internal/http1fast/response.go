@@ -2,7 +2,6 @@ package http1fast
 
 import (
 	"bufio"
-	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -27,10 +26,9 @@ const bufferBeforeChunking = 2048
 
 // response is the http.ResponseWriter of a request served here.
 type response struct {
-	c      *conn
-	req    *http.Request
-	cancel context.CancelFunc
-	body   *body
+	c    *conn
+	req  *http.Request
+	body *body
 
 	handlerHeader http.Header
 	cwHeader      http.Header // the header as written, once WriteHeader snapshots it
@@ -49,36 +47,50 @@ type response struct {
 
 var bufioWriters = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, bufferBeforeChunking) }}
 
+// exchange is one request served here and its response, allocated
+// together.
+type exchange struct {
+	resp response
+	req  http.Request
+	body body
+}
+
 // newResponse builds the *http.Request of req, as net/http's server
-// builds it, and its response.
+// builds it, and its response. Its context is the connection's (with
+// http.LocalAddrContextKey), ended when the connection ends.
 func (c *conn) newResponse(req *request) *response {
-	ctx, cancel := context.WithCancel(c.ctx)
-	b := &body{data: req.body}
-	r := &http.Request{
-		Method:        req.method,
-		URL:           newRequestURL(req.path),
-		Proto:         "HTTP/1.1",
-		ProtoMajor:    1,
-		ProtoMinor:    1,
-		Header:        req.header,
-		ContentLength: req.contentLength,
-		Host:          req.host,
-		RemoteAddr:    c.remoteAddr,
-		RequestURI:    req.path,
-	}
+	x := new(exchange)
+	x.req = *c.reqTemplate // the context
+	r := &x.req
+	r.Method = req.method
+	r.URL = newRequestURL(req.path)
+	r.Proto, r.ProtoMajor, r.ProtoMinor = "HTTP/1.1", 1, 1
+	r.Header = req.header
+	r.ContentLength = req.contentLength
+	r.Host = req.host
+	r.RemoteAddr = c.remoteAddr
+	r.RequestURI = req.path
+	x.body.data = req.body
 	if req.contentLength == 0 {
 		r.Body = http.NoBody
 	} else {
-		r.Body = b
+		r.Body = &x.body
 	}
-	r = r.WithContext(ctx)
-	w := &response{c: c, req: r, cancel: cancel, body: b, handlerHeader: make(http.Header), contentLength: -1}
+	w := &x.resp
+	w.c, w.req, w.body = c, r, &x.body
+	w.handlerHeader = make(http.Header)
+	w.contentLength = -1
 	w.cw.res = w
 	bw := bufioWriters.Get().(*bufio.Writer)
 	bw.Reset(&w.cw)
 	w.w = bw
 	return w
 }
+
+// SetReadDeadline is not supported: the request body is in memory
+// already, so that reading it never waits. (The body timeout of the
+// daemon's policy then leaves the body as it is.)
+func (w *response) SetReadDeadline(time.Time) error { return http.ErrNotSupported }
 
 func (w *response) Header() http.Header {
 	if w.cwHeader == nil && w.wroteHeader && !w.cw.wroteHeader {
@@ -319,7 +331,7 @@ func (cw *chunkWriter) writeHeader(p []byte) {
 
 	if w.handlerDone && !trailers && !hasTE && bodyAllowedForStatus(w.status) && !headerHas(header, "Content-Length") {
 		w.contentLength = int64(len(p))
-		set.contentLength = strconv.AppendInt(nil, int64(len(p)), 10)
+		set.contentLength = strconv.AppendInt(w.c.lengthBuf[:0], int64(len(p)), 10)
 	}
 	hasCL := w.contentLength != -1
 
@@ -344,7 +356,7 @@ func (cw *chunkWriter) writeHeader(p []byte) {
 	}
 
 	if !headerHas(header, "Date") {
-		set.date = time.Now().UTC().AppendFormat(make([]byte, 0, len(http.TimeFormat)), http.TimeFormat)
+		set.date = time.Now().UTC().AppendFormat(w.c.dateBuf[:0], http.TimeFormat)
 	}
 
 	if hasCL && hasTE && te != "identity" {

@@ -257,15 +257,17 @@ type conn struct {
 	bufw *bufio.Writer // to rwc, as net/http's 4 KiB writer
 	werr error         // the first write error
 
-	remoteAddr string
-	ctx        context.Context
+	remoteAddr  string
+	reqTemplate *http.Request // carries the connection's context
+	cancel      context.CancelFunc
+	dateBuf     [len(http.TimeFormat)]byte
+	lengthBuf   [20]byte
 }
 
 // serve serves c until it ends or is handed over.
 func (c *conn) serve() {
 	s := c.srv
 	handedOver := false
-	var inFlight *response
 	defer func() {
 		if err := recover(); err != nil && err != http.ErrAbortHandler {
 			const size = 64 << 10
@@ -273,8 +275,8 @@ func (c *conn) serve() {
 			buf = buf[:runtime.Stack(buf, false)]
 			s.logf("http: panic serving %v: %v\n%s", c.remoteAddr, err, buf)
 		}
-		if inFlight != nil {
-			inFlight.cancel()
+		if c.cancel != nil {
+			c.cancel()
 		}
 		if !handedOver {
 			if c.bufw != nil {
@@ -321,14 +323,13 @@ func (c *conn) serve() {
 			if ra := c.rwc.RemoteAddr(); ra != nil {
 				c.remoteAddr = ra.String()
 			}
-			c.ctx = context.WithValue(context.Background(), http.LocalAddrContextKey, c.rwc.LocalAddr())
+			ctx := context.WithValue(context.Background(), http.LocalAddrContextKey, c.rwc.LocalAddr())
+			ctx, c.cancel = context.WithCancel(ctx)
+			c.reqTemplate = new(http.Request).WithContext(ctx)
 		}
 		w := c.newResponse(&req)
 		c.r += req.n
-		inFlight = w
 		s.cfg.Handler.ServeHTTP(w, w.req)
-		inFlight = nil
-		w.cancel()
 		w.finishRequest()
 		if !w.shouldReuseConnection() {
 			return
