@@ -143,7 +143,8 @@ func (s *Server) Serve(ln net.Listener) error {
 			return err
 		}
 		wait = 0
-		c := &conn{srv: s, rwc: rw, accepted: time.Now()}
+		c := &conn{srv: s, rwc: rw, accepted: time.Now(), buf: make([]byte, readBufferSize)}
+		c.init()
 		if !s.track(c) {
 			rw.Close()
 			continue
@@ -264,6 +265,19 @@ type conn struct {
 	lengthBuf   [20]byte
 }
 
+// init takes over the bytes a router read of the connection already
+// (grpcsplit's Sniffed), to read the connection under it directly.
+func (c *conn) init() {
+	if sn, ok := c.rwc.(interface {
+		Sniffed() ([]byte, net.Conn, bool)
+	}); ok {
+		if read, under, ok := sn.Sniffed(); ok && len(read) <= len(c.buf) {
+			c.w = copy(c.buf, read)
+			c.rwc = under
+		}
+	}
+}
+
 // serve serves c until it ends or is handed over.
 func (c *conn) serve() {
 	s := c.srv
@@ -287,7 +301,6 @@ func (c *conn) serve() {
 		s.untrack(c)
 	}()
 
-	c.buf = make([]byte, readBufferSize)
 	timeout := s.cfg.ReadHeaderTimeout
 	for {
 		// Wait for the next request (its first bytes: the whole of it,
@@ -303,9 +316,8 @@ func (c *conn) serve() {
 				return
 			}
 			n, err := c.rwc.Read(c.buf)
-			if n == 0 {
-				_ = err // a closed, failed or timed-out connection: close it
-				return
+			if n == 0 || err != nil {
+				return // a closed, failed or timed-out connection
 			}
 			c.w = n
 		}
