@@ -323,6 +323,14 @@ func (c *conn) serve() {
 		}
 		req, ok := parse(c.buf[c.r:c.w], s.limits)
 		if !ok {
+			// net/http reads a connection's next request once 4 bytes
+			// of it have come (within the idle timeout), and closes the
+			// connection if they do not: the same here, so that the
+			// server it is handed to, which reads a new connection's
+			// first request at once, answers the same.
+			if c.bufw != nil && !c.fill(4) {
+				return
+			}
 			handedOver = c.handOver()
 			return
 		}
@@ -355,6 +363,23 @@ func (c *conn) serve() {
 			timeout = s.cfg.ReadHeaderTimeout
 		}
 	}
+}
+
+// fill reads until n bytes are unread, and reports whether they are.
+func (c *conn) fill(n int) bool {
+	if c.w-c.r >= n {
+		return true
+	}
+	c.w = copy(c.buf, c.buf[c.r:c.w])
+	c.r = 0
+	for c.w < n {
+		m, err := c.rwc.Read(c.buf[c.w:])
+		c.w += m
+		if err != nil && c.w < n {
+			return false
+		}
+	}
+	return true
 }
 
 // handOver hands the connection to the fallback listener, with its unread
