@@ -154,8 +154,9 @@ func upperToken(b []byte) bool {
 }
 
 // plainPath reports whether b is an absolute path that url.ParseRequestURI
-// takes as it is: '/' then unreserved characters, sub-delimiters, ':', '@'
-// and '/', without '%', '?' or '#'.
+// takes as it is (no RawPath): '/' then letters, digits, "-._~", the
+// sub-delimiters url does not escape in a path ("$&+,;="), ':', '@' and
+// '/'; no '%', '?' or '#'.
 func plainPath(b []byte) bool {
 	if len(b) == 0 || b[0] != '/' {
 		return false
@@ -165,7 +166,7 @@ func plainPath(b []byte) bool {
 		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
 		default:
 			switch c {
-			case '-', '.', '_', '~', '/', ':', '@', '!', '$', '&', '\'', '(', ')', '*', '+', ',', ';', '=':
+			case '-', '.', '_', '~', '/', ':', '@', '$', '&', '+', ',', ';', '=':
 			default:
 				return false
 			}
