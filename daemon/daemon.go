@@ -25,7 +25,10 @@
 //   - policy.go: what every request passes through, on every port and
 //     whichever server answers it (limits, CORS, metrics, and the slot of
 //     authentication);
-//   - endpoint.go: the listeners and their servers;
+//   - endpoint.go: the listeners and their servers (on the evaluation and
+//     OFREP ports without TLS, the HTTP/1.1 fast path of
+//     daemon/internal/http1fast in front of net/http, see
+//     Config.DisableHTTP1FastPath);
 //   - management.go: /healthz, /readyz and grpc.health.v1.
 //
 // Two places to know: every request, on every port, passes through its

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/net/http/httpguts"
@@ -356,7 +357,7 @@ func (cw *chunkWriter) writeHeader(p []byte) {
 	}
 
 	if !headerHas(header, "Date") {
-		set.date = time.Now().UTC().AppendFormat(w.c.dateBuf[:0], http.TimeFormat)
+		set.date = appendDate(w.c.dateBuf[:0], time.Now())
 	}
 
 	if hasCL && hasTE && te != "identity" {
@@ -557,4 +558,25 @@ func (b *body) Close() error {
 	b.closed = true
 	b.data = nil
 	return nil
+}
+
+// dateCache is the Date of the current second, formatted once.
+type dateCache struct {
+	sec  int64
+	date [len(http.TimeFormat)]byte
+}
+
+var lastDate atomic.Pointer[dateCache]
+
+// appendDate appends now as net/http's Date field, formatting it once a
+// second.
+func appendDate(b []byte, now time.Time) []byte {
+	sec := now.Unix()
+	if d := lastDate.Load(); d != nil && d.sec == sec {
+		return append(b, d.date[:]...)
+	}
+	d := &dateCache{sec: sec}
+	now.UTC().AppendFormat(d.date[:0], http.TimeFormat)
+	lastDate.Store(d)
+	return append(b, d.date[:]...)
 }
