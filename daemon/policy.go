@@ -81,6 +81,11 @@ func (bodyTimeoutError) Timeout() bool        { return true }
 //   - server: the net/http server, whose header size and header timeout
 //     are bounded, whose HTTP/2 connections have at most
 //     maxConcurrentStreams streams, whose handler is handler's chain;
+//   - fastServer: on the evaluation and OFREP ports without TLS, the
+//     HTTP/1.1 fast path in front of that server (daemon/internal/http1fast),
+//     with the same handler chain, header limit and timeouts, which serves
+//     the plainly framed unary evaluation requests within the body limit
+//     and hands every other connection to the server;
 //   - handler, outermost first: CORS on the evaluation and OFREP ports,
 //     for the configured origins or, as in flagd, any origin when none is
 //     configured (a preflight is answered there and not measured), the body timeout
