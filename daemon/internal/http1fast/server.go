@@ -104,8 +104,10 @@ func New(cfg Config) *Server {
 }
 
 // Fallback is the listener of the connections handed over: serve it with
-// the net/http server of the same handler. Serve closes it when it
-// returns.
+// the net/http server of the same handler. When Serve returns for another
+// reason than Shutdown or Close (its listener failed), it closes
+// Fallback, so that the server's Serve returns too; in a shutdown, the
+// server's own Shutdown closes it.
 func (s *Server) Fallback() net.Listener { return s.fallback }
 
 // Serve accepts the connections of ln until ln fails or Shutdown or Close
@@ -113,7 +115,11 @@ func (s *Server) Fallback() net.Listener { return s.fallback }
 // temporary error of Accept is waited out as http.Server.Serve does.
 func (s *Server) Serve(ln net.Listener) error {
 	s.fallback.setAddr(ln.Addr())
-	defer s.fallback.Close()
+	defer func() {
+		if !s.inShutdown.Load() {
+			s.fallback.Close()
+		}
+	}()
 	s.mu.Lock()
 	if s.inShutdown.Load() {
 		s.mu.Unlock()
