@@ -109,10 +109,13 @@ func errString(err error) string {
 // testHandler.
 type pair struct {
 	plain, fast string // addresses
+	// sniffed is the fast path behind a router that read the first bytes
+	// of each connection (as grpcsplit does on the evaluation port).
+	sniffed string
 	stop        func()
 	// handedOver counts the connections the fast path handed to its
 	// fallback server.
-	handedOver atomic.Int64
+	handedOver, sniffedHandedOver atomic.Int64
 }
 
 func startPair(tb testing.TB) *pair {
@@ -130,7 +133,11 @@ func startPair(tb testing.TB) *pair {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	p := &pair{plain: plainLn.Addr().String(), fast: fastLn.Addr().String()}
+	sniffLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	p := &pair{plain: plainLn.Addr().String(), fast: fastLn.Addr().String(), sniffed: sniffLn.Addr().String()}
 	plain, fallback := newSrv(), newSrv()
 	fallback.ConnState = func(_ net.Conn, s http.ConnState) {
 		if s == http.StateNew {
@@ -145,19 +152,73 @@ func startPair(tb testing.TB) *pair {
 		IdleTimeout:       10 * time.Second,
 		ErrorLog:          quiet,
 	})
-	done := make(chan struct{}, 3)
+	sniffFast := New(Config{
+		Handler:           h,
+		Allow:             func(method, path string) bool { return path != "/stream" },
+		MaxBodyBytes:      1 << 10,
+		ReadHeaderTimeout: 5 * time.Second,
+		IdleTimeout:       10 * time.Second,
+		ErrorLog:          quiet,
+	})
+	sniffFallback := newSrv()
+	sniffFallback.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			p.sniffedHandedOver.Add(1)
+		}
+	}
+	done := make(chan struct{}, 5)
 	go func() { _ = plain.Serve(plainLn); done <- struct{}{} }()
 	go func() { _ = fast.Serve(fastLn); done <- struct{}{} }()
 	go func() { _ = fallback.Serve(fast.Fallback()); done <- struct{}{} }()
+	go func() { _ = sniffFast.Serve(sniffListener{sniffLn}); done <- struct{}{} }()
+	go func() { _ = sniffFallback.Serve(sniffFast.Fallback()); done <- struct{}{} }()
 	p.stop = func() {
 		plain.Close()
 		fast.Close()
 		fallback.Close()
-		for range 3 {
+		sniffFast.Close()
+		sniffFallback.Close()
+		for range 5 {
 			<-done
 		}
 	}
 	return p
+}
+
+// sniffListener reads the first bytes of each connection it accepts (one
+// read of at most 5 bytes, as grpcsplit reads until they differ from the
+// HTTP/2 preface) and hands them on as grpcsplit's connections do.
+type sniffListener struct{ net.Listener }
+
+func (l sniffListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	_ = c.SetReadDeadline(time.Now().Add(time.Second))
+	b := make([]byte, 5)
+	n, _ := c.Read(b)
+	_ = c.SetReadDeadline(time.Time{})
+	return &sniffedConn{Conn: c, read: b[:n]}, nil
+}
+
+// sniffedConn is a connection whose first bytes were read.
+type sniffedConn struct {
+	net.Conn
+	read []byte
+}
+
+func (c *sniffedConn) Read(p []byte) (int, error) {
+	if len(c.read) > 0 {
+		n := copy(p, c.read)
+		c.read = c.read[n:]
+		return n, nil
+	}
+	return c.Conn.Read(p)
+}
+
+func (c *sniffedConn) Sniffed() ([]byte, net.Conn, bool) {
+	return c.read, c.Conn, len(c.read) > 0
 }
 
 // roundTrip sends in on a new connection to addr, closes the connection's
@@ -197,16 +258,22 @@ var dateField = regexp.MustCompile(`(?m)^Date: [^\r\n]*\r$`)
 func compare(t *testing.T, p *pair, in []byte) {
 	t.Helper()
 	want, wantReset := roundTrip(t, p.plain, in)
-	got, gotReset := roundTrip(t, p.fast, in)
 	want = dateField.ReplaceAll(want, []byte("Date: -\r"))
-	got = dateField.ReplaceAll(got, []byte("Date: -\r"))
-	if bytes.Equal(got, want) {
-		return
+	for _, addr := range []string{p.fast, p.sniffed} {
+		got, gotReset := roundTrip(t, addr, in)
+		got = dateField.ReplaceAll(got, []byte("Date: -\r"))
+		if bytes.Equal(got, want) {
+			continue
+		}
+		if (wantReset || gotReset) && (bytes.HasPrefix(got, want) || bytes.HasPrefix(want, got)) {
+			continue
+		}
+		via := "the fast path"
+		if addr == p.sniffed {
+			via = "the fast path behind a router"
+		}
+		t.Errorf("request %q:\nnet/http answered:\n%s\n%s answered:\n%s", in, want, via, got)
 	}
-	if (wantReset || gotReset) && (bytes.HasPrefix(got, want) || bytes.HasPrefix(want, got)) {
-		return
-	}
-	t.Errorf("request %q:\nnet/http answered:\n%s\nthe fast path answered:\n%s", in, want, got)
 }
 
 func seeds(tb testing.TB) map[string][]byte {
@@ -237,13 +304,16 @@ func TestDifferential(t *testing.T) {
 	defer p.stop()
 	for name, in := range seeds(t) {
 		t.Run(name, func(t *testing.T) {
-			before := p.handedOver.Load()
+			before, sniffedBefore := p.handedOver.Load(), p.sniffedHandedOver.Load()
 			compare(t, p, in)
 			// The fallback server counts a connection as it starts
 			// serving it, before it reads it: before the answer.
-			handed := p.handedOver.Load() > before
-			if want := strings.HasPrefix(name, "handover-"); handed != want {
+			want := strings.HasPrefix(name, "handover-")
+			if handed := p.handedOver.Load() > before; handed != want {
 				t.Errorf("connection handed over: %v, want %v", handed, want)
+			}
+			if handed := p.sniffedHandedOver.Load() > sniffedBefore; handed != want {
+				t.Errorf("connection behind the router handed over: %v, want %v", handed, want)
 			}
 		})
 	}

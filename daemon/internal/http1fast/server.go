@@ -264,6 +264,11 @@ type conn struct {
 	bufw *bufio.Writer // to rwc, as net/http's 4 KiB writer
 	werr error         // the first write error
 
+	// sniffed: the unread bytes are what a router read to route the
+	// connection (the first bytes of its first request, usually): the
+	// rest of the request is read before deciding.
+	sniffed bool
+
 	remoteAddr  string
 	reqTemplate *http.Request // carries the connection's context
 	cancel      context.CancelFunc
@@ -277,9 +282,10 @@ func (c *conn) init() {
 	if sn, ok := c.rwc.(interface {
 		Sniffed() ([]byte, net.Conn, bool)
 	}); ok {
-		if read, under, ok := sn.Sniffed(); ok && len(read) <= len(c.buf) {
+		if read, under, ok := sn.Sniffed(); ok && len(read) < len(c.buf) {
 			c.w = copy(c.buf, read)
 			c.rwc = under
+			c.sniffed = c.w > 0
 		}
 	}
 }
@@ -328,6 +334,21 @@ func (c *conn) serve() {
 			c.w = n
 		}
 		req, ok := parse(c.buf[c.r:c.w], s.limits)
+		if !ok && c.sniffed {
+			// The router read only the first bytes: read what has come
+			// of the rest, once.
+			c.sniffed = false
+			if timeout > 0 && c.rwc.SetReadDeadline(time.Now().Add(timeout)) != nil {
+				return
+			}
+			n, err := c.rwc.Read(c.buf[c.w:])
+			c.w += n
+			if err == nil {
+				req, ok = parse(c.buf[c.r:c.w], s.limits)
+			}
+			// (After an error, net/http reads the same bytes and the
+			// same error.)
+		}
 		if !ok {
 			// net/http reads a connection's next request once 4 bytes
 			// of it have come (within the idle timeout), and closes the
