@@ -112,7 +112,7 @@ type pair struct {
 	// sniffed is the fast path behind a router that read the first bytes
 	// of each connection (as grpcsplit does on the evaluation port).
 	sniffed string
-	stop        func()
+	stop    func()
 	// handedOver counts the connections the fast path handed to its
 	// fallback server.
 	handedOver, sniffedHandedOver atomic.Int64
