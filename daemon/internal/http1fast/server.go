@@ -268,6 +268,8 @@ type conn struct {
 	// connection (the first bytes of its first request, usually): the
 	// rest of the request is read before deciding.
 	sniffed bool
+	// lastMethod is the method of the last request served.
+	lastMethod string
 
 	remoteAddr  string
 	reqTemplate *http.Request // carries the connection's context
@@ -355,8 +357,18 @@ func (c *conn) serve() {
 			// connection if they do not: the same here, so that the
 			// server it is handed to, which reads a new connection's
 			// first request at once, answers the same.
-			if c.bufw != nil && !c.fill(4) {
-				return
+			if c.bufw != nil {
+				if !c.fill(4) {
+					return
+				}
+				// After a POST, net/http skips the CR and LF bytes
+				// that start those 4 (a tolerance of RFC 7230 for
+				// clients that end a body with CRLF).
+				if c.lastMethod == http.MethodPost {
+					for i := 0; i < 4 && (c.buf[c.r] == '\r' || c.buf[c.r] == '\n'); i++ {
+						c.r++
+					}
+				}
 			}
 			handedOver = c.handOver()
 			return
@@ -376,6 +388,7 @@ func (c *conn) serve() {
 		}
 		w := c.newResponse(&req)
 		c.r += req.n
+		c.lastMethod = req.method
 		s.cfg.Handler.ServeHTTP(w, w.req)
 		w.finishRequest()
 		if !w.shouldReuseConnection() {
