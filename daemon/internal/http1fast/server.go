@@ -26,6 +26,20 @@
 // answer their request with "Connection: close"; a request read during a
 // shutdown is not answered, as net/http does. A connection handed over
 // during the first wait gets net/http's own header timeout from then on.
+//
+// What differs from net/http, for the requests served here (none of it
+// seen by the daemon's unary handlers):
+//
+//   - A request's context is its connection's: it ends when the connection
+//     does, not when the handler returns, nor when the client goes away
+//     while the handler runs (net/http watches for that with a read in the
+//     background, a cost per request).
+//   - The ResponseWriter supports Flush (http.Flusher, and
+//     ResponseController's), not Hijack, read or write deadlines, nor full
+//     duplex: the request body is in memory already.
+//   - On a port that serves unencrypted HTTP/2, a connection that sends the
+//     HTTP/2 preface after HTTP/1.1 requests is served HTTP/2 by the
+//     server it is handed to (net/http would answer 505).
 package http1fast
 
 import (
@@ -58,8 +72,8 @@ type Config struct {
 	// 0 means none. The read buffer bounds it too.
 	MaxBodyBytes int64
 	// ReadHeaderTimeout bounds the wait for a connection's first request,
-	// IdleTimeout the wait for each next one (ReadHeaderTimeout when 0), as
-	// in http.Server.
+	// IdleTimeout the wait for each next one, as in an http.Server without
+	// a ReadTimeout (0: no bound).
 	ReadHeaderTimeout, IdleTimeout time.Duration
 	// ErrorLog logs the panics of handlers, as http.Server's; nil logs
 	// with the log package's standard logger.
@@ -321,10 +335,12 @@ func (c *conn) serve() {
 		// usually).
 		if c.r == c.w {
 			c.r, c.w = 0, 0
+			var deadline time.Time
 			if timeout > 0 {
-				if c.rwc.SetReadDeadline(time.Now().Add(timeout)) != nil {
-					return
-				}
+				deadline = time.Now().Add(timeout)
+			}
+			if c.rwc.SetReadDeadline(deadline) != nil {
+				return
 			}
 			if c.state.Load() == stateIdle && s.inShutdown.Load() {
 				return
@@ -399,9 +415,6 @@ func (c *conn) serve() {
 			return
 		}
 		timeout = s.cfg.IdleTimeout
-		if timeout == 0 {
-			timeout = s.cfg.ReadHeaderTimeout
-		}
 	}
 }
 
