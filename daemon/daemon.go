@@ -26,9 +26,13 @@
 //   - policy.go: what every request passes through, on every port and
 //     whichever server answers it (limits, CORS, metrics, and the slot of
 //     authentication);
-//   - endpoint.go: the listeners and their servers;
+//   - endpoint.go: the listeners and their servers (on the evaluation and
+//     OFREP ports without TLS, the HTTP/1.1 fast path of
+//     daemon/internal/http1fast in front of net/http, see
+//     Config.DisableHTTP1FastPath);
 //   - management.go: /healthz, /readyz and grpc.health.v1;
-//   - diffapi.go: POST /api/v1/diff on the management port.
+//   - explainapi.go, diffapi.go: POST /api/v1/explain and /api/v1/diff on
+//     the management port.
 //
 // Two places to know: every request, on every port, passes through its
 // port's policy (policy.go); every flag evaluation, whatever the protocol,
@@ -180,6 +184,14 @@ type Config struct {
 	// request, so set this behind a proxy that does not identify itself and
 	// sends gRPC and other requests over one HTTP/2 connection.
 	DisableNativeGRPC bool
+	// DisableHTTP1FastPath serves every HTTP/1.1 request of the evaluation
+	// and OFREP ports with net/http. By default the plainly framed
+	// HTTP/1.1 requests of the unary evaluations (Connect Resolve* and
+	// ResolveAll, OFREP single and bulk) on connections without TLS are
+	// read and answered by daemon/internal/http1fast, through the same
+	// handler chain, with the bytes net/http would write; every other
+	// request hands its connection to net/http.
+	DisableHTTP1FastPath bool
 	// OpenTelemetry exports flagd's metrics and the evaluation and sync
 	// spans to an OpenTelemetry Collector over OTLP/gRPC (flagd's
 	// --metrics-exporter otel and --otel-* options). Prometheus metrics

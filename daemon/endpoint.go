@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -14,8 +15,11 @@ import (
 
 	"google.golang.org/grpc"
 
+	"github.com/vexilhq/vexil/daemon/internal/evalsvc"
 	"github.com/vexilhq/vexil/daemon/internal/grpcsplit"
+	"github.com/vexilhq/vexil/daemon/internal/http1fast"
 	"github.com/vexilhq/vexil/daemon/internal/metrics"
+	"github.com/vexilhq/vexil/daemon/internal/ofrep"
 )
 
 // endpoint is one port: what it serves, and once open, its listener and
@@ -32,8 +36,13 @@ type endpoint struct {
 	// for native gRPC clients' connections: split then routes the
 	// listener's connections between srv and grpcSrv.
 	newGRPC func(...grpc.ServerOption) *grpc.Server
+	// fastPaths, when set, says which requests the HTTP/1.1 fast path
+	// (http1fast) may answer on the port's connections without TLS; it
+	// hands the others to srv.
+	fastPaths func(method, path string) bool
 
 	ln      net.Listener
+	fast    *http1fast.Server
 	srv     *http.Server
 	split   *grpcsplit.Split
 	grpcSrv *grpc.Server
@@ -67,10 +76,10 @@ func (d *Daemon) openEndpoints() error {
 	svc := d.newServices(public.evaluationConnectOptions(), syncPolicy.connectOptions())
 	d.shutdowns = svc.shutdowns
 	d.endpoints = []*endpoint{
-		{name: "evaluation", port: cfg.Port, socket: cfg.SocketPath, policy: public, handler: svc.evaluation, h2c: true, tls: true, newGRPC: svc.newEvaluationGRPC},
+		{name: "evaluation", port: cfg.Port, socket: cfg.SocketPath, policy: public, handler: svc.evaluation, h2c: true, tls: true, newGRPC: svc.newEvaluationGRPC, fastPaths: evalsvc.IsUnary},
 		{name: "management", port: cfg.ManagementPort, policy: management, handler: managementHandler(d.store, d.health, d.metrics.Handler(), explainHandler(d.explainResolver())), h2c: true},
 		{name: "sync", port: cfg.SyncPort, socket: cfg.SyncSocketPath, policy: syncPolicy, handler: grpcOnly(syncServices, svc.sync), h2c: true, tls: true},
-		{name: "ofrep", port: cfg.OFREPPort, policy: public, handler: svc.ofrep, tls: true},
+		{name: "ofrep", port: cfg.OFREPPort, policy: public, handler: svc.ofrep, tls: true, fastPaths: ofrep.IsEvaluation},
 	}
 	for i, e := range d.endpoints {
 		if err := d.open(e); err != nil {
@@ -100,6 +109,9 @@ func (d *Daemon) open(e *endpoint) error {
 		protocols.SetUnencryptedHTTP2(true)
 	}
 	e.srv.Protocols = &protocols
+	if e.fastPaths != nil && !useTLS && !d.cfg.DisableHTTP1FastPath {
+		e.fast = e.policy.fastServer(e.srv, e.fastPaths)
+	}
 	if e.newGRPC == nil {
 		return nil
 	}
@@ -144,7 +156,13 @@ func (e *endpoint) serve() error {
 		splitErr := make(chan error, 1)
 		wg.Go(func() { splitErr <- e.split.Run() })
 		wg.Go(func() { _ = e.grpcSrv.Serve(e.split.GRPC()) })
-		err := e.srv.Serve(e.split.HTTP())
+		var err error
+		if e.fast != nil {
+			wg.Go(func() { _ = e.fast.Serve(e.split.HTTP()) })
+			err = e.srv.Serve(e.fast.Fallback())
+		} else {
+			err = e.srv.Serve(e.split.HTTP())
+		}
 		e.split.Close()
 		wg.Wait()
 		// A split that failed closed the HTTP server's listener: its
@@ -156,6 +174,17 @@ func (e *endpoint) serve() error {
 		return err
 	case e.srv.TLSConfig != nil:
 		return e.srv.ServeTLS(e.ln, "", "")
+	case e.fast != nil:
+		fastErr := make(chan error, 1)
+		go func() { fastErr <- e.fast.Serve(e.ln) }()
+		err := e.srv.Serve(e.fast.Fallback())
+		// The fast path stops accepting; a failed listener, which ended
+		// it and closed the fallback, is the cause.
+		e.ln.Close()
+		if ferr := <-fastErr; ferr != nil && !errors.Is(ferr, http.ErrServerClosed) && !errors.Is(ferr, net.ErrClosed) {
+			err = ferr
+		}
+		return err
 	default:
 		return e.srv.Serve(e.ln)
 	}
@@ -178,6 +207,14 @@ func (e *endpoint) shutdown(ctx context.Context, log *slog.Logger) {
 				log.Warn("gRPC server did not stop in time; closing it", "port", e.name, "err", ctx.Err())
 				e.grpcSrv.Stop()
 				<-done
+			}
+		})
+	}
+	if e.fast != nil {
+		wg.Go(func() {
+			if err := e.fast.Shutdown(ctx); err != nil {
+				log.Warn("HTTP/1.1 fast path did not shut down in time; closing it", "port", e.name, "err", err)
+				e.fast.Close()
 			}
 		})
 	}

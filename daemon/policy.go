@@ -21,6 +21,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/grpc/tap"
 
+	"github.com/vexilhq/vexil/daemon/internal/http1fast"
 	"github.com/vexilhq/vexil/daemon/internal/metrics"
 )
 
@@ -80,6 +81,11 @@ func (bodyTimeoutError) Timeout() bool        { return true }
 //   - server: the net/http server, whose header size and header timeout
 //     are bounded, whose HTTP/2 connections have at most
 //     maxConcurrentStreams streams, whose handler is handler's chain;
+//   - fastServer: on the evaluation and OFREP ports without TLS, the
+//     HTTP/1.1 fast path in front of that server (daemon/internal/http1fast),
+//     with the same handler chain, header limit and timeouts, which serves
+//     the plainly framed unary evaluation requests within the body limit
+//     and hands every other connection to the server;
 //   - handler, outermost first: CORS on the evaluation and OFREP ports,
 //     for the configured origins or, as in flagd, any origin when none is
 //     configured (a preflight is answered there and not measured), the body timeout
@@ -188,6 +194,21 @@ func (p policy) server(h http.Handler, log *slog.Logger) *http.Server {
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		HTTP2:             &http.HTTP2Config{MaxConcurrentStreams: maxConcurrentStreams},
 	}
+}
+
+// fastServer returns the HTTP/1.1 fast path of srv, the policy's server:
+// the same handler chain, for the requests of method and path allowed
+// says, under the same limits and timeouts.
+func (p policy) fastServer(srv *http.Server, allowed func(method, path string) bool) *http1fast.Server {
+	return http1fast.New(http1fast.Config{
+		Handler:           srv.Handler,
+		Allow:             allowed,
+		MaxHeaderBytes:    srv.MaxHeaderBytes,
+		MaxBodyBytes:      p.maxBodyBytes,
+		ReadHeaderTimeout: srv.ReadHeaderTimeout,
+		IdleTimeout:       srv.IdleTimeout,
+		ErrorLog:          srv.ErrorLog,
+	})
 }
 
 // handler returns h behind the policy's net/http chain.

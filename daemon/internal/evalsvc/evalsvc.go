@@ -258,3 +258,27 @@ func (s *Service) scope(h http.Header, reqCtx *structpb.Struct, withHeaders bool
 	}
 	return s.resolver.Scope(sel, reqCtx.AsMap(), h, withHeaders), nil
 }
+
+// unaryPaths are the paths of the unary RPCs of flagd.evaluation.v1 and
+// v2, whose answers are written once (see IsUnary).
+var unaryPaths = map[string]bool{
+	evaluationv1connect.ServiceResolveAllProcedure:     true,
+	evaluationv1connect.ServiceResolveBooleanProcedure: true,
+	evaluationv1connect.ServiceResolveStringProcedure:  true,
+	evaluationv1connect.ServiceResolveIntProcedure:     true,
+	evaluationv1connect.ServiceResolveFloatProcedure:   true,
+	evaluationv1connect.ServiceResolveObjectProcedure:  true,
+	evaluationv2connect.ServiceResolveBooleanProcedure: true,
+	evaluationv2connect.ServiceResolveStringProcedure:  true,
+	evaluationv2connect.ServiceResolveIntProcedure:     true,
+	evaluationv2connect.ServiceResolveFloatProcedure:   true,
+	evaluationv2connect.ServiceResolveObjectProcedure:  true,
+}
+
+// IsUnary reports whether a request of method to path is a call of a
+// unary RPC of flagd.evaluation.v1 or v2 (Resolve* and ResolveAll), whose
+// answer Handler writes once and never flushes: the requests the
+// daemon's HTTP/1.1 fast path (http1fast) may serve. Event streams are not.
+func IsUnary(method, path string) bool {
+	return method == http.MethodPost && unaryPaths[path]
+}

@@ -300,6 +300,9 @@ func (s *Split) sniff(c net.Conn) (net.Conn, *connListener) {
 	}
 	wrap := func(read []byte, dropAck bool) net.Conn {
 		sc := &conn{Conn: c, r: io.MultiReader(bytes.NewReader(read), c)}
+		if tc == nil && !dropAck {
+			sc.sniffed = read
+		}
 		if dropAck {
 			sc.r = &ackFilter{r: sc.r, pass: len(http2.ClientPreface)}
 		}
@@ -466,10 +469,27 @@ func (f *ackFilter) Read(p []byte) (int, error) {
 // conn is a routed connection: its reads start with what was sniffed.
 type conn struct {
 	net.Conn
-	r io.Reader
+	r       io.Reader
+	sniffed []byte // what was read of a plain connection, for Sniffed
+	read    bool
 }
 
-func (c *conn) Read(p []byte) (int, error) { return c.r.Read(p) }
+func (c *conn) Read(p []byte) (int, error) {
+	c.read = true
+	return c.r.Read(p)
+}
+
+// Sniffed returns, before the connection is read, the bytes read from it
+// here and the connection under it, when the bytes are all it takes to
+// read it as it came (no TLS, no acknowledgement dropped), so that a
+// server may read them and then the connection itself (as
+// daemon/internal/http1fast does). ok is false otherwise.
+func (c *conn) Sniffed() (read []byte, under net.Conn, ok bool) {
+	if c.read || c.sniffed == nil {
+		return nil, nil, false
+	}
+	return c.sniffed, c.Conn, true
+}
 
 // CloseWrite closes the connection's writing side when it has one to
 // close (TCP, TLS): net/http does so before closing a connection whose

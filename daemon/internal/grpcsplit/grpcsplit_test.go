@@ -408,3 +408,76 @@ func TestCloseWrite(t *testing.T) {
 		t.Errorf("client read %q, %v; want the answer then EOF", got, err)
 	}
 }
+
+// TestSniffed: an HTTP/1.1 connection's routed conn gives, before it is
+// read, the bytes read to route it and the connection under it, whose
+// reads go on after them; once read, it gives nothing.
+func TestSniffed(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sp := grpcsplit.New(ln, grpcsplit.Config{})
+	ran := make(chan error, 1)
+	go func() { ran <- sp.Run() }()
+	defer func() {
+		sp.Close()
+		if err := <-ran; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	const req = "POST / HTTP/1.1\r\nHost: x\r\n\r\n"
+	if _, err := io.WriteString(c, req); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.(*net.TCPConn).CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	routed, err := sp.HTTP().Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer routed.Close()
+	sn, ok := routed.(interface {
+		Sniffed() ([]byte, net.Conn, bool)
+	})
+	if !ok {
+		t.Fatalf("the routed connection (%T) has no Sniffed", routed)
+	}
+	read, under, ok := sn.Sniffed()
+	if !ok || len(read) == 0 {
+		t.Fatalf("Sniffed: %q, %v", read, ok)
+	}
+	rest, err := io.ReadAll(under)
+	if err != nil || string(read)+string(rest) != req {
+		t.Errorf("sniffed %q then read %q (%v); want the request", read, rest, err)
+	}
+
+	// A routed connection that was read no longer offers it.
+	c2, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	if _, err := io.WriteString(c2, req); err != nil {
+		t.Fatal(err)
+	}
+	routed2, err := sp.HTTP().Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer routed2.Close()
+	if _, err := routed2.Read(make([]byte, 1)); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, ok := routed2.(interface {
+		Sniffed() ([]byte, net.Conn, bool)
+	}).Sniffed(); ok {
+		t.Error("Sniffed after a read: ok")
+	}
+}

@@ -546,3 +546,15 @@ func writeJSON(w http.ResponseWriter, status int, payload any) {
 	w.WriteHeader(status)
 	_, _ = w.Write(body)
 }
+
+// IsEvaluation reports whether a request of method to path is a single or
+// bulk evaluation (POST to BulkPath or BulkPath/{key}), whose answer
+// Handler writes once and never flushes: the requests the daemon's
+// HTTP/1.1 fast path (http1fast) may serve. The event stream is not.
+func IsEvaluation(method, path string) bool {
+	if method != http.MethodPost {
+		return false
+	}
+	rest, ok := strings.CutPrefix(path, BulkPath)
+	return ok && (rest == "" || rest[0] == '/' && !strings.Contains(rest[1:], "/"))
+}
