@@ -103,4 +103,3 @@ func readAnswer(br *bufio.Reader) error {
 	_, err = br.Discard(n)
 	return err
 }
-
