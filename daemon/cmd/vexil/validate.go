@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"sigs.k8s.io/yaml"
 
 	"github.com/vexilhq/vexil/evaluator"
 )
@@ -18,6 +19,7 @@ import (
 func newValidateCmd() *cobra.Command {
 	var (
 		lax    bool
+		rules  bool
 		output string
 	)
 	cmd := &cobra.Command{
@@ -35,6 +37,12 @@ types; unknown operators; and the lint: targeting that can return a
 variant the flag does not have, unreachable branches, members flagd
 ignores or reads twice, ...) is an error. With --lax, only what flagd
 itself rejects is an error.
+
+With --rules, each file is a targeting rule alone (what a flag's
+"targeting" holds, as flagd-schemas' targeting.json describes it) and is
+checked as the targeting of a flag would be, but for what needs the flag
+itself: the variants it can return and the branches its conditions make
+unreachable are not judged.
 
 The exit code is 1 when a file cannot be read or has an error, else 0.`,
 		Args: func(cmd *cobra.Command, args []string) error {
@@ -63,7 +71,11 @@ The exit code is 1 when a file cannot be read or has an error, else 0.`,
 					continue
 				}
 				for _, path := range files {
-					reports = append(reports, validateFile(p, path))
+					if rules {
+						reports = append(reports, validateRule(p, path))
+					} else {
+						reports = append(reports, validateFile(p, path))
+					}
 				}
 			}
 			if output == "json" {
@@ -83,6 +95,7 @@ The exit code is 1 when a file cannot be read or has an error, else 0.`,
 		},
 	}
 	cmd.Flags().BoolVar(&lax, "lax", false, "accept what flagd accepts: its warnings are not errors")
+	cmd.Flags().BoolVar(&rules, "rules", false, "each file is a targeting rule, not a flag document")
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
 	return cmd
 }
@@ -105,6 +118,84 @@ func validateFile(p *evaluator.Parser, path string) fileReport {
 	}
 	_, problems, err := p.Parse(path, data, evaluator.FormatForPath(path))
 	return fileReport{Path: path, Valid: err == nil, Problems: problems}
+}
+
+// ruleFlag is the flag a rule of validate --rules is checked in: the rule
+// goes where %s is.
+const ruleFlag = `{"flags": {"rule": {"state": "ENABLED", "variants": {"on": true}, "defaultVariant": "on", "targeting": %s}}}`
+
+// rulePointer is the pointer of the rule in ruleFlag's document.
+const rulePointer = "/flags/rule/targeting"
+
+// validateRule checks the targeting rule in path as the targeting of a
+// flag, leaving out the checks that need the flag (which variants it has)
+// or that a rule alone cannot be judged by (constant conditions, as a
+// rule written to show the operators has), and reports the problems with
+// pointers, lines and columns in the rule's own text.
+func validateRule(p *evaluator.Parser, path string) fileReport {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fileReport{Path: path, Problems: []evaluator.Problem{{
+			Severity: evaluator.SeverityError,
+			Source:   path,
+			Message:  "cannot read the file: " + readError(err),
+		}}}
+	}
+	format := evaluator.FormatForPath(path)
+	text := data
+	if format == evaluator.FormatYAML {
+		// A YAML rule is checked as the JSON it decodes to; its positions
+		// are found in the YAML text.
+		if text, err = yaml.YAMLToJSON(data); err != nil {
+			return fileReport{Path: path, Problems: []evaluator.Problem{{
+				Severity: evaluator.SeverityError,
+				Source:   path,
+				Message:  "not a YAML rule: " + err.Error(),
+			}}}
+		}
+	} else {
+		format = evaluator.FormatJSON
+	}
+	if !json.Valid(text) {
+		var rule any
+		err := json.Unmarshal(text, &rule)
+		return fileReport{Path: path, Problems: []evaluator.Problem{{
+			Severity: evaluator.SeverityError,
+			Source:   path,
+			Message:  "not a JSON rule: " + err.Error(),
+		}}}
+	}
+	doc := fmt.Sprintf(ruleFlag, strings.TrimSpace(string(text)))
+	_, problems, err := p.Parse(path, []byte(doc), evaluator.FormatJSON)
+	valid := err == nil
+	var kept []evaluator.Problem
+	var pointers []string
+	for _, pr := range problems {
+		if pr.Check == evaluator.CheckVariant || pr.Check == evaluator.CheckUnreachable {
+			continue
+		}
+		pr.FlagKey, pr.Line, pr.Column = "", 0, 0
+		if rest, ok := strings.CutPrefix(pr.Pointer, rulePointer); ok && (rest == "" || rest[0] == '/') {
+			pr.Pointer = rest
+			pointers = append(pointers, rest)
+		}
+		kept = append(kept, pr)
+	}
+	pos := evaluator.Locate(data, format, pointers)
+	errs := 0
+	for i := range kept {
+		if at, ok := pos[kept[i].Pointer]; ok {
+			kept[i].Line, kept[i].Column = at.Line, at.Column
+		}
+		if kept[i].Severity == evaluator.SeverityError {
+			errs++
+		}
+	}
+	if !valid && errs == 0 {
+		// Only the left-out checks refused the document.
+		valid = true
+	}
+	return fileReport{Path: path, Valid: valid, Problems: kept}
 }
 
 // flagFiles is path, or when it is a directory, the flag files below it:

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -29,12 +28,8 @@ func runValidateJSON(t *testing.T, paths ...string) (int, validateJSON) {
 // positive document of the flagd-schemas tests and rejects every negative
 // one, each judged by the schema its $schema names (flags.json forbids the
 // array form that flagd.json allows). The targeting documents are rules,
-// not flag documents: each is validated as the targeting of a flag
-// (variant "a"); a positive rule must then have no problem but the
-// wrapping's (names that are no variant of that flag) and constant
-// conditions (unreachable branches, which some positive rules hold on
-// purpose), and a negative one some other problem (of the schema, or the
-// lint's finding of the same mistake).
+// not flag documents: `vexil validate --rules` judges them, and must
+// likewise accept every positive one and reject every negative one.
 func TestValidateReferenceDocuments(t *testing.T) {
 	dir := filepath.Join(testenv.Schemas.Path(t), "json", "test")
 	count := 0
@@ -53,36 +48,69 @@ func TestValidateReferenceDocuments(t *testing.T) {
 			}
 		}
 	}
-	tmp := t.TempDir()
 	for _, kind := range []string{"positive", "negative"} {
 		paths, _ := filepath.Glob(filepath.Join(dir, "targeting", kind, "*.json"))
 		for _, path := range paths {
 			count++
-			rule, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatal(err)
+			var stdout, stderr bytes.Buffer
+			code := execute(context.Background(), []string{"validate", "--rules", "-o", "json", path}, noEnv, strings.NewReader(""), &stdout, &stderr)
+			if kind == "positive" && code != 0 {
+				t.Errorf("%s: positive rule rejected (exit %d): %s%s", path, code, stdout.String(), stderr.String())
 			}
-			doc := fmt.Sprintf(`{"flags": {"f": {"state": "ENABLED", "variants": {"a": "a"}, "defaultVariant": "a", "targeting": %s}}}`, rule)
-			wrapped := filepath.Join(tmp, kind+"-"+filepath.Base(path))
-			if err := os.WriteFile(wrapped, []byte(doc), 0o644); err != nil {
-				t.Fatal(err)
-			}
-			_, out := runValidateJSON(t, wrapped)
-			var others []problemJSON
-			for _, p := range out.Files[0].Problems {
-				if p.Check != "variant" && p.Check != "unreachable" {
-					others = append(others, p)
-				}
-			}
-			if kind == "positive" && len(others) > 0 {
-				t.Errorf("%s: positive rule reported %+v", path, others)
-			}
-			if kind == "negative" && len(others) == 0 {
-				t.Errorf("%s: negative rule accepted: %+v", path, out.Files[0].Problems)
+			if kind == "negative" && code != 1 {
+				t.Errorf("%s: negative rule accepted (exit %d): %s%s", path, code, stdout.String(), stderr.String())
 			}
 		}
 	}
 	if count < 30 {
 		t.Errorf("only %d reference documents in %s", count, dir)
+	}
+}
+
+// TestValidateRules: a rule alone is judged as a flag's targeting, with
+// its problems' pointers, lines and columns in the rule's own text, in
+// JSON and YAML, and without the checks that need the flag.
+func TestValidateRules(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, text string) string {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	cases := []struct {
+		name, file, text string
+		code             int
+		pointer          string
+		line, column     int
+	}{
+		{name: "constant branches are not judged", file: "ok.json", text: `{"if": [true, "yes", "no"]}`, code: 0},
+		{name: "unknown sem_ver operator", file: "semver.json", text: "{\n  \"sem_ver\": [\"1.0.0\", \"~~\", \"1.0.0\"]\n}", code: 1, pointer: "/sem_ver/1", line: 2, column: 24},
+		{name: "yaml", file: "semver.yaml", text: "sem_ver:\n  - 1.0.0\n  - \"~~\"\n  - 1.0.0\n", code: 1, pointer: "/sem_ver/1", line: 3, column: 5},
+		{name: "not json", file: "bad.json", text: `{"if": [`, code: 1},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			path := write(c.file, c.text)
+			var stdout, stderr bytes.Buffer
+			code := execute(context.Background(), []string{"validate", "--rules", "-o", "json", path}, noEnv, strings.NewReader(""), &stdout, &stderr)
+			if code != c.code {
+				t.Fatalf("exit %d, want %d: %s%s", code, c.code, stdout.String(), stderr.String())
+			}
+			var out validateJSON
+			if err := json.Unmarshal(stdout.Bytes(), &out); err != nil {
+				t.Fatal(err)
+			}
+			if c.pointer == "" {
+				return
+			}
+			for _, p := range out.Files[0].Problems {
+				if p.Pointer == c.pointer && p.Line == c.line && p.Column == c.column {
+					return
+				}
+			}
+			t.Errorf("no problem at %s (%d:%d): %+v", c.pointer, c.line, c.column, out.Files[0].Problems)
+		})
 	}
 }
