@@ -1,0 +1,20 @@
+CREATE TABLE revisions (
+	id INTEGER PRIMARY KEY AUTOINCREMENT,
+	time_us INTEGER NOT NULL,
+	source TEXT NOT NULL,
+	source_revision TEXT,
+	actor TEXT NOT NULL DEFAULT '',
+	rejected INTEGER NOT NULL DEFAULT 0,
+	problems TEXT NOT NULL DEFAULT '[]',
+	UNIQUE (source, source_revision)
+);
+CREATE INDEX revisions_time ON revisions (time_us, id);
+CREATE TABLE revision_changes (
+	revision_id INTEGER NOT NULL REFERENCES revisions (id) ON DELETE CASCADE,
+	position INTEGER NOT NULL,
+	flag TEXT NOT NULL,
+	kind TEXT NOT NULL,
+	diff TEXT NOT NULL DEFAULT '[]',
+	PRIMARY KEY (revision_id, position)
+);
+CREATE INDEX revision_changes_flag ON revision_changes (flag, revision_id);
