@@ -46,7 +46,8 @@ type Harness struct {
 //   - filters by flag (the flag's changes only), source and since; limit;
 //     newest first, ties in append order
 //   - invalid revisions refused
-//   - (Shared) persistence across Close and Open
+//   - (Shared) concurrent first opens of a new database (migrations
+//     serialized); persistence across Close and Open
 //   - bad URLs refused with an error
 func Run(t *testing.T, h Harness) {
 	ctx := context.Background()
@@ -212,6 +213,31 @@ func Run(t *testing.T, h Harness) {
 	})
 
 	if h.Shared {
+		t.Run("ConcurrentFirstOpen", func(t *testing.T) {
+			// Daemons starting together on a new database: each Open
+			// migrates, one of them creates the schema.
+			url := h.NewURL(t)
+			const n = 4
+			var wg sync.WaitGroup
+			errs := make([]error, n)
+			stores := make([]history.Store, n)
+			for i := range n {
+				wg.Go(func() { stores[i], errs[i] = history.Open(ctx, url) })
+			}
+			wg.Wait()
+			for i := range n {
+				if errs[i] != nil {
+					t.Errorf("Open %d: %v", i, errs[i])
+					continue
+				}
+				t.Cleanup(func() { _ = stores[i].Close() })
+			}
+			if t.Failed() {
+				return
+			}
+			mustAppend(t, stores[0], sample(base, "src", "v1"), true)
+			mustAppend(t, stores[n-1], sample(base, "src", "v1"), false)
+		})
 		t.Run("Reopen", func(t *testing.T) {
 			url := h.NewURL(t)
 			s, err := history.Open(ctx, url)
