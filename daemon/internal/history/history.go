@@ -23,7 +23,8 @@
 // database that see the same source content record one revision. A revision
 // without a source revision is always new.
 //
-// Every store passes the contract in package historytest.
+// [Diff] computes the JSON-pointer diff of a flag's definition that a
+// [Change] carries. Every store passes the contract in package historytest.
 package history
 
 import (

@@ -111,12 +111,12 @@ func (m *Memory) Revisions(_ context.Context, q Query) ([]Revision, error) {
 		if !q.Since.IsZero() && r.Time.Before(since) {
 			continue
 		}
+		if q.Flag != "" && !slices.ContainsFunc(r.Changes, func(c Change) bool { return c.Flag == q.Flag }) {
+			continue
+		}
 		r = cloneRevision(r)
 		if q.Flag != "" {
 			r.Changes = slices.DeleteFunc(r.Changes, func(c Change) bool { return c.Flag != q.Flag })
-			if len(r.Changes) == 0 {
-				continue
-			}
 		}
 		out = append(out, r)
 	}
