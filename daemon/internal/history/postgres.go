@@ -28,6 +28,9 @@ func openPostgres(ctx context.Context, rawurl string) (Store, error) {
 	if err != nil {
 		return nil, err
 	}
+	// A history needs few connections; a shared server serves many daemons.
+	db.SetMaxOpenConns(4)
+	db.SetMaxIdleConns(2)
 	return openSQL(ctx, db, postgresDialect, "PostgreSQL database "+redact(rawurl))
 }
 
