@@ -129,57 +129,21 @@ func (s *jsonScanner) value() ([]byte, bool) {
 	return s.d[start:s.i], true
 }
 
-// members calls fn for each member of the object at s.i.
+// members calls fn for each member of the object at s.i, with its
+// decoded name and its value's text.
 func (s *jsonScanner) members(fn func(key string, span []byte) bool) bool {
 	s.ws()
 	if s.i >= len(s.d) || s.d[s.i] != '{' {
 		return false
 	}
-	s.i++
-	s.ws()
-	if s.i < len(s.d) && s.d[s.i] == '}' {
-		s.i++
-		return true
-	}
-	for {
-		s.ws()
-		if s.i >= len(s.d) || s.d[s.i] != '"' {
-			return false
-		}
-		start := s.i
-		end, plain, ok := s.str()
+	return s.object(func(n memberName) bool {
+		key, ok := n.decode()
 		if !ok {
 			return false
 		}
-		var key string
-		if plain {
-			key = string(s.d[start+1 : end-1])
-		} else if gojson.Unmarshal(s.d[start:end], &key) != nil {
-			return false
-		}
-		s.ws()
-		if s.i >= len(s.d) || s.d[s.i] != ':' {
-			return false
-		}
-		s.i++
 		span, ok := s.value()
-		if !ok || !fn(key, span) {
-			return false
-		}
-		s.ws()
-		if s.i >= len(s.d) {
-			return false
-		}
-		switch s.d[s.i] {
-		case ',':
-			s.i++
-		case '}':
-			s.i++
-			return true
-		default:
-			return false
-		}
-	}
+		return ok && fn(key, span)
+	})
 }
 
 // scanDocument reads a JSON object document whose "flags" is an object.

@@ -220,12 +220,20 @@ type memberName struct {
 
 // String decodes the name ("" if it does not decode).
 func (n memberName) String() string {
+	k, _ := n.decode()
+	return k
+}
+
+// decode decodes the name, reporting whether it decodes.
+func (n memberName) decode() (string, bool) {
 	if n.plain {
-		return string(n.text)
+		return string(n.text), true
 	}
 	var k string
-	_ = gojson.Unmarshal(append(append([]byte{'"'}, n.text...), '"'), &k)
-	return k
+	if gojson.Unmarshal(append(append([]byte{'"'}, n.text...), '"'), &k) != nil {
+		return "", false
+	}
+	return k, true
 }
 
 // name reads a member name at s.i.
