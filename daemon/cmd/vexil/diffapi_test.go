@@ -5,16 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/vexilhq/vexil/daemon"
 )
 
 // TestDiffAPIAgreesWithCLI: a running daemon's POST /api/v1/diff, given a
@@ -50,7 +46,7 @@ func TestDiffAPIAgreesWithCLI(t *testing.T) {
 		return path
 	}
 	base, over := write("10-base.json", oldDoc), write("20-override.yaml", override)
-	addr := startDaemonForDiff(t, base, over)
+	addr := startDaemon(t, base, over).Management
 
 	quote := func(s string) json.RawMessage { b, _ := json.Marshal(s); return b }
 	cases := []struct {
@@ -128,47 +124,4 @@ func withoutSources(t *testing.T, data []byte) map[string]any {
 		delete(f.(map[string]any), "newSource")
 	}
 	return rep
-}
-
-// startDaemonForDiff runs a daemon serving the files (later ones winning)
-// until the test ends, and returns its management address once every
-// source has loaded.
-func startDaemonForDiff(t *testing.T, files ...string) string {
-	t.Helper()
-	var specs []daemon.SourceSpec
-	for _, f := range files {
-		specs = append(specs, daemon.SourceSpec{URI: "file:" + f})
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	ready := make(chan daemon.Addrs, 1)
-	cfg := daemon.Config{BindAddress: "127.0.0.1", Sources: specs, Logger: slog.New(slog.DiscardHandler)}
-	go func() { done <- daemon.Run(ctx, cfg, func(a daemon.Addrs) { ready <- a }) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("the daemon: %v", err)
-		}
-	})
-	var addrs daemon.Addrs
-	select {
-	case addrs = <-ready:
-	case err := <-done:
-		t.Fatalf("the daemon did not start: %v", err)
-	}
-	// Listening comes before the first documents: wait for /readyz.
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := http.Get("http://" + addrs.Management + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return addrs.Management
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the daemon's flags did not load in time")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }

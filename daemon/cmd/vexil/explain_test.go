@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/vexilhq/vexil/daemon"
-	"github.com/vexilhq/vexil/internal/testenv"
 )
 
 const explainFlags = "testdata/explain/flags.json"
@@ -90,33 +89,9 @@ func TestExplainDaemonAnswersAsCLI(t *testing.T) {
 		t.Fatal(err)
 	}
 	override, _ := filepath.Abs("testdata/explain/override.json")
-	ports, err := testenv.FreePorts(4)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	addrs := make(chan daemon.Addrs, 1)
-	cfg := daemon.Config{
-		Sources:     []daemon.SourceSpec{{URI: "file:" + base}, {URI: "file:" + override}},
-		BindAddress: "127.0.0.1", Port: ports[0], ManagementPort: ports[1], SyncPort: ports[2], OFREPPort: ports[3],
-	}
-	go func() { done <- daemon.Run(ctx, cfg, func(a daemon.Addrs) { addrs <- a }) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("daemon: %v", err)
-		}
-	})
-	var a daemon.Addrs
-	select {
-	case a = <-addrs:
-	case err := <-done:
-		t.Fatalf("the daemon stopped: %v", err)
-	}
+	a := startDaemon(t, base, override)
 	mgmt := "http://" + a.Management
 	client := &http.Client{Timeout: 10 * time.Second}
-	awaitReady(t, a.Management)
 
 	for _, c := range []struct {
 		key, ctx, selector string
